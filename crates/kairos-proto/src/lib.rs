@@ -1,11 +1,22 @@
 //! Wire types of kairos and their signatures: identities and onion addresses, the signed file
 //! manifest and its id, signed node records, and signed HTTP requests.
 //!
-//! Everything here is pure: no I/O, no clock (callers pass `now`). Every decoder returns a typed
-//! error on any input and never panics.
+//! Everything here is pure: no I/O, and no clock in the logic (callers pass `now`; only
+//! [`time::now_unix`] reads the system clock, for the binaries' edges). Every decoder returns a
+//! typed error on any input and never panics.
 #![forbid(unsafe_code)]
 
+pub mod addr;
+mod codec;
 pub mod identity;
+pub mod manifest;
+pub mod record;
+pub mod request;
 mod text;
+pub mod time;
 
+pub use codec::DecodeError;
 pub use identity::{onion_address, parse_onion_address, Identity, IdentityError, PublicKey};
+pub use manifest::{BlockEntry, FileId, Manifest, ManifestError, Peer, PieceEntry, SignedManifest};
+pub use record::{NodeRecord, RecordError, SignedNodeRecord};
+pub use request::{ReplayGuard, RequestAuth, RequestError};
