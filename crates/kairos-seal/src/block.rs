@@ -1,0 +1,557 @@
+//! Sealing and opening one block: AES-256-GCM, Reed-Solomon, Shamir, piece hashes.
+//!
+//! # Layout of a sealed block
+//!
+//! ```text
+//! plaintext (P bytes, P <= params.block_plaintext_size(); P is the full size unless last)
+//!   -> AES-256-GCM(key = block_key(salt, index, s), nonce = block_nonce(index),
+//!                  aad = salt || index u32 LE || is_last u8)
+//!   -> ciphertext || tag                       cipher_len = P + 16 bytes
+//!   -> zero padding to k * L                   L = params.shard_len_for(cipher_len)
+//!   -> data shard i = padded[i*L .. (i+1)*L]   for i in 0..k  (systematic code)
+//!      parity shard j = RS(k, m) parity j      for j in 0..m  (reed-solomon-simd)
+//! s (32 random bytes) -> Shamir GF(256), threshold k, n = k + m shares; share i has x = i + 1
+//! piece i = (share i, shard i), hash i = piece_hash(share i, shard i)
+//! ```
+//!
+//! Invariants:
+//! * A non-last block is always full (`cipher_len == params.block_cipher_size()`); the last
+//!   block has `TAG_LEN <= cipher_len <= params.block_cipher_size()`. Both sides check it.
+//! * Reed-Solomon coding is position-wise in 64-byte units, so coding a shard in column strips
+//!   gives exactly the bytes of coding it whole. Sealing exploits this to code, copy and hash
+//!   each strip while it is in L1/L2 cache (one pass over memory instead of three); a unit test
+//!   pins the equivalence.
+//! * Opening never trusts a piece it has not hashed: a piece whose hash differs from the
+//!   manifest's (or whose lengths are wrong) is an erasure.
+
+use std::cell::RefCell;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use rand::{CryptoRng, RngCore};
+use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+
+use crate::error::{OpenError, SealError};
+use crate::keys::{
+    block_aad, block_key, block_nonce, combine_secret, new_secret, piece_hasher, split_secret,
+    CombineError, FileSalt, KeyShare, PieceHash, SECRET_LEN, SHARE_LEN,
+};
+use crate::params::{Params, SHARD_ALIGN, TAG_LEN};
+
+/// Bytes of all `n` strips processed together while sealing: small enough to stay in L2 with
+/// the RS encoder's work space, large enough that BLAKE3 gets its full SIMD width per update.
+const STRIP_WORKING_SET: usize = 384 * 1024;
+/// Smallest strip (BLAKE3's AVX-512 path hashes 16 chunks of 1 KiB at a time).
+const MIN_STRIP: usize = 16 * 1024;
+/// Strip length when hashing and copying shards while opening.
+const OPEN_STRIP: usize = 64 * 1024;
+
+/// One piece of a sealed block: what one peer stores.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Shamir share `i` of the block secret (x-coordinate `i + 1`).
+    pub share: KeyShare,
+    /// Shard `i`: data shard for `i < k`, parity shard `i - k` otherwise.
+    pub shard: Vec<u8>,
+    /// `piece_hash(share, shard)`: the piece's content address, listed in the manifest.
+    pub hash: PieceHash,
+}
+
+impl std::fmt::Debug for Piece {
+    // Shares are key material and shards are large: show neither.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Piece")
+            .field("shard_len", &self.shard.len())
+            .field("hash", &crate::hex(&self.hash))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sealed block: `n` pieces, piece `i` = shard `i` + share `i`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedBlock {
+    /// Position of the block in the file (0-based).
+    pub index: u32,
+    /// Ciphertext bytes including the 16-byte tag (before zero padding). Goes in the manifest.
+    pub cipher_len: u32,
+    /// The `n = k + m` pieces in shard order.
+    pub pieces: Vec<Piece>,
+}
+
+impl SealedBlock {
+    /// The `n` piece hashes in shard order (what the manifest lists for this block).
+    pub fn hashes(&self) -> Vec<PieceHash> {
+        self.pieces.iter().map(|p| p.hash).collect()
+    }
+
+    /// All `n` pieces as the `(share, shard)` slots [`open_block`] takes.
+    pub fn piece_refs(&self) -> Vec<Option<(&[u8], &[u8])>> {
+        self.pieces
+            .iter()
+            .map(|p| Some((&p.share[..], &p.shard[..])))
+            .collect()
+    }
+}
+
+thread_local! {
+    // Reed-Solomon coders keep their work space between blocks: allocating it per block would
+    // cost page faults on every block. One per thread keeps the per-block functions pure.
+    static ENCODER: RefCell<Option<ReedSolomonEncoder>> = const { RefCell::new(None) };
+    static DECODER: RefCell<Option<ReedSolomonDecoder>> = const { RefCell::new(None) };
+}
+
+/// Checks a plaintext length against the block-shape invariant.
+fn check_plaintext(params: &Params, index: u32, is_last: bool, len: usize) -> Result<(), SealError> {
+    let max = params.block_plaintext_size();
+    if len > max {
+        return Err(SealError::BlockTooLarge { index, len, max });
+    }
+    if !is_last && len != max {
+        return Err(SealError::ShortBlock {
+            index,
+            len,
+            expected: max,
+        });
+    }
+    Ok(())
+}
+
+/// Seals one block of plaintext with a fresh random secret.
+///
+/// `plaintext` must be exactly `params.block_plaintext_size()` bytes unless `is_last`, when it
+/// may be shorter (even empty). Pure: no I/O besides drawing randomness.
+pub fn seal_block(
+    params: &Params,
+    salt: &FileSalt,
+    index: u32,
+    is_last: bool,
+    plaintext: &[u8],
+) -> Result<SealedBlock, SealError> {
+    params.validate()?;
+    check_plaintext(params, index, is_last, plaintext.len())?;
+    let mut buf = Vec::with_capacity(params.block_cipher_size());
+    buf.extend_from_slice(plaintext);
+    let secret = new_secret();
+    seal_owned(params, salt, index, is_last, buf, &secret, &mut rand::thread_rng())
+}
+
+/// [`seal_block`] with a given secret and coefficient RNG: deterministic, for known-answer
+/// tests. Never use a fixed secret for real data.
+#[cfg(test)]
+pub(crate) fn seal_block_with_secret<G: RngCore + CryptoRng>(
+    params: &Params,
+    salt: &FileSalt,
+    index: u32,
+    is_last: bool,
+    plaintext: &[u8],
+    secret: &[u8; SECRET_LEN],
+    shamir_rng: &mut G,
+) -> Result<SealedBlock, SealError> {
+    params.validate()?;
+    check_plaintext(params, index, is_last, plaintext.len())?;
+    let buf = plaintext.to_vec();
+    seal_owned(params, salt, index, is_last, buf, secret, shamir_rng)
+}
+
+/// The sealing core. `buf` holds the plaintext; it is encrypted in place, padded, and becomes
+/// data shard 0 (so a full block is copied only once, into shards `1..k`). Capacity
+/// `params.block_cipher_size()` avoids a reallocation.
+pub(crate) fn seal_owned<G: RngCore + CryptoRng>(
+    params: &Params,
+    salt: &FileSalt,
+    index: u32,
+    is_last: bool,
+    mut buf: Vec<u8>,
+    secret: &[u8; SECRET_LEN],
+    shamir_rng: &mut G,
+) -> Result<SealedBlock, SealError> {
+    params.validate()?;
+    check_plaintext(params, index, is_last, buf.len())?;
+    let (k, m, n) = (params.k(), params.m(), params.total_shards());
+    let cipher_len = buf.len() + TAG_LEN;
+    let shard_len = params.shard_len_for(cipher_len);
+    let internal = |stage: &'static str| move |detail: String| SealError::Internal { stage, detail };
+
+    // 1. Encrypt in place; the tag follows the ciphertext; zero-pad to k shards.
+    {
+        let key = block_key(salt, index, secret);
+        let key = UnboundKey::new(&AES_256_GCM, &key[..])
+            .map(LessSafeKey::new)
+            .map_err(|e| internal("aead key")(e.to_string()))?;
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(block_nonce(index)),
+                Aad::from(block_aad(salt, index, is_last)),
+                &mut buf,
+            )
+            .map_err(|e| internal("aead seal")(e.to_string()))?;
+        buf.extend_from_slice(tag.as_ref());
+    }
+    buf.resize(k * shard_len, 0);
+
+    // 2. Key shares; each piece hasher absorbs its share first (hash = H(share || shard)).
+    let shares = split_secret(secret, k, n, shamir_rng).map_err(internal("shamir"))?;
+    let mut hashers: Vec<blake3::Hasher> = shares.iter().map(|s| piece_hasher(s)).collect();
+
+    // 3. Strip by strip: feed the data strips to the RS encoder, copy them into their shards,
+    //    hash them, then hash and store the parity strips - all while the strip is in cache.
+    let mut shards: Vec<Vec<u8>> = (1..n).map(|_| Vec::with_capacity(shard_len)).collect();
+    let strip = strip_len(n, shard_len);
+    ENCODER.with(|cell| -> Result<(), SealError> {
+        let mut slot = cell.borrow_mut();
+        let mut width = strip.min(shard_len);
+        let rs_err = internal("reed-solomon encode");
+        let encoder = match slot.as_mut() {
+            Some(enc) => {
+                enc.reset(k, m, width).map_err(|e| rs_err(e.to_string()))?;
+                enc
+            }
+            None => slot.insert(ReedSolomonEncoder::new(k, m, width).map_err(|e| rs_err(e.to_string()))?),
+        };
+        let mut off = 0;
+        while off < shard_len {
+            let w = strip.min(shard_len - off);
+            if w != width {
+                encoder.reset(k, m, w).map_err(|e| rs_err(e.to_string()))?;
+                width = w;
+            }
+            for i in 0..k {
+                let data = &buf[i * shard_len + off..i * shard_len + off + w];
+                encoder.add_original_shard(data).map_err(|e| rs_err(e.to_string()))?;
+                hashers[i].update(data);
+                if i > 0 {
+                    shards[i - 1].extend_from_slice(data);
+                }
+            }
+            let result = encoder.encode().map_err(|e| rs_err(e.to_string()))?;
+            for (j, parity) in result.recovery_iter().enumerate() {
+                hashers[k + j].update(parity);
+                shards[k - 1 + j].extend_from_slice(parity);
+            }
+            off += w;
+        }
+        Ok(())
+    })?;
+
+    // 4. Data shard 0 is the front of the encryption buffer. Shrinking reallocates in place
+    //    with the system allocator (no copy), returning the rest of the buffer.
+    buf.truncate(shard_len);
+    buf.shrink_to_fit();
+    let pieces = std::iter::once(buf)
+        .chain(shards)
+        .zip(shares)
+        .zip(hashers)
+        .map(|((shard, share), hasher)| Piece {
+            share,
+            shard,
+            hash: *hasher.finalize().as_bytes(),
+        })
+        .collect();
+    Ok(SealedBlock {
+        index,
+        cipher_len: cipher_len as u32,
+        pieces,
+    })
+}
+
+/// Strip length for `n` shards of `shard_len` bytes: a multiple of [`SHARD_ALIGN`] (the RS
+/// code's position-wise unit) that keeps the `n` strips near [`STRIP_WORKING_SET`].
+fn strip_len(n: usize, shard_len: usize) -> usize {
+    let per = (STRIP_WORKING_SET / n).max(MIN_STRIP);
+    let per = per / SHARD_ALIGN * SHARD_ALIGN;
+    per.min(shard_len).max(SHARD_ALIGN)
+}
+
+/// Opens one block from its pieces; returns the plaintext.
+///
+/// `expected` holds the `n` piece hashes from the manifest and `pieces` the `n` slots in shard
+/// order (`None` = not fetched). A piece whose hash does not match is an erasure; with at least
+/// `k` intact pieces the block opens. See [`open_block_into`] to reuse an output buffer.
+#[allow(clippy::too_many_arguments)]
+pub fn open_block(
+    params: &Params,
+    salt: &FileSalt,
+    index: u32,
+    is_last: bool,
+    cipher_len: u32,
+    expected: &[PieceHash],
+    pieces: &[Option<(&[u8], &[u8])>],
+) -> Result<Vec<u8>, OpenError> {
+    let mut out = Vec::new();
+    open_block_into(
+        params, salt, index, is_last, cipher_len, expected, pieces, &mut out,
+    )?;
+    Ok(out)
+}
+
+/// [`open_block`] writing the plaintext into `out` (replacing its contents). Reusing `out`
+/// across blocks avoids allocating and zeroing a block-sized buffer each time. On error `out`
+/// holds unspecified bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn open_block_into(
+    params: &Params,
+    salt: &FileSalt,
+    index: u32,
+    is_last: bool,
+    cipher_len: u32,
+    expected: &[PieceHash],
+    pieces: &[Option<(&[u8], &[u8])>],
+    out: &mut Vec<u8>,
+) -> Result<(), OpenError> {
+    params.validate()?;
+    let (k, m, n) = (params.k(), params.m(), params.total_shards());
+    if expected.len() != n || pieces.len() != n {
+        return Err(OpenError::PieceCount {
+            block: index,
+            expected: n,
+            pieces: pieces.len(),
+            hashes: expected.len(),
+        });
+    }
+    let c = cipher_len as usize;
+    let bad_len = |reason| OpenError::CipherLen {
+        block: index,
+        cipher_len,
+        reason,
+    };
+    if c < TAG_LEN {
+        return Err(bad_len("shorter than the authentication tag"));
+    }
+    if c > params.block_cipher_size() {
+        return Err(bad_len("longer than a full block"));
+    }
+    if !is_last && c != params.block_cipher_size() {
+        return Err(bad_len("every block but the last is full"));
+    }
+    let shard_len = params.shard_len_for(c);
+
+    // Grow without zeroing what a reused buffer already holds; every byte below `c` is
+    // overwritten by a data shard or a reconstructed one.
+    if out.len() < c {
+        out.resize(c, 0);
+    } else {
+        out.truncate(c);
+    }
+
+    // 1. Verify data pieces, copying each into place as it is hashed (fused: one read pass).
+    let mut good: Vec<usize> = Vec::with_capacity(n);
+    let mut missing = Vec::new();
+    let mut corrupt = Vec::new();
+    for i in 0..k {
+        let Some((share, shard)) = pieces[i] else {
+            missing.push(i);
+            continue;
+        };
+        if share.len() != SHARE_LEN || shard.len() != shard_len {
+            corrupt.push(i);
+            continue;
+        }
+        let mut hasher = piece_hasher(share);
+        let base = i * shard_len;
+        let mut off = 0;
+        while off < shard_len {
+            let w = OPEN_STRIP.min(shard_len - off);
+            let strip = &shard[off..off + w];
+            hasher.update(strip);
+            let (start, end) = (base + off, (base + off + w).min(c));
+            if start < end {
+                out[start..end].copy_from_slice(&strip[..end - start]);
+            }
+            off += w;
+        }
+        if hasher.finalize() == expected[i] {
+            good.push(i);
+        } else {
+            corrupt.push(i);
+        }
+    }
+    let data_good = good.len();
+
+    // 2. Only if data shards are lost: verify parity pieces until k pieces are intact.
+    if data_good < k {
+        for i in k..n {
+            if good.len() == k {
+                break;
+            }
+            let Some((share, shard)) = pieces[i] else {
+                missing.push(i);
+                continue;
+            };
+            if share.len() == SHARE_LEN
+                && shard.len() == shard_len
+                && piece_hasher(share).update(shard).finalize() == expected[i]
+            {
+                good.push(i);
+            } else {
+                corrupt.push(i);
+            }
+        }
+    }
+    if good.len() < k {
+        return Err(OpenError::NotEnoughPieces {
+            block: index,
+            needed: k,
+            good: good.len(),
+            missing,
+            corrupt,
+        });
+    }
+
+    // 3. The block secret from the k intact shares.
+    let shares: Vec<(usize, &[u8])> = good
+        .iter()
+        .map(|&i| (i, pieces[i].map(|p| p.0).unwrap_or_default()))
+        .collect();
+    let secret = combine_secret(&shares).map_err(|e| match e {
+        CombineError::Misplaced(piece) => OpenError::BadShare {
+            block: index,
+            piece,
+        },
+        CombineError::Invalid => OpenError::Internal {
+            block: index,
+            stage: "shamir combine",
+            detail: "vsss-rs rejected well-formed shares".into(),
+        },
+    })?;
+
+    // 4. Rebuild lost data shards from the intact ones (skipped when all data is there).
+    if data_good < k {
+        reconstruct(index, k, m, shard_len, c, pieces, &good, out)?;
+    }
+
+    // 5. Decrypt and authenticate in place.
+    let key = block_key(salt, index, &secret);
+    drop(secret);
+    let key = UnboundKey::new(&AES_256_GCM, &key[..])
+        .map(LessSafeKey::new)
+        .map_err(|e| OpenError::Internal {
+            block: index,
+            stage: "aead key",
+            detail: e.to_string(),
+        })?;
+    key.open_in_place(
+        Nonce::assume_unique_for_key(block_nonce(index)),
+        Aad::from(block_aad(salt, index, is_last)),
+        &mut out[..],
+    )
+    .map_err(|_| OpenError::Decrypt { block: index })?;
+    out.truncate(c - TAG_LEN);
+    Ok(())
+}
+
+/// Reed-Solomon-decodes the missing data shards from the `k` intact pieces in `good` and copies
+/// their ciphertext part into `out`.
+#[allow(clippy::too_many_arguments)]
+fn reconstruct(
+    index: u32,
+    k: usize,
+    m: usize,
+    shard_len: usize,
+    cipher_len: usize,
+    pieces: &[Option<(&[u8], &[u8])>],
+    good: &[usize],
+    out: &mut [u8],
+) -> Result<(), OpenError> {
+    let rs_err = |e: reed_solomon_simd::Error| OpenError::Internal {
+        block: index,
+        stage: "reed-solomon decode",
+        detail: e.to_string(),
+    };
+    DECODER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decoder = match slot.as_mut() {
+            Some(dec) => {
+                dec.reset(k, m, shard_len).map_err(rs_err)?;
+                dec
+            }
+            None => slot.insert(ReedSolomonDecoder::new(k, m, shard_len).map_err(rs_err)?),
+        };
+        for &i in good {
+            let shard = pieces[i].map(|p| p.1).unwrap_or_default();
+            if i < k {
+                decoder.add_original_shard(i, shard).map_err(rs_err)?;
+            } else {
+                decoder.add_recovery_shard(i - k, shard).map_err(rs_err)?;
+            }
+        }
+        let result = decoder.decode().map_err(rs_err)?;
+        for (i, shard) in result.restored_original_iter() {
+            let (start, end) = (i * shard_len, ((i + 1) * shard_len).min(cipher_len));
+            if start < end {
+                out[start..end].copy_from_slice(&shard[..end - start]);
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(k: u8, m: u8) -> Params {
+        Params {
+            data_shards: k,
+            parity_shards: m,
+            shard_size: 4096,
+        }
+    }
+
+    #[test]
+    fn strip_coding_equals_whole_shard_coding() {
+        let p = small(4, 2);
+        let salt = [5u8; 32];
+        let plain: Vec<u8> = (0..p.block_plaintext_size()).map(|i| (i * 7) as u8).collect();
+        let sealed = seal_block(&p, &salt, 0, false, &plain).unwrap();
+        let originals: Vec<&[u8]> = sealed.pieces[..4].iter().map(|x| &x.shard[..]).collect();
+        let whole = reed_solomon_simd::encode(4, 2, &originals).unwrap();
+        for j in 0..2 {
+            assert_eq!(whole[j], sealed.pieces[4 + j].shard);
+        }
+        // And with a strip much shorter than the shard, as for large n.
+        assert!(strip_len(255, 16 << 20) < (16 << 20));
+        assert_eq!(strip_len(255, 16 << 20) % SHARD_ALIGN, 0);
+    }
+
+    #[test]
+    fn roundtrip_healthy_and_degraded() {
+        let p = small(3, 2);
+        let salt = [1u8; 32];
+        for len in [0, 1, 100, p.block_plaintext_size()] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let sealed = seal_block(&p, &salt, 7, true, &plain).unwrap();
+            assert_eq!(sealed.pieces.len(), 5);
+            let hashes = sealed.hashes();
+            let mut refs = sealed.piece_refs();
+            let got = open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap();
+            assert_eq!(got, plain);
+            refs[0] = None;
+            refs[2] = None;
+            let got = open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap();
+            assert_eq!(got, plain);
+            refs[3] = None;
+            let err = open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap_err();
+            assert!(matches!(err, OpenError::NotEnoughPieces { good: 2, .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn wrong_position_or_salt_fails_cleanly() {
+        let p = small(2, 1);
+        let salt = [1u8; 32];
+        let sealed = seal_block(&p, &salt, 3, true, b"hello").unwrap();
+        let (h, r, c) = (sealed.hashes(), sealed.piece_refs(), sealed.cipher_len);
+        assert!(matches!(
+            open_block(&p, &[2u8; 32], 3, true, c, &h, &r),
+            Err(OpenError::Decrypt { block: 3 })
+        ));
+        assert!(matches!(
+            open_block(&p, &salt, 4, true, c, &h, &r),
+            Err(OpenError::Decrypt { block: 4 })
+        ));
+        // Claiming a short block is not the last is rejected before any crypto.
+        assert!(matches!(
+            open_block(&p, &salt, 3, false, c, &h, &r),
+            Err(OpenError::CipherLen { .. })
+        ));
+    }
+}

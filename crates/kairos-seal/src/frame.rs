@@ -1,0 +1,392 @@
+//! The plaintext framing of a sealed file: what goes *inside* the encryption.
+//!
+//! The file name and size must not appear in the clear manifest, so they travel inside the
+//! encrypted stream. The framed stream is:
+//!
+//! ```text
+//! offset        bytes  field
+//! 0             4      magic "KRSF"
+//! 4             1      format version = 1
+//! 5             1      name length N (0..=255)
+//! 6             N      file name, UTF-8
+//! 6+N           S      the file's bytes
+//! 6+N+S         8      S, the file size, u64 little-endian
+//! 14+N+S        32     BLAKE3 (plain hash mode) of the file's bytes
+//! ```
+//!
+//! This stream is cut into blocks of `params.block_plaintext_size()` bytes; the last block holds
+//! the rest (1 ..= block size bytes). Since the 40-byte trailer always follows the file bytes,
+//! a block filled with header and file bytes is never the last one, and even an empty file makes
+//! one block. The header is at most 261 bytes and every valid block holds at least 8176 bytes, so
+//! the header always lies in block 0; the trailer may straddle the last two blocks.
+//!
+//! Invariants: [`Framer`] reads the input once, in chunks, hashing each chunk while it is in
+//! cache; its memory is one block. [`Deframer`] holds back the last 40 bytes it has seen (they
+//! may be the trailer) and checks size and hash only at the end, so everything it writes before
+//! [`Deframer::finish`] succeeds is authenticated per block (AES-GCM) but not yet checked as a
+//! whole: callers write to a temporary file and rename it after `finish`.
+
+use std::io::{Read, Write};
+
+use crate::error::{OpenError, SealError};
+use crate::params::Params;
+
+/// First bytes of every framed stream.
+pub const MAGIC: [u8; 4] = *b"KRSF";
+/// Version of the framing (and of the block format described in [`crate::block`]).
+pub const FORMAT_VERSION: u8 = 1;
+/// Longest file name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 255;
+/// Bytes of the fixed part of the header (magic, version, name length).
+pub const HEADER_FIXED_LEN: usize = 6;
+/// Bytes of the trailer: size (8) + BLAKE3 (32).
+pub const TRAILER_LEN: usize = 40;
+
+/// Input is read and hashed in chunks of this size: the chunk is still in L2 when it is hashed.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Length of the framed stream of a file with a `name_len`-byte name and `size` bytes.
+pub fn framed_len(name_len: usize, size: u64) -> u64 {
+    (HEADER_FIXED_LEN + name_len + TRAILER_LEN) as u64 + size
+}
+
+/// Number of blocks a file of `size` bytes named with `name_len` bytes seals into.
+pub fn block_count(params: &Params, name_len: usize, size: u64) -> u64 {
+    framed_len(name_len, size).div_ceil(params.block_plaintext_size() as u64)
+}
+
+/// The header bytes for `name`.
+pub(crate) fn encode_header(name: &str) -> Result<Vec<u8>, SealError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(SealError::NameTooLong(name.len()));
+    }
+    let mut header = Vec::with_capacity(HEADER_FIXED_LEN + name.len());
+    header.extend_from_slice(&MAGIC);
+    header.push(FORMAT_VERSION);
+    header.push(name.len() as u8);
+    header.extend_from_slice(name.as_bytes());
+    Ok(header)
+}
+
+/// One block's plaintext, as cut from the framed stream.
+pub(crate) struct PlainBlock {
+    pub index: u32,
+    pub is_last: bool,
+    /// Plaintext bytes, with spare capacity for the tag and padding.
+    pub buf: Vec<u8>,
+}
+
+/// Reads a file and cuts its framed stream into block plaintexts.
+pub(crate) struct Framer<R> {
+    reader: R,
+    block_size: usize,
+    capacity: usize,
+    header: Option<Vec<u8>>,
+    hasher: blake3::Hasher,
+    size: u64,
+    eof: bool,
+    trailer: Option<[u8; TRAILER_LEN]>,
+    trailer_pos: usize,
+    next_index: u32,
+    done: bool,
+}
+
+impl<R: Read> Framer<R> {
+    /// A framer for `reader`; `params` must be valid and `name` at most 255 bytes.
+    pub fn new(reader: R, params: &Params, name: &str) -> Result<Self, SealError> {
+        params.validate()?;
+        Ok(Framer {
+            reader,
+            block_size: params.block_plaintext_size(),
+            capacity: params.block_cipher_size(),
+            header: Some(encode_header(name)?),
+            hasher: blake3::Hasher::new(),
+            size: 0,
+            eof: false,
+            trailer: None,
+            trailer_pos: 0,
+            next_index: 0,
+            done: false,
+        })
+    }
+
+    /// The next block, or `None` after the last one.
+    pub fn next_block(&mut self) -> Result<Option<PlainBlock>, SealError> {
+        if self.done {
+            return Ok(None);
+        }
+        // Each buffer becomes data shard 0 of its block and leaves with it, so it is fresh.
+        let mut buf = Vec::with_capacity(self.capacity);
+        if let Some(header) = self.header.take() {
+            buf.extend_from_slice(&header);
+        }
+        while !self.eof && buf.len() < self.block_size {
+            let want = READ_CHUNK.min(self.block_size - buf.len());
+            let before = buf.len();
+            // `take` + `read_to_end` appends into spare capacity without zeroing it first
+            // (for files and slices) and retries on `Interrupted`; short means end of input.
+            let got = (&mut self.reader).take(want as u64).read_to_end(&mut buf)?;
+            self.hasher.update(&buf[before..]);
+            self.size += got as u64;
+            if got < want {
+                self.eof = true;
+            }
+        }
+        let mut is_last = false;
+        if self.eof {
+            let trailer = *self.trailer.get_or_insert_with(|| {
+                let mut t = [0u8; TRAILER_LEN];
+                t[..8].copy_from_slice(&self.size.to_le_bytes());
+                t[8..].copy_from_slice(self.hasher.finalize().as_bytes());
+                t
+            });
+            let room = self.block_size - buf.len();
+            let take = room.min(TRAILER_LEN - self.trailer_pos);
+            buf.extend_from_slice(&trailer[self.trailer_pos..self.trailer_pos + take]);
+            self.trailer_pos += take;
+            if self.trailer_pos == TRAILER_LEN {
+                is_last = true;
+                self.done = true;
+            }
+        }
+        let index = self.next_index;
+        if !is_last {
+            self.next_index = self.next_index.checked_add(1).ok_or(SealError::TooManyBlocks)?;
+        }
+        Ok(Some(PlainBlock {
+            index,
+            is_last,
+            buf,
+        }))
+    }
+}
+
+/// What an opened file turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The file name sealed with it (UTF-8, at most 255 bytes). Not sanitised: callers must not
+    /// use it as a path without stripping separators and the like.
+    pub name: String,
+    /// File size in bytes.
+    pub size: u64,
+    /// BLAKE3 hash of the file's bytes (checked against the sealed trailer).
+    pub hash: [u8; 32],
+}
+
+/// Consumes block plaintexts in order, strips header and trailer, writes the file bytes.
+pub(crate) struct Deframer<W> {
+    writer: W,
+    /// Header bytes gathered so far; `None` once the header is complete.
+    header: Option<Vec<u8>>,
+    name: String,
+    /// The last up-to-40 bytes seen after the header: possibly the trailer.
+    tail: Vec<u8>,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Deframer<W> {
+    pub fn new(writer: W) -> Self {
+        Deframer {
+            writer,
+            header: Some(Vec::with_capacity(HEADER_FIXED_LEN + MAX_NAME_LEN)),
+            name: String::new(),
+            tail: Vec::with_capacity(TRAILER_LEN),
+            hasher: blake3::Hasher::new(),
+            written: 0,
+        }
+    }
+
+    /// Feeds the next block's plaintext.
+    pub fn push(&mut self, mut data: &[u8]) -> Result<(), OpenError> {
+        if let Some(header) = self.header.as_mut() {
+            let need = if header.len() < HEADER_FIXED_LEN {
+                HEADER_FIXED_LEN
+            } else {
+                HEADER_FIXED_LEN + usize::from(header[5])
+            };
+            let take = (need - header.len()).min(data.len());
+            header.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if header.len() == HEADER_FIXED_LEN {
+                if header[..4] != MAGIC {
+                    return Err(OpenError::BadHeader("wrong magic".into()));
+                }
+                if header[4] != FORMAT_VERSION {
+                    return Err(OpenError::BadHeader(format!(
+                        "unsupported format version {}",
+                        header[4]
+                    )));
+                }
+                // The name may follow in this same block.
+                return self.push(data);
+            }
+            if header.len() < HEADER_FIXED_LEN + usize::from(header[5]) {
+                return Ok(());
+            }
+            let name = std::str::from_utf8(&header[HEADER_FIXED_LEN..])
+                .map_err(|_| OpenError::BadHeader("file name is not UTF-8".into()))?;
+            self.name = name.to_owned();
+            self.header = None;
+        }
+        self.push_body(data)
+    }
+
+    /// Writes all but the last 40 bytes seen so far.
+    fn push_body(&mut self, data: &[u8]) -> Result<(), OpenError> {
+        if data.len() >= TRAILER_LEN {
+            let tail = std::mem::take(&mut self.tail);
+            self.emit(&tail)?;
+            self.tail = tail;
+            self.tail.clear();
+            let (body, rest) = data.split_at(data.len() - TRAILER_LEN);
+            self.emit(body)?;
+            self.tail.extend_from_slice(rest);
+        } else {
+            self.tail.extend_from_slice(data);
+            if self.tail.len() > TRAILER_LEN {
+                let excess = self.tail.len() - TRAILER_LEN;
+                let tail = std::mem::take(&mut self.tail);
+                self.emit(&tail[..excess])?;
+                self.tail = tail;
+                self.tail.drain(..excess);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes and writes file bytes, in cache-sized pieces.
+    fn emit(&mut self, bytes: &[u8]) -> Result<(), OpenError> {
+        for chunk in bytes.chunks(READ_CHUNK) {
+            self.hasher.update(chunk);
+            self.writer.write_all(chunk)?;
+        }
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Checks the trailer; flushes and returns the writer.
+    pub fn finish(mut self) -> Result<(FileInfo, W), OpenError> {
+        if self.header.is_some() || self.tail.len() != TRAILER_LEN {
+            return Err(OpenError::Truncated);
+        }
+        let mut size = [0u8; 8];
+        size.copy_from_slice(&self.tail[..8]);
+        let declared = u64::from_le_bytes(size);
+        if declared != self.written {
+            return Err(OpenError::SizeMismatch {
+                declared,
+                actual: self.written,
+            });
+        }
+        let hash = self.hasher.finalize();
+        if hash != self.tail[8..] {
+            return Err(OpenError::HashMismatch);
+        }
+        self.writer.flush()?;
+        Ok((
+            FileInfo {
+                name: self.name,
+                size: self.written,
+                hash: *hash.as_bytes(),
+            },
+            self.writer,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        Params {
+            data_shards: 2,
+            parity_shards: 1,
+            shard_size: 4096,
+        }
+    }
+
+    fn frame_all(file: &[u8], name: &str) -> Vec<PlainBlock> {
+        let mut f = Framer::new(file, &params(), name).unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = f.next_block().unwrap() {
+            out.push(b);
+        }
+        out
+    }
+
+    #[test]
+    fn layout_matches_the_module_docs() {
+        let blocks = frame_all(b"abc", "n.txt");
+        assert_eq!(blocks.len(), 1);
+        let b = &blocks[0].buf;
+        let mut want = b"KRSF\x01\x05n.txt".to_vec();
+        want.extend_from_slice(b"abc");
+        want.extend_from_slice(&3u64.to_le_bytes());
+        want.extend_from_slice(blake3::hash(b"abc").as_bytes());
+        assert_eq!(b, &want);
+        assert!(blocks[0].is_last);
+    }
+
+    #[test]
+    fn block_boundaries_and_deframing() {
+        let p = params();
+        let bs = p.block_plaintext_size();
+        let name = "x";
+        let overhead = HEADER_FIXED_LEN + name.len() + TRAILER_LEN;
+        for size in [
+            0,
+            1,
+            bs - overhead - 1,
+            bs - overhead,
+            bs - overhead + 1,
+            bs - HEADER_FIXED_LEN - name.len(),
+            bs - HEADER_FIXED_LEN - name.len() + 1,
+            3 * bs + 17,
+        ] {
+            let file: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let blocks = frame_all(&file, name);
+            assert_eq!(blocks.len() as u64, block_count(&p, name.len(), size as u64));
+            for (i, b) in blocks.iter().enumerate() {
+                assert_eq!(b.index as usize, i);
+                assert_eq!(b.is_last, i + 1 == blocks.len());
+                if !b.is_last {
+                    assert_eq!(b.buf.len(), bs);
+                } else {
+                    assert!(!b.buf.is_empty() && b.buf.len() <= bs);
+                }
+            }
+            let mut d = Deframer::new(Vec::new());
+            for b in &blocks {
+                d.push(&b.buf).unwrap();
+            }
+            let (info, out) = d.finish().unwrap();
+            assert_eq!(out, file);
+            assert_eq!(info.size, size as u64);
+            assert_eq!(info.name, name);
+        }
+    }
+
+    #[test]
+    fn deframer_rejects_damage() {
+        let mut bytes = frame_all(b"hello", "h").remove(0).buf;
+        let mut d = Deframer::new(Vec::new());
+        d.push(&bytes[..bytes.len() - 1]).unwrap();
+        assert!(matches!(d.finish(), Err(OpenError::SizeMismatch { .. })));
+        let mut d = Deframer::new(Vec::new());
+        d.push(&bytes[..20]).unwrap();
+        assert!(matches!(d.finish(), Err(OpenError::Truncated)));
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let mut d = Deframer::new(Vec::new());
+        d.push(&bytes).unwrap();
+        assert!(matches!(d.finish(), Err(OpenError::HashMismatch)));
+        bytes[0] = b'X';
+        assert!(Deframer::new(Vec::new()).push(&bytes).is_err());
+        assert!(matches!(
+            Framer::new(&b""[..], &params(), &"n".repeat(256)),
+            Err(SealError::NameTooLong(256))
+        ));
+    }
+}

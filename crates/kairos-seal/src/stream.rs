@@ -1,0 +1,394 @@
+//! Streaming wrappers: [`Sealer`] turns a reader into sealed blocks, [`Opener`] turns blocks
+//! back into the file, both with a bounded number of blocks in flight.
+//!
+//! Threading: with `threads <= 1` everything runs in the caller's thread (one core). With
+//! `threads = T >= 2`, T worker threads seal/open blocks while the caller's thread reads (or
+//! deframes and writes). Block `i` goes to worker `i % T` and results are taken from the same
+//! worker in turn, so they come back in index order without a reordering buffer.
+//!
+//! Memory invariant: at most `T + 1` blocks are in flight (read but not yet yielded), so memory
+//! is O(block size × T), never O(file size).
+
+use std::io::{Read, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::{self, JoinHandle};
+
+use crate::block::{open_block_into, seal_owned, SealedBlock};
+use crate::error::{OpenError, SealError};
+use crate::frame::{Deframer, FileInfo, Framer, PlainBlock};
+use crate::keys::{new_salt, new_secret, FileSalt, PieceHash};
+use crate::params::Params;
+
+/// Seals the plaintext of one framed block with a fresh secret.
+fn seal_plain(params: &Params, salt: &FileSalt, block: PlainBlock) -> Result<SealedBlock, SealError> {
+    let secret = new_secret();
+    seal_owned(
+        params,
+        salt,
+        block.index,
+        block.is_last,
+        block.buf,
+        &secret,
+        &mut rand::thread_rng(),
+    )
+}
+
+struct SealWorker {
+    jobs: Option<SyncSender<PlainBlock>>,
+    results: Receiver<Result<SealedBlock, SealError>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Reads a file and yields its sealed blocks in index order.
+///
+/// ```
+/// use kairos_seal::{Params, Sealer};
+/// let params = Params { data_shards: 2, parity_shards: 1, shard_size: 4096 };
+/// let sealer = Sealer::new(&b"hello"[..], params, "hello.txt", 1).unwrap();
+/// let blocks: Vec<_> = sealer.collect::<Result<_, _>>().unwrap();
+/// assert_eq!(blocks.len(), 1);
+/// ```
+pub struct Sealer<R: Read> {
+    framer: Framer<R>,
+    params: Params,
+    salt: FileSalt,
+    workers: Vec<SealWorker>,
+    /// Blocks handed to workers and not yet yielded.
+    in_flight: usize,
+    /// Index of the next block to yield (also picks the worker to take it from).
+    next_out: usize,
+    framer_done: bool,
+    failed: bool,
+}
+
+impl<R: Read> Sealer<R> {
+    /// A sealer for `reader` (the file's bytes) with a fresh random salt. `threads <= 1` seals in
+    /// the caller's thread; more start that many worker threads.
+    pub fn new(reader: R, params: Params, file_name: &str, threads: usize) -> Result<Self, SealError> {
+        let framer = Framer::new(reader, &params, file_name)?;
+        let salt = new_salt();
+        let mut workers = Vec::new();
+        if threads >= 2 {
+            for w in 0..threads {
+                // Capacity 1: one block waiting per worker besides the one being sealed.
+                let (job_tx, job_rx) = mpsc::sync_channel::<PlainBlock>(1);
+                let (res_tx, res_rx) = mpsc::sync_channel(1);
+                let handle = thread::Builder::new()
+                    .name(format!("kairos-seal-{w}"))
+                    .spawn(move || {
+                        for block in job_rx {
+                            if res_tx.send(seal_plain(&params, &salt, block)).is_err() {
+                                break;
+                            }
+                        }
+                    })?;
+                workers.push(SealWorker {
+                    jobs: Some(job_tx),
+                    results: res_rx,
+                    handle: Some(handle),
+                });
+            }
+        }
+        Ok(Sealer {
+            framer,
+            params,
+            salt,
+            workers,
+            in_flight: 0,
+            next_out: 0,
+            framer_done: false,
+            failed: false,
+        })
+    }
+
+    /// The file's salt (goes into the manifest).
+    pub fn salt(&self) -> FileSalt {
+        self.salt
+    }
+
+    /// The coding parameters.
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    fn next_parallel(&mut self) -> Option<Result<SealedBlock, SealError>> {
+        let t = self.workers.len();
+        while !self.framer_done && self.in_flight < t + 1 {
+            match self.framer.next_block() {
+                Ok(Some(block)) => {
+                    let w = block.index as usize % t;
+                    let sent = self.workers[w].jobs.as_ref().map(|tx| tx.send(block));
+                    if !matches!(sent, Some(Ok(()))) {
+                        return Some(Err(SealError::WorkerGone));
+                    }
+                    self.in_flight += 1;
+                }
+                Ok(None) => self.framer_done = true,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        if self.in_flight == 0 {
+            return None;
+        }
+        let w = self.next_out % t;
+        let result = self.workers[w].results.recv().unwrap_or(Err(SealError::WorkerGone));
+        self.in_flight -= 1;
+        self.next_out += 1;
+        Some(result)
+    }
+}
+
+impl<R: Read> Iterator for Sealer<R> {
+    type Item = Result<SealedBlock, SealError>;
+
+    /// The next sealed block. After an error the iterator ends.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = if self.workers.is_empty() {
+            match self.framer.next_block() {
+                Ok(Some(block)) => Some(seal_plain(&self.params, &self.salt, block)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            }
+        } else {
+            self.next_parallel()
+        };
+        if matches!(item, Some(Err(_))) {
+            self.failed = true;
+        }
+        item
+    }
+}
+
+impl<R: Read> Drop for Sealer<R> {
+    fn drop(&mut self) {
+        // Closing the job channels ends the workers; drain results so none blocks on send.
+        for w in &mut self.workers {
+            w.jobs = None;
+        }
+        for w in &mut self.workers {
+            while w.results.recv().is_ok() {}
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// One block's inputs for [`Opener::push_blocks`].
+#[derive(Clone, Debug)]
+pub struct BlockPieces<'a> {
+    /// Block index (must come in order).
+    pub index: u32,
+    /// Ciphertext length from the manifest.
+    pub cipher_len: u32,
+    /// The `n` piece hashes from the manifest.
+    pub expected: &'a [PieceHash],
+    /// The `n` piece slots `(share, shard)`, `None` where missing.
+    pub pieces: Vec<Option<(&'a [u8], &'a [u8])>>,
+}
+
+impl<'a> BlockPieces<'a> {
+    /// All pieces of a sealed block, with their hashes (`hashes` = `block.hashes()`).
+    pub fn from_sealed(block: &'a SealedBlock, hashes: &'a [PieceHash]) -> Self {
+        BlockPieces {
+            index: block.index,
+            cipher_len: block.cipher_len,
+            expected: hashes,
+            pieces: block.piece_refs(),
+        }
+    }
+}
+
+/// Opens blocks pushed in index order and writes the file to `writer`.
+///
+/// A block that fails to open for lack of good pieces leaves the opener unchanged (see
+/// [`OpenError::is_retryable`]), so the caller can fetch more pieces and push it again. Bytes
+/// are written as blocks arrive; the whole-file size and hash are checked by
+/// [`Opener::finish`], so write to a temporary file and keep it only if `finish` succeeds.
+pub struct Opener<W: Write> {
+    params: Params,
+    salt: FileSalt,
+    block_count: u32,
+    next: u32,
+    deframer: Deframer<W>,
+    buf: Vec<u8>,
+    poisoned: bool,
+}
+
+impl<W: Write> Opener<W> {
+    /// An opener for a file of `block_count` blocks sealed with `params` and `salt`.
+    pub fn new(writer: W, params: Params, salt: FileSalt, block_count: u32) -> Self {
+        Opener {
+            params,
+            salt,
+            block_count,
+            next: 0,
+            deframer: Deframer::new(writer),
+            buf: Vec::new(),
+            poisoned: false,
+        }
+    }
+
+    fn check_next(&self, index: u32) -> Result<bool, OpenError> {
+        if self.poisoned {
+            return Err(OpenError::Poisoned);
+        }
+        if index != self.next || index >= self.block_count {
+            return Err(OpenError::UnexpectedBlock {
+                expected: self.next,
+                got: index,
+            });
+        }
+        Ok(index + 1 == self.block_count)
+    }
+
+    /// Feeds an opened block's plaintext to the deframer; a failure here is final.
+    fn accept(&mut self, plaintext: &[u8]) -> Result<(), OpenError> {
+        if let Err(e) = self.deframer.push(plaintext) {
+            self.poisoned = true;
+            return Err(e);
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Opens block `index` (the next one) from its pieces and writes its file bytes.
+    pub fn push_block(
+        &mut self,
+        index: u32,
+        cipher_len: u32,
+        expected: &[PieceHash],
+        pieces: &[Option<(&[u8], &[u8])>],
+    ) -> Result<(), OpenError> {
+        let is_last = self.check_next(index)?;
+        let mut buf = std::mem::take(&mut self.buf);
+        let opened = open_block_into(
+            &self.params,
+            &self.salt,
+            index,
+            is_last,
+            cipher_len,
+            expected,
+            pieces,
+            &mut buf,
+        );
+        let result = opened.and_then(|()| self.accept(&buf));
+        self.buf = buf;
+        result
+    }
+
+    /// Opens a sequence of blocks (in index order) on `threads` worker threads while this
+    /// thread writes. `threads <= 1` is the same as calling [`Opener::push_block`] in a loop.
+    /// Stops at the first error; blocks before it have been written.
+    pub fn push_blocks<'a, I>(&mut self, blocks: I, threads: usize) -> Result<(), OpenError>
+    where
+        I: IntoIterator<Item = BlockPieces<'a>>,
+    {
+        if self.poisoned {
+            return Err(OpenError::Poisoned);
+        }
+        let mut blocks = blocks.into_iter();
+        if threads <= 1 {
+            for b in blocks {
+                self.push_block(b.index, b.cipher_len, b.expected, &b.pieces)?;
+            }
+            return Ok(());
+        }
+        let (params, salt) = (self.params, self.salt);
+        thread::scope(|scope| {
+            type Job<'a> = (BlockPieces<'a>, bool, Vec<u8>);
+            type Done = (Result<(), OpenError>, Vec<u8>);
+            let mut jobs: Vec<SyncSender<Job<'a>>> = Vec::with_capacity(threads);
+            let mut results: Vec<Receiver<Done>> = Vec::with_capacity(threads);
+            for _ in 0..threads {
+                let (job_tx, job_rx) = mpsc::sync_channel::<Job<'a>>(1);
+                let (res_tx, res_rx) = mpsc::sync_channel::<Done>(1);
+                scope.spawn(move || {
+                    for (b, is_last, mut buf) in job_rx {
+                        let r = open_block_into(
+                            &params, &salt, b.index, is_last, b.cipher_len, b.expected, &b.pieces,
+                            &mut buf,
+                        );
+                        if res_tx.send((r, buf)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                jobs.push(job_tx);
+                results.push(res_rx);
+            }
+            // Output buffers circulate between this thread and the workers.
+            let mut spare: Vec<Vec<u8>> = vec![std::mem::take(&mut self.buf)];
+            let (mut sent, mut done) = (0usize, 0usize);
+            let mut next_index = self.next;
+            let mut input_done = false;
+            // An out-of-order block is reported after the blocks before it are written.
+            let mut pending_err = None;
+            let outcome = 'run: loop {
+                while !input_done && sent - done < threads + 1 {
+                    let Some(b) = blocks.next() else {
+                        input_done = true;
+                        break;
+                    };
+                    if b.index != next_index || b.index >= self.block_count {
+                        pending_err = Some(OpenError::UnexpectedBlock {
+                            expected: next_index,
+                            got: b.index,
+                        });
+                        input_done = true;
+                        break;
+                    }
+                    let is_last = b.index + 1 == self.block_count;
+                    let buf = spare.pop().unwrap_or_default();
+                    if jobs[sent % threads].send((b, is_last, buf)).is_err() {
+                        break 'run Err(OpenError::WorkerGone);
+                    }
+                    next_index += 1;
+                    sent += 1;
+                }
+                if sent == done {
+                    break pending_err.map_or(Ok(()), Err);
+                }
+                let Ok((r, buf)) = results[done % threads].recv() else {
+                    break Err(OpenError::WorkerGone);
+                };
+                done += 1;
+                let r = r.and_then(|()| self.accept(&buf));
+                spare.push(buf);
+                if let Err(e) = r {
+                    break Err(e);
+                }
+            };
+            drop(jobs);
+            // Let the workers finish what they hold (results are discarded) before the scope
+            // joins them.
+            for r in &results {
+                while r.recv().is_ok() {}
+            }
+            self.buf = spare.pop().unwrap_or_default();
+            outcome
+        })
+    }
+
+    /// Checks that every block was opened and that the trailer's size and hash match.
+    pub fn finish(self) -> Result<FileInfo, OpenError> {
+        self.finish_with_writer().map(|(info, _)| info)
+    }
+
+    /// [`Opener::finish`], also returning the (flushed) writer.
+    pub fn finish_with_writer(self) -> Result<(FileInfo, W), OpenError> {
+        if self.poisoned {
+            return Err(OpenError::Poisoned);
+        }
+        if self.next != self.block_count || self.block_count == 0 {
+            return Err(OpenError::MissingBlocks {
+                expected: self.block_count,
+                got: self.next,
+            });
+        }
+        self.deframer.finish()
+    }
+}
