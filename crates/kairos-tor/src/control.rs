@@ -669,17 +669,15 @@ impl Control {
         if self.in_flight {
             return Err(ControlError::Desynchronized);
         }
-        loop {
-            let reply = self.read_reply().await?;
-            if reply.is_event() {
-                return Event::from_reply(reply);
-            }
-            self.broken = true;
-            return Err(ControlError::Unexpected {
-                command: "(waiting for events)".into(),
-                detail: format!("reply {} with no command pending", reply.code),
-            });
+        let reply = self.read_reply().await?;
+        if reply.is_event() {
+            return Event::from_reply(reply);
         }
+        self.broken = true;
+        Err(ControlError::Unexpected {
+            command: "(waiting for events)".into(),
+            detail: format!("reply {} with no command pending", reply.code),
+        })
     }
 
     /// SIGNAL.

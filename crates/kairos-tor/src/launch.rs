@@ -300,6 +300,17 @@ pub(crate) struct Spawned {
 }
 
 impl Spawned {
+    /// Kills tor and waits (briefly) until it is reaped.
+    pub async fn terminate(&mut self) {
+        let _ = self.child.start_kill();
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            warn!(tor = %self.label, pid = self.pid, "tor did not exit after SIGKILL within 5 s");
+        }
+    }
+
     /// If tor has exited, the matching error (after letting the log pump catch up).
     pub async fn exit_error(&mut self) -> Option<TorError> {
         let status = self.child.try_wait().ok().flatten()?;
@@ -413,6 +424,8 @@ pub(crate) async fn spawn_tor(
             }
         }
         if start.elapsed() > CONTROL_PORT_TIMEOUT {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
             return Err(TorError::ControlPortTimeout {
                 label: label.to_string(),
                 timeout: CONTROL_PORT_TIMEOUT,
@@ -480,16 +493,26 @@ impl TorProcess {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "tor".into());
         let mut spawned = spawn_tor(&binary, &config.data_dir, &lines, &label).await?;
-        let bootstrap = wait_bootstrapped(
-            &mut spawned,
-            config.bootstrap_timeout,
-            config.progress.as_ref(),
-        )
+        let ready = async {
+            wait_bootstrapped(
+                &mut spawned,
+                config.bootstrap_timeout,
+                config.progress.as_ref(),
+            )
+            .await?;
+            spawned
+                .control
+                .socks_listener()
+                .await?
+                .ok_or(TorError::NoSocks)
+        }
         .await;
-        bootstrap?;
-        let socks_addr = match spawned.control.socks_listener().await? {
-            Some(a) => a,
-            None => return Err(TorError::NoSocks),
+        let socks_addr = match ready {
+            Ok(a) => a,
+            Err(e) => {
+                spawned.terminate().await;
+                return Err(e);
+            }
         };
         info!(
             pid = spawned.pid,

@@ -189,6 +189,19 @@ impl TestNetwork {
         self.startup
     }
 
+    /// Stops every node and waits until each has exited (dropping the network also kills them,
+    /// without waiting).
+    pub async fn stop(mut self) {
+        self.terminate().await;
+    }
+
+    async fn terminate(&mut self) {
+        for node in &mut self.nodes {
+            node.tor.terminate().await;
+        }
+        self.nodes.clear();
+    }
+
     /// Where the nodes keep their data.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -353,9 +366,37 @@ async fn start_once(
         source,
     })?;
 
-    // Start every node.
-    let mut nodes = Vec::new();
-    for p in &plans {
+    // Start every node. From here on, a failure stops the nodes already started.
+    let mut net = TestNetwork {
+        nodes: Vec::new(),
+        dir_authority_lines: dir_authority_lines.clone(),
+        dir: dir.to_path_buf(),
+        startup: Duration::ZERO,
+    };
+    let fingerprints: Vec<String> = plans.iter().map(|p| p.fingerprint.clone()).collect();
+    let result = start_nodes(&mut net, tor, &plans, &bw_file, started).await;
+    let result = match result {
+        Ok(()) => net.wait_converged(&fingerprints, timeout, started).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(net),
+        Err(e) => {
+            net.terminate().await;
+            Err(e)
+        }
+    }
+}
+
+async fn start_nodes(
+    net: &mut TestNetwork,
+    tor: &Path,
+    plans: &[NodePlan],
+    bw_file: &Path,
+    started: Instant,
+) -> Result<(), TorError> {
+    let dir_authority_lines = net.dir_authority_lines.clone();
+    for p in plans {
         let mut lines: Vec<String> = COMMON_OPTIONS.iter().map(|s| s.to_string()).collect();
         lines.extend(RELAY_OPTIONS.iter().map(|s| s.to_string()));
         lines.push(format!("Nickname {}", p.name));
@@ -370,7 +411,7 @@ async fn start_once(
         }
         lines.extend(dir_authority_lines.iter().cloned());
         let tor = spawn_tor(tor, &p.dir, &lines, &p.name).await?;
-        nodes.push(Node {
+        net.nodes.push(Node {
             name: p.name.clone(),
             tor,
         });
@@ -379,16 +420,7 @@ async fn start_once(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "test network nodes started"
     );
-
-    let mut net = TestNetwork {
-        nodes,
-        dir_authority_lines,
-        dir: dir.to_path_buf(),
-        startup: Duration::ZERO,
-    };
-    let fingerprints: Vec<String> = plans.iter().map(|p| p.fingerprint.clone()).collect();
-    net.wait_converged(&fingerprints, timeout, started).await?;
-    Ok(net)
+    Ok(())
 }
 
 /// Creates a node's keys; returns its relay fingerprint and, for an authority, its v3 identity.
