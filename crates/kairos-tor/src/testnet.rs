@@ -396,10 +396,18 @@ async fn start_nodes(
     started: Instant,
 ) -> Result<(), TorError> {
     let dir_authority_lines = net.dir_authority_lines.clone();
+    // Start all nodes at once (each start waits for its control port), then collect every
+    // result so that nodes started before a failure are still stopped by the caller.
+    let mut jobs = Vec::new();
     for p in plans {
         let mut lines: Vec<String> = COMMON_OPTIONS.iter().map(|s| s.to_string()).collect();
         lines.extend(RELAY_OPTIONS.iter().map(|s| s.to_string()));
         lines.push(format!("Nickname {}", p.name));
+        // Keep each node's log next to its data (torrc cannot quote a path inside `Log`).
+        let log_file = p.dir.join("notice.log").to_string_lossy().into_owned();
+        if !log_file.contains(char::is_whitespace) {
+            lines.push(format!("Log notice file {log_file}"));
+        }
         lines.push(format!("ORPort 127.0.0.1:{}", p.or_port));
         if p.role == Role::Authority {
             lines.extend(AUTHORITY_OPTIONS.iter().map(|s| s.to_string()));
@@ -410,11 +418,31 @@ async fn start_nodes(
             ));
         }
         lines.extend(dir_authority_lines.iter().cloned());
-        let tor = spawn_tor(tor, &p.dir, &lines, &p.name).await?;
-        net.nodes.push(Node {
-            name: p.name.clone(),
-            tor,
+        let (tor, dir, name) = (tor.to_path_buf(), p.dir.clone(), p.name.clone());
+        jobs.push(tokio::spawn(async move {
+            spawn_tor(&tor, &dir, &lines, &name).await
+        }));
+    }
+    let mut first_error = None;
+    for (p, job) in plans.iter().zip(jobs) {
+        let result = job.await.unwrap_or_else(|e| {
+            Err(TorError::Tool {
+                tool: "tor start".into(),
+                detail: e.to_string(),
+            })
         });
+        match result {
+            Ok(tor) => net.nodes.push(Node {
+                name: p.name.clone(),
+                tor,
+            }),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
