@@ -19,6 +19,29 @@ async fn main() {
     for l in net.client_torrc_lines() {
         println!("{l}");
     }
+    if std::env::args().any(|a| a == "--clients") {
+        for i in 0..4 {
+            let t = std::time::Instant::now();
+            let client = kairos_tor::TorProcess::launch(
+                kairos_tor::LaunchConfig::new(
+                    std::path::Path::new(&dir).join(format!("client{i}")),
+                )
+                .torrc_lines(net.client_torrc_lines())
+                .on_progress(move |s| {
+                    println!(
+                        "  client{i} {:>6}ms {:>3}% {}",
+                        t.elapsed().as_millis(),
+                        s.progress,
+                        s.tag
+                    )
+                }),
+            )
+            .await
+            .unwrap();
+            println!("client{i} bootstrapped in {:?}", t.elapsed());
+            client.shutdown().await.unwrap();
+        }
+    }
     if std::env::args().any(|a| a == "--exit") {
         net.stop().await;
         return;

@@ -85,6 +85,15 @@ pub enum TorError {
     OnionMismatch { published: String, expected: String },
     #[error("onion service target {0} is not a loopback address; kairos only forwards onion traffic to 127.0.0.1")]
     NotLoopback(SocketAddr),
+    #[error(
+        "cannot reach {target} through tor after {attempts} attempt(s) in {elapsed:?}: {source}"
+    )]
+    Unreachable {
+        target: String,
+        attempts: u32,
+        elapsed: Duration,
+        source: crate::socks::SocksError,
+    },
     #[error("the private Tor test network did not converge within {timeout:?}: {detail}")]
     TestNetTimeout { timeout: Duration, detail: String },
 }
@@ -596,6 +605,51 @@ impl TorProcess {
     /// The last lines tor printed (launched tors only).
     pub fn log_tail(&self) -> Vec<String> {
         self.log.lines()
+    }
+
+    /// Opens a stream to `host:port` (typically an onion service) through this tor's SOCKS port,
+    /// on circuits isolated by `isolation`. Retryable failures (descriptor not on the HSDirs yet,
+    /// circuit timeouts) are retried until `deadline`, with `SIGNAL NEWNYM` before each retry:
+    /// it clears tor's cache of failed onion lookups, without which a fresh service stays
+    /// "unreachable" for a while after its first failed fetch.
+    pub async fn connect_with_retry(
+        &mut self,
+        host: &str,
+        port: u16,
+        isolation: &str,
+        deadline: Duration,
+    ) -> Result<tokio::net::TcpStream, TorError> {
+        let start = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match crate::socks::connect(self.socks_addr, host, port, Some(isolation)).await {
+                Ok(stream) => {
+                    debug!(
+                        host,
+                        port,
+                        attempt,
+                        elapsed_ms = start.elapsed().as_millis() as u64,
+                        "stream open"
+                    );
+                    return Ok(stream);
+                }
+                Err(e) if e.is_retryable() && start.elapsed() < deadline => {
+                    debug!(host, port, attempt, "retrying after: {e}");
+                    self.control.signal(crate::control::Signal::Newnym).await?;
+                    let pause = Duration::from_millis(250 * u64::from(attempt.min(8)));
+                    tokio::time::sleep(pause.min(deadline.saturating_sub(start.elapsed()))).await;
+                }
+                Err(e) => {
+                    return Err(TorError::Unreachable {
+                        target: format!("{host}:{port}"),
+                        attempts: attempt,
+                        elapsed: start.elapsed(),
+                        source: e,
+                    })
+                }
+            }
+        }
     }
 
     /// Stops a launched tor (`SIGNAL SHUTDOWN`, then kill after a grace period) and waits for it

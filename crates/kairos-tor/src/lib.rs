@@ -12,6 +12,26 @@
 //! Invariants kept crate-wide: every socket this crate opens or asks tor to open is on
 //! 127.0.0.1; every tor process it starts is killed when its handle is dropped and also exits
 //! by itself when this process dies (`__OwningControllerProcess` + `TAKEOWNERSHIP`).
+//!
+//! ```no_run
+//! # async fn demo(identity: kairos_proto::Identity) -> Result<(), kairos_tor::TorError> {
+//! use kairos_tor::{LaunchConfig, TorProcess};
+//! use std::time::Duration;
+//! // Start the system tor with its state in the kairos home, report bootstrap progress.
+//! let mut tor = TorProcess::launch(
+//!     LaunchConfig::new("/home/me/.kairos/tor")
+//!         .on_progress(|s| eprintln!("tor {}%: {}", s.progress, s.summary)),
+//! )
+//! .await?;
+//! // Publish the node's API (listening on 127.0.0.1:8080) as <its key>.onion:80.
+//! let host = kairos_tor::onion::publish_onion_and_wait(
+//!     tor.control(), &identity, 80, "127.0.0.1:8080".parse().unwrap(), Duration::from_secs(120),
+//! ).await?;
+//! // Outgoing HTTP goes through tor, one isolated circuit per worker.
+//! let proxy = tor.socks_proxy_url("worker-1"); // socks5h://worker-1:x@127.0.0.1:<port>
+//! # let _ = (host, proxy);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod control;

@@ -5,11 +5,8 @@
 //! single test that runs the steps in order.
 
 use kairos_proto::Identity;
-use kairos_tor::control::Signal;
 use kairos_tor::onion::{publish_onion_and_wait, unpublish_onion};
-use kairos_tor::{
-    socks, ControlAuth, ControlError, LaunchConfig, TestNetwork, TorError, TorProcess,
-};
+use kairos_tor::{ControlAuth, ControlError, LaunchConfig, TestNetwork, TorError, TorProcess};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,35 +48,17 @@ async fn echo_server() -> SocketAddr {
     addr
 }
 
-/// Connects through `client` to `host:port`, retrying (with NEWNYM, which clears tor's cache of
-/// failed onion lookups) until `deadline`.
-async fn connect_with_retry(
-    client: &mut TorProcess,
-    host: &str,
-    port: u16,
-    isolation: &str,
-    deadline: Duration,
-) -> tokio::net::TcpStream {
-    let start = Instant::now();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match socks::connect(client.socks_addr(), host, port, Some(isolation)).await {
-            Ok(s) => {
-                eprintln!(
-                    "connected to {host}:{port} after {attempt} attempt(s), {:?}",
-                    start.elapsed()
-                );
-                return s;
-            }
-            Err(e) if e.is_retryable() && start.elapsed() < deadline => {
-                eprintln!("attempt {attempt}: {e}; retrying");
-                client.control().signal(Signal::Newnym).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(e) => panic!("cannot reach {host}:{port} after {attempt} attempts: {e}"),
-        }
-    }
+async fn connect(client: &mut TorProcess, host: &str, isolation: &str) -> tokio::net::TcpStream {
+    let t = Instant::now();
+    let stream = client
+        .connect_with_retry(host, 80, isolation, Duration::from_secs(60))
+        .await
+        .unwrap();
+    eprintln!(
+        "stream to {host} ({isolation}) open after {:?}",
+        t.elapsed()
+    );
+    stream
 }
 
 async fn round_trip(stream: &mut tokio::net::TcpStream, payload: &[u8]) {
@@ -141,7 +120,7 @@ async fn onion_service_round_trip_over_private_network() {
     );
 
     // Reach it from tor B.
-    let mut stream = connect_with_retry(&mut b, &host, 80, "w1", Duration::from_secs(60)).await;
+    let mut stream = connect(&mut b, &host, "w1").await;
     round_trip(&mut stream, b"hello over tor").await;
     eprintln!(
         "TIMING ADD_ONION -> first successful round trip: {:?}",
@@ -149,11 +128,21 @@ async fn onion_service_round_trip_over_private_network() {
     );
 
     // A larger payload on a second, isolated circuit.
-    let mut stream2 = connect_with_retry(&mut b, &host, 80, "w2", Duration::from_secs(60)).await;
+    let mut stream2 = connect(&mut b, &host, "w2").await;
     let big: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
     let t2 = Instant::now();
     round_trip(&mut stream2, &big).await;
     eprintln!("256 KiB echo took {:?}", t2.elapsed());
+
+    // An address nobody publishes: a typed error once the deadline passes.
+    let nobody = Identity::generate().public().onion_address();
+    let t3 = Instant::now();
+    let err = b
+        .connect_with_retry(&nobody, 80, "w3", Duration::from_secs(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TorError::Unreachable { .. }), "{err:?}");
+    eprintln!("unpublished onion: {err} (after {:?})", t3.elapsed());
 
     // Publishing the same identity again (new target) replaces the service.
     let target2 = echo_server().await;
