@@ -950,4 +950,167 @@ mod tests {
 
     const SERVER_HASH_REFERENCE: &str =
         "1830D2DE6E061E60ADFA2C0C2A9257B7126E51B074F39BD4519D89229DF08827";
+
+    /// A scripted control port: for each step, read one command line (checked against the
+    /// expected prefix) and write the canned bytes, in chunks with pauses between them.
+    async fn fake_tor(script: Vec<(&'static str, Vec<&'static str>)>) -> SocketAddr {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let (r, mut w) = s.into_split();
+            let mut r = tokio::io::BufReader::new(r);
+            for (expect, chunks) in script {
+                if !expect.is_empty() {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap() == 0 {
+                        return;
+                    }
+                    assert!(line.starts_with(expect), "got {line:?}, want {expect}");
+                }
+                for chunk in chunks {
+                    if let Some(ms) = chunk.strip_prefix("SLEEP ") {
+                        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+                    } else {
+                        w.write_all(chunk.as_bytes()).await.unwrap();
+                    }
+                }
+            }
+            // Keep the connection open until the client is done.
+            let mut rest = String::new();
+            let _ = r.read_line(&mut rest).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn events_interleaved_with_replies_are_queued() {
+        let addr = fake_tor(vec![(
+            "GETINFO version",
+            vec![
+                "650 HS_DESC UPLOADED abc UNKNOWN $AA~n\r\n",
+                "250-version=0.4.9.11\r\n250 OK\r\n",
+            ],
+        )])
+        .await;
+        let mut c = Control::connect(addr).await.unwrap();
+        assert_eq!(c.get_info("version").await.unwrap(), "0.4.9.11");
+        let e = c.next_event().await.unwrap();
+        assert_eq!(e.name, "HS_DESC");
+        assert_eq!(e.body(), "UPLOADED abc UNKNOWN $AA~n");
+    }
+
+    #[tokio::test]
+    async fn next_event_is_cancellation_safe() {
+        let addr = fake_tor(vec![(
+            "",
+            vec![
+                "650 STATUS_CL",
+                "SLEEP 300",
+                "IENT NOTICE CIRCUIT_ESTABLISHED\r\n",
+            ],
+        )])
+        .await;
+        let mut c = Control::connect(addr).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_millis(50), c.next_event()).await;
+        assert!(first.is_err(), "should time out mid-line");
+        let e = c.next_event().await.unwrap();
+        assert_eq!(e.name, "STATUS_CLIENT");
+        assert_eq!(e.body(), "NOTICE CIRCUIT_ESTABLISHED");
+    }
+
+    #[tokio::test]
+    async fn rejections_malformed_replies_and_closed_connections_are_typed() {
+        let addr = fake_tor(vec![
+            ("GETINFO nope", vec!["552 Unrecognized key \"nope\"\r\n"]),
+            ("SIGNAL NEWNYM", vec!["250 OK\n"]),
+        ])
+        .await;
+        let mut c = Control::connect(addr).await.unwrap();
+        match c.get_info("nope").await {
+            Err(ControlError::Rejected {
+                code: 552, command, ..
+            }) => assert_eq!(command, "GETINFO"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            c.signal(Signal::Newnym).await,
+            Err(ControlError::Malformed { .. })
+        ));
+        // After garbage, the connection is not trusted any more.
+        assert!(c.signal(Signal::Newnym).await.is_err());
+
+        let addr = fake_tor(vec![("GETINFO version", vec!["250-version=0.4"])]).await;
+        let mut c = Control::connect(addr).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(200), c.get_info("version")).await;
+        assert!(r.is_err(), "incomplete reply must not complete the command");
+        // The command was cancelled half-way: the connection refuses further use.
+        assert!(matches!(
+            c.get_info("version").await,
+            Err(ControlError::Desynchronized)
+        ));
+    }
+
+    #[tokio::test]
+    async fn closed_connection_is_reported() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            drop(s);
+        });
+        let mut c = Control::connect(addr).await.unwrap();
+        let err = c.get_info("version").await.unwrap_err();
+        assert!(
+            matches!(err, ControlError::Closed | ControlError::Io(_)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn non_loopback_and_injection_are_refused() {
+        let err = Control::connect("192.0.2.1:9051".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ControlError::NotLoopback(_)));
+        let addr = fake_tor(vec![]).await;
+        let mut c = Control::connect(addr).await.unwrap();
+        assert!(matches!(
+            c.get_info("version\r\nSIGNAL SHUTDOWN").await,
+            Err(ControlError::BadArgument(_))
+        ));
+        assert!(matches!(
+            c.set_conf(&[("Nickname", "x\r\nSIGNAL HALT")]).await,
+            Err(ControlError::BadArgument(_))
+        ));
+        assert!(matches!(
+            c.command("GETINFO a\nSIGNAL HALT").await,
+            Err(ControlError::BadArgument(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn safecookie_rejects_a_server_that_does_not_know_the_cookie() {
+        let dir = tempfile::tempdir().unwrap();
+        let cookie = dir.path().join("cookie");
+        std::fs::write(&cookie, [9u8; 32]).unwrap();
+        let addr = fake_tor(vec![
+            (
+                "PROTOCOLINFO 1",
+                vec!["250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE=\"/x\"\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n"],
+            ),
+            (
+                "AUTHCHALLENGE SAFECOOKIE ",
+                vec!["250 AUTHCHALLENGE SERVERHASH=0000000000000000000000000000000000000000000000000000000000000000 SERVERNONCE=1111111111111111111111111111111111111111111111111111111111111111\r\n"],
+            ),
+        ])
+        .await;
+        let mut c = Control::connect(addr).await.unwrap();
+        let err = c
+            .authenticate(&ControlAuth::Cookie(Some(cookie)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ControlError::Auth(_)), "{err:?}");
+    }
 }

@@ -623,7 +623,18 @@ impl TorProcess {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match crate::socks::connect(self.socks_addr, host, port, Some(isolation)).await {
+            // One attempt may not outlive the deadline by much (tor's own stream timeout is
+            // two minutes), but gets at least a few seconds to build its circuits.
+            let budget = deadline
+                .saturating_sub(start.elapsed())
+                .max(Duration::from_secs(5));
+            let attempt_result = tokio::time::timeout(
+                budget,
+                crate::socks::connect(self.socks_addr, host, port, Some(isolation)),
+            )
+            .await
+            .unwrap_or(Err(crate::socks::SocksError::Timeout(budget)));
+            match attempt_result {
                 Ok(stream) => {
                     debug!(
                         host,

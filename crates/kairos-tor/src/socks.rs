@@ -29,6 +29,8 @@ pub enum SocksError {
     Protocol(&'static str),
     #[error("invalid SOCKS request: {0}")]
     BadRequest(&'static str),
+    #[error("tor did not open the stream within {0:?}")]
+    Timeout(std::time::Duration),
     #[error("tor could not open the stream to {target}: {message} (SOCKS reply {code:#04x})")]
     Refused {
         target: String,
@@ -43,7 +45,7 @@ impl SocksError {
     pub fn is_retryable(&self) -> bool {
         match self {
             SocksError::Refused { code, .. } => !matches!(code, 0x02 | 0x07 | 0x08 | 0xF4..=0xF6),
-            SocksError::Io(_) => true,
+            SocksError::Io(_) | SocksError::Timeout(_) => true,
             _ => false,
         }
     }
