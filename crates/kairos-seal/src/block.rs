@@ -25,6 +25,7 @@
 //!   manifest's (or whose lengths are wrong) is an erasure.
 
 use std::cell::RefCell;
+use std::sync::Mutex;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rand::{CryptoRng, RngCore};
@@ -100,7 +101,12 @@ thread_local! {
 }
 
 /// Checks a plaintext length against the block-shape invariant.
-fn check_plaintext(params: &Params, index: u32, is_last: bool, len: usize) -> Result<(), SealError> {
+fn check_plaintext(
+    params: &Params,
+    index: u32,
+    is_last: bool,
+    len: usize,
+) -> Result<(), SealError> {
     let max = params.block_plaintext_size();
     if len > max {
         return Err(SealError::BlockTooLarge { index, len, max });
@@ -113,6 +119,46 @@ fn check_plaintext(params: &Params, index: u32, is_last: bool, len: usize) -> Re
         });
     }
     Ok(())
+}
+
+/// Shard buffers handed back by the caller ([`crate::Sealer::recycle`]) for reuse.
+///
+/// Why: a sealed block hands `n` freshly allocated shard buffers to the caller. With the
+/// system allocator, buffers of this size are mapped and unmapped per block, and the page
+/// faults cost more than encryption and coding together. Reusing them avoids that.
+pub(crate) struct ShardPool {
+    bufs: Mutex<Vec<Vec<u8>>>,
+    max: usize,
+}
+
+impl ShardPool {
+    pub fn new(max: usize) -> Self {
+        ShardPool {
+            bufs: Mutex::new(Vec::with_capacity(max)),
+            max,
+        }
+    }
+
+    /// An empty buffer with room for `len` bytes.
+    fn take(&self, len: usize) -> Vec<u8> {
+        let reused = self.bufs.lock().ok().and_then(|mut b| b.pop());
+        match reused {
+            Some(mut buf) if buf.capacity() >= len => {
+                buf.clear();
+                buf
+            }
+            _ => Vec::with_capacity(len),
+        }
+    }
+
+    /// Keeps `buf` for a later block (drops it if the pool is full).
+    pub fn give(&self, buf: Vec<u8>) {
+        if let Ok(mut bufs) = self.bufs.lock() {
+            if bufs.len() < self.max {
+                bufs.push(buf);
+            }
+        }
+    }
 }
 
 /// Seals one block of plaintext with a fresh random secret.
@@ -128,10 +174,19 @@ pub fn seal_block(
 ) -> Result<SealedBlock, SealError> {
     params.validate()?;
     check_plaintext(params, index, is_last, plaintext.len())?;
-    let mut buf = Vec::with_capacity(params.block_cipher_size());
+    let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN + params.k() * SHARD_ALIGN);
     buf.extend_from_slice(plaintext);
     let secret = new_secret();
-    seal_owned(params, salt, index, is_last, buf, &secret, &mut rand::thread_rng())
+    seal_in_place(
+        params,
+        salt,
+        index,
+        is_last,
+        &mut buf,
+        &secret,
+        &mut rand::thread_rng(),
+        None,
+    )
 }
 
 /// [`seal_block`] with a given secret and coefficient RNG: deterministic, for known-answer
@@ -148,28 +203,33 @@ pub(crate) fn seal_block_with_secret<G: RngCore + CryptoRng>(
 ) -> Result<SealedBlock, SealError> {
     params.validate()?;
     check_plaintext(params, index, is_last, plaintext.len())?;
-    let buf = plaintext.to_vec();
-    seal_owned(params, salt, index, is_last, buf, secret, shamir_rng)
+    let mut buf = plaintext.to_vec();
+    seal_in_place(
+        params, salt, index, is_last, &mut buf, secret, shamir_rng, None,
+    )
 }
 
-/// The sealing core. `buf` holds the plaintext; it is encrypted in place, padded, and becomes
-/// data shard 0 (so a full block is copied only once, into shards `1..k`). Capacity
-/// `params.block_cipher_size()` avoids a reallocation.
-pub(crate) fn seal_owned<G: RngCore + CryptoRng>(
+/// The sealing core. `buf` holds the plaintext; it is encrypted and padded in place (so the
+/// caller can reuse it for the next block) and copied into the shards strip by strip. Shard
+/// buffers come from `pool` when it has some.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn seal_in_place<G: RngCore + CryptoRng>(
     params: &Params,
     salt: &FileSalt,
     index: u32,
     is_last: bool,
-    mut buf: Vec<u8>,
+    buf: &mut Vec<u8>,
     secret: &[u8; SECRET_LEN],
     shamir_rng: &mut G,
+    pool: Option<&ShardPool>,
 ) -> Result<SealedBlock, SealError> {
     params.validate()?;
     check_plaintext(params, index, is_last, buf.len())?;
     let (k, m, n) = (params.k(), params.m(), params.total_shards());
     let cipher_len = buf.len() + TAG_LEN;
     let shard_len = params.shard_len_for(cipher_len);
-    let internal = |stage: &'static str| move |detail: String| SealError::Internal { stage, detail };
+    let internal =
+        |stage: &'static str| move |detail: String| SealError::Internal { stage, detail };
 
     // 1. Encrypt in place; the tag follows the ciphertext; zero-pad to k shards.
     {
@@ -181,7 +241,7 @@ pub(crate) fn seal_owned<G: RngCore + CryptoRng>(
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(block_nonce(index)),
                 Aad::from(block_aad(salt, index, is_last)),
-                &mut buf,
+                &mut buf[..],
             )
             .map_err(|e| internal("aead seal")(e.to_string()))?;
         buf.extend_from_slice(tag.as_ref());
@@ -192,10 +252,17 @@ pub(crate) fn seal_owned<G: RngCore + CryptoRng>(
     let shares = split_secret(secret, k, n, shamir_rng).map_err(internal("shamir"))?;
     let mut hashers: Vec<blake3::Hasher> = shares.iter().map(|s| piece_hasher(s)).collect();
 
-    // 3. Strip by strip: feed the data strips to the RS encoder, copy them into their shards,
-    //    hash them, then hash and store the parity strips - all while the strip is in cache.
-    let mut shards: Vec<Vec<u8>> = (1..n).map(|_| Vec::with_capacity(shard_len)).collect();
+    // 3. Strip by strip: feed the data strips to the RS encoder and copy them into their shards,
+    //    store the parity strips, and hash what is complete - all while the strip is in cache.
+    let mut shards: Vec<Vec<u8>> = (0..n)
+        .map(|_| match pool {
+            Some(pool) => pool.take(shard_len),
+            None => Vec::with_capacity(shard_len),
+        })
+        .collect();
     let strip = strip_len(n, shard_len);
+    // Shard bytes below `hashed` are in the hashers (the same for every shard).
+    let mut hashed = 0;
     ENCODER.with(|cell| -> Result<(), SealError> {
         let mut slot = cell.borrow_mut();
         let mut width = strip.min(shard_len);
@@ -205,7 +272,8 @@ pub(crate) fn seal_owned<G: RngCore + CryptoRng>(
                 enc.reset(k, m, width).map_err(|e| rs_err(e.to_string()))?;
                 enc
             }
-            None => slot.insert(ReedSolomonEncoder::new(k, m, width).map_err(|e| rs_err(e.to_string()))?),
+            None => slot
+                .insert(ReedSolomonEncoder::new(k, m, width).map_err(|e| rs_err(e.to_string()))?),
         };
         let mut off = 0;
         while off < shard_len {
@@ -214,30 +282,35 @@ pub(crate) fn seal_owned<G: RngCore + CryptoRng>(
                 encoder.reset(k, m, w).map_err(|e| rs_err(e.to_string()))?;
                 width = w;
             }
-            for i in 0..k {
+            for (i, shard) in shards.iter_mut().enumerate().take(k) {
                 let data = &buf[i * shard_len + off..i * shard_len + off + w];
-                encoder.add_original_shard(data).map_err(|e| rs_err(e.to_string()))?;
-                hashers[i].update(data);
-                if i > 0 {
-                    shards[i - 1].extend_from_slice(data);
-                }
+                encoder
+                    .add_original_shard(data)
+                    .map_err(|e| rs_err(e.to_string()))?;
+                shard.extend_from_slice(data);
             }
             let result = encoder.encode().map_err(|e| rs_err(e.to_string()))?;
             for (j, parity) in result.recovery_iter().enumerate() {
-                hashers[k + j].update(parity);
-                shards[k - 1 + j].extend_from_slice(parity);
+                shards[k + j].extend_from_slice(parity);
             }
             off += w;
+            let upto = if off == shard_len {
+                off
+            } else {
+                hash_boundary(off)
+            };
+            if upto > hashed {
+                for (hasher, shard) in hashers.iter_mut().zip(&shards) {
+                    hasher.update(&shard[hashed..upto]);
+                }
+                hashed = upto;
+            }
         }
         Ok(())
     })?;
 
-    // 4. Data shard 0 is the front of the encryption buffer. Shrinking reallocates in place
-    //    with the system allocator (no copy), returning the rest of the buffer.
-    buf.truncate(shard_len);
-    buf.shrink_to_fit();
-    let pieces = std::iter::once(buf)
-        .chain(shards)
+    let pieces = shards
+        .into_iter()
         .zip(shares)
         .zip(hashers)
         .map(|((shard, share), hasher)| Piece {
@@ -252,6 +325,18 @@ pub(crate) fn seal_owned<G: RngCore + CryptoRng>(
         pieces,
     })
 }
+
+/// BLAKE3 hashes a long input fastest when each `update` starts on a boundary of many 1 KiB
+/// chunks (it hashes 16 chunks at once with AVX-512, but only subtrees aligned to the bytes
+/// already absorbed). The piece hash absorbs the 33-byte share first, so shard offsets are
+/// shifted: this is the largest shard offset `<= pos` that is a [`HASH_GRAIN`] boundary of the
+/// hash input (or 0).
+fn hash_boundary(pos: usize) -> usize {
+    ((pos + SHARE_LEN) / HASH_GRAIN * HASH_GRAIN).saturating_sub(SHARE_LEN)
+}
+
+/// See [`hash_boundary`]: 16 chunks of 1 KiB.
+const HASH_GRAIN: usize = 16 * 1024;
 
 /// Strip length for `n` shards of `shard_len` bytes: a multiple of [`SHARD_ALIGN`] (the RS
 /// code's position-wise unit) that keeps the `n` strips near [`STRIP_WORKING_SET`].
@@ -349,14 +434,14 @@ pub fn open_block_into(
         let base = i * shard_len;
         let mut off = 0;
         while off < shard_len {
-            let w = OPEN_STRIP.min(shard_len - off);
-            let strip = &shard[off..off + w];
+            let end_off = hash_boundary(off + OPEN_STRIP).max(off + 1).min(shard_len);
+            let strip = &shard[off..end_off];
             hasher.update(strip);
-            let (start, end) = (base + off, (base + off + w).min(c));
+            let (start, end) = (base + off, (base + end_off).min(c));
             if start < end {
                 out[start..end].copy_from_slice(&strip[..end - start]);
             }
-            off += w;
+            off = end_off;
         }
         if hasher.finalize() == expected[i] {
             good.push(i);
@@ -500,12 +585,14 @@ mod tests {
     fn strip_coding_equals_whole_shard_coding() {
         let p = small(4, 2);
         let salt = [5u8; 32];
-        let plain: Vec<u8> = (0..p.block_plaintext_size()).map(|i| (i * 7) as u8).collect();
+        let plain: Vec<u8> = (0..p.block_plaintext_size())
+            .map(|i| (i * 7) as u8)
+            .collect();
         let sealed = seal_block(&p, &salt, 0, false, &plain).unwrap();
         let originals: Vec<&[u8]> = sealed.pieces[..4].iter().map(|x| &x.shard[..]).collect();
         let whole = reed_solomon_simd::encode(4, 2, &originals).unwrap();
-        for j in 0..2 {
-            assert_eq!(whole[j], sealed.pieces[4 + j].shard);
+        for (j, parity) in whole.iter().enumerate() {
+            assert_eq!(parity, &sealed.pieces[4 + j].shard);
         }
         // And with a strip much shorter than the shard, as for large n.
         assert!(strip_len(255, 16 << 20) < (16 << 20));
@@ -529,8 +616,12 @@ mod tests {
             let got = open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap();
             assert_eq!(got, plain);
             refs[3] = None;
-            let err = open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap_err();
-            assert!(matches!(err, OpenError::NotEnoughPieces { good: 2, .. }), "{err}");
+            let err =
+                open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap_err();
+            assert!(
+                matches!(err, OpenError::NotEnoughPieces { good: 2, .. }),
+                "{err}"
+            );
         }
     }
 

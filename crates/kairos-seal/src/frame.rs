@@ -110,13 +110,14 @@ impl<R: Read> Framer<R> {
         })
     }
 
-    /// The next block, or `None` after the last one.
-    pub fn next_block(&mut self) -> Result<Option<PlainBlock>, SealError> {
+    /// The next block, or `None` after the last one. Its plaintext goes into `buf` (cleared;
+    /// pass the previous block's buffer back to avoid allocating).
+    pub fn next_block(&mut self, mut buf: Vec<u8>) -> Result<Option<PlainBlock>, SealError> {
         if self.done {
             return Ok(None);
         }
-        // Each buffer becomes data shard 0 of its block and leaves with it, so it is fresh.
-        let mut buf = Vec::with_capacity(self.capacity);
+        buf.clear();
+        buf.reserve(self.capacity);
         if let Some(header) = self.header.take() {
             buf.extend_from_slice(&header);
         }
@@ -151,7 +152,10 @@ impl<R: Read> Framer<R> {
         }
         let index = self.next_index;
         if !is_last {
-            self.next_index = self.next_index.checked_add(1).ok_or(SealError::TooManyBlocks)?;
+            self.next_index = self
+                .next_index
+                .checked_add(1)
+                .ok_or(SealError::TooManyBlocks)?;
         }
         Ok(Some(PlainBlock {
             index,
@@ -200,15 +204,13 @@ impl<W: Write> Deframer<W> {
     /// Feeds the next block's plaintext.
     pub fn push(&mut self, mut data: &[u8]) -> Result<(), OpenError> {
         if let Some(header) = self.header.as_mut() {
-            let need = if header.len() < HEADER_FIXED_LEN {
-                HEADER_FIXED_LEN
-            } else {
-                HEADER_FIXED_LEN + usize::from(header[5])
-            };
-            let take = (need - header.len()).min(data.len());
-            header.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if header.len() == HEADER_FIXED_LEN {
+            if header.len() < HEADER_FIXED_LEN {
+                let take = (HEADER_FIXED_LEN - header.len()).min(data.len());
+                header.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if header.len() < HEADER_FIXED_LEN {
+                    return Ok(());
+                }
                 if header[..4] != MAGIC {
                     return Err(OpenError::BadHeader("wrong magic".into()));
                 }
@@ -218,10 +220,12 @@ impl<W: Write> Deframer<W> {
                         header[4]
                     )));
                 }
-                // The name may follow in this same block.
-                return self.push(data);
             }
-            if header.len() < HEADER_FIXED_LEN + usize::from(header[5]) {
+            let need = HEADER_FIXED_LEN + usize::from(header[5]);
+            let take = (need - header.len()).min(data.len());
+            header.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if header.len() < need {
                 return Ok(());
             }
             let name = std::str::from_utf8(&header[HEADER_FIXED_LEN..])
@@ -310,7 +314,7 @@ mod tests {
     fn frame_all(file: &[u8], name: &str) -> Vec<PlainBlock> {
         let mut f = Framer::new(file, &params(), name).unwrap();
         let mut out = Vec::new();
-        while let Some(b) = f.next_block().unwrap() {
+        while let Some(b) = f.next_block(Vec::new()).unwrap() {
             out.push(b);
         }
         out
@@ -347,7 +351,10 @@ mod tests {
         ] {
             let file: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             let blocks = frame_all(&file, name);
-            assert_eq!(blocks.len() as u64, block_count(&p, name.len(), size as u64));
+            assert_eq!(
+                blocks.len() as u64,
+                block_count(&p, name.len(), size as u64)
+            );
             for (i, b) in blocks.iter().enumerate() {
                 assert_eq!(b.index as usize, i);
                 assert_eq!(b.is_last, i + 1 == blocks.len());

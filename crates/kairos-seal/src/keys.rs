@@ -222,7 +222,11 @@ mod tests {
         }
         // A share presented under the wrong piece index is rejected, not silently misused.
         assert_eq!(
-            combine_secret(&[(0, &shares[1][..]), (1, &shares[0][..]), (2, &shares[2][..])]),
+            combine_secret(&[
+                (0, &shares[1][..]),
+                (1, &shares[0][..]),
+                (2, &shares[2][..])
+            ]),
             Err(CombineError::Misplaced(0))
         );
         // k - 1 shares interpolate to something else (they reveal nothing).

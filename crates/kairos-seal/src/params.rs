@@ -126,17 +126,46 @@ mod tests {
         let p = Params::default();
         p.validate().unwrap();
         assert!(p.shard_size < 1024 * 1024);
-        assert_eq!(p.shard_len_for(p.block_cipher_size()), p.shard_size as usize);
+        assert_eq!(
+            p.shard_len_for(p.block_cipher_size()),
+            p.shard_size as usize
+        );
     }
 
     #[test]
     fn rejects_out_of_range() {
         let ok = Params::default();
-        assert!(Params { data_shards: 1, ..ok }.validate().is_err());
-        assert!(Params { parity_shards: 0, ..ok }.validate().is_err());
-        assert!(Params { data_shards: 200, parity_shards: 56, ..ok }.validate().is_err());
-        assert!(Params { shard_size: 100, ..ok }.validate().is_err());
-        assert!(Params { shard_size: MIN_SHARD_SIZE + 1, ..ok }.validate().is_err());
+        assert!(Params {
+            data_shards: 1,
+            ..ok
+        }
+        .validate()
+        .is_err());
+        assert!(Params {
+            parity_shards: 0,
+            ..ok
+        }
+        .validate()
+        .is_err());
+        assert!(Params {
+            data_shards: 200,
+            parity_shards: 56,
+            ..ok
+        }
+        .validate()
+        .is_err());
+        assert!(Params {
+            shard_size: 100,
+            ..ok
+        }
+        .validate()
+        .is_err());
+        assert!(Params {
+            shard_size: MIN_SHARD_SIZE + 1,
+            ..ok
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]

@@ -11,31 +11,41 @@
 
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::block::{open_block_into, seal_owned, SealedBlock};
+use crate::block::{open_block_into, seal_in_place, SealedBlock, ShardPool};
 use crate::error::{OpenError, SealError};
 use crate::frame::{Deframer, FileInfo, Framer, PlainBlock};
 use crate::keys::{new_salt, new_secret, FileSalt, PieceHash};
 use crate::params::Params;
 
-/// Seals the plaintext of one framed block with a fresh secret.
-fn seal_plain(params: &Params, salt: &FileSalt, block: PlainBlock) -> Result<SealedBlock, SealError> {
+/// Seals the plaintext of one framed block with a fresh secret; `block.buf` is left holding
+/// the padded ciphertext, ready for reuse.
+fn seal_plain(
+    params: &Params,
+    salt: &FileSalt,
+    block: &mut PlainBlock,
+    pool: &ShardPool,
+) -> Result<SealedBlock, SealError> {
     let secret = new_secret();
-    seal_owned(
+    seal_in_place(
         params,
         salt,
         block.index,
         block.is_last,
-        block.buf,
+        &mut block.buf,
         &secret,
         &mut rand::thread_rng(),
+        Some(pool),
     )
 }
 
+type SealDone = (Result<SealedBlock, SealError>, Vec<u8>);
+
 struct SealWorker {
     jobs: Option<SyncSender<PlainBlock>>,
-    results: Receiver<Result<SealedBlock, SealError>>,
+    results: Receiver<SealDone>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -48,11 +58,17 @@ struct SealWorker {
 /// let blocks: Vec<_> = sealer.collect::<Result<_, _>>().unwrap();
 /// assert_eq!(blocks.len(), 1);
 /// ```
+///
+/// Handing finished blocks back with [`Sealer::recycle`] lets later blocks reuse their shard
+/// buffers, which saves the allocator's page faults (a large share of the sealing time).
 pub struct Sealer<R: Read> {
     framer: Framer<R>,
     params: Params,
     salt: FileSalt,
+    pool: Arc<ShardPool>,
     workers: Vec<SealWorker>,
+    /// Plaintext buffers not in use (they circulate between the reader and the workers).
+    spare: Vec<Vec<u8>>,
     /// Blocks handed to workers and not yet yielded.
     in_flight: usize,
     /// Index of the next block to yield (also picks the worker to take it from).
@@ -64,36 +80,46 @@ pub struct Sealer<R: Read> {
 impl<R: Read> Sealer<R> {
     /// A sealer for `reader` (the file's bytes) with a fresh random salt. `threads <= 1` seals in
     /// the caller's thread; more start that many worker threads.
-    pub fn new(reader: R, params: Params, file_name: &str, threads: usize) -> Result<Self, SealError> {
+    pub fn new(
+        reader: R,
+        params: Params,
+        file_name: &str,
+        threads: usize,
+    ) -> Result<Self, SealError> {
         let framer = Framer::new(reader, &params, file_name)?;
         let salt = new_salt();
+        let threads = if threads >= 2 { threads } else { 0 };
+        // Enough shard buffers for every block that can be in flight, plus one being consumed.
+        let pool = Arc::new(ShardPool::new(params.total_shards() * (threads + 2)));
         let mut workers = Vec::new();
-        if threads >= 2 {
-            for w in 0..threads {
-                // Capacity 1: one block waiting per worker besides the one being sealed.
-                let (job_tx, job_rx) = mpsc::sync_channel::<PlainBlock>(1);
-                let (res_tx, res_rx) = mpsc::sync_channel(1);
-                let handle = thread::Builder::new()
-                    .name(format!("kairos-seal-{w}"))
-                    .spawn(move || {
-                        for block in job_rx {
-                            if res_tx.send(seal_plain(&params, &salt, block)).is_err() {
-                                break;
-                            }
+        for w in 0..threads {
+            // Capacity 1: one block waiting per worker besides the one being sealed.
+            let (job_tx, job_rx) = mpsc::sync_channel::<PlainBlock>(1);
+            let (res_tx, res_rx) = mpsc::sync_channel::<SealDone>(1);
+            let pool = Arc::clone(&pool);
+            let handle = thread::Builder::new()
+                .name(format!("kairos-seal-{w}"))
+                .spawn(move || {
+                    for mut block in job_rx {
+                        let result = seal_plain(&params, &salt, &mut block, &pool);
+                        if res_tx.send((result, block.buf)).is_err() {
+                            break;
                         }
-                    })?;
-                workers.push(SealWorker {
-                    jobs: Some(job_tx),
-                    results: res_rx,
-                    handle: Some(handle),
-                });
-            }
+                    }
+                })?;
+            workers.push(SealWorker {
+                jobs: Some(job_tx),
+                results: res_rx,
+                handle: Some(handle),
+            });
         }
         Ok(Sealer {
             framer,
             params,
             salt,
+            pool,
             workers,
+            spare: Vec::new(),
             in_flight: 0,
             next_out: 0,
             framer_done: false,
@@ -111,10 +137,32 @@ impl<R: Read> Sealer<R> {
         self.params
     }
 
+    /// Hands a block's shard buffers back for reuse by later blocks (optional; call it once the
+    /// pieces have been stored or sent).
+    pub fn recycle(&self, block: SealedBlock) {
+        for piece in block.pieces {
+            self.pool.give(piece.shard);
+        }
+    }
+
+    fn next_inline(&mut self) -> Option<Result<SealedBlock, SealError>> {
+        let buf = self.spare.pop().unwrap_or_default();
+        match self.framer.next_block(buf) {
+            Ok(Some(mut block)) => {
+                let result = seal_plain(&self.params, &self.salt, &mut block, &self.pool);
+                self.spare.push(block.buf);
+                Some(result)
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     fn next_parallel(&mut self) -> Option<Result<SealedBlock, SealError>> {
         let t = self.workers.len();
         while !self.framer_done && self.in_flight < t + 1 {
-            match self.framer.next_block() {
+            let buf = self.spare.pop().unwrap_or_default();
+            match self.framer.next_block(buf) {
                 Ok(Some(block)) => {
                     let w = block.index as usize % t;
                     let sent = self.workers[w].jobs.as_ref().map(|tx| tx.send(block));
@@ -131,7 +179,10 @@ impl<R: Read> Sealer<R> {
             return None;
         }
         let w = self.next_out % t;
-        let result = self.workers[w].results.recv().unwrap_or(Err(SealError::WorkerGone));
+        let Ok((result, buf)) = self.workers[w].results.recv() else {
+            return Some(Err(SealError::WorkerGone));
+        };
+        self.spare.push(buf);
         self.in_flight -= 1;
         self.next_out += 1;
         Some(result)
@@ -147,11 +198,7 @@ impl<R: Read> Iterator for Sealer<R> {
             return None;
         }
         let item = if self.workers.is_empty() {
-            match self.framer.next_block() {
-                Ok(Some(block)) => Some(seal_plain(&self.params, &self.salt, block)),
-                Ok(None) => None,
-                Err(e) => Some(Err(e)),
-            }
+            self.next_inline()
         } else {
             self.next_parallel()
         };
@@ -309,7 +356,13 @@ impl<W: Write> Opener<W> {
                 scope.spawn(move || {
                     for (b, is_last, mut buf) in job_rx {
                         let r = open_block_into(
-                            &params, &salt, b.index, is_last, b.cipher_len, b.expected, &b.pieces,
+                            &params,
+                            &salt,
+                            b.index,
+                            is_last,
+                            b.cipher_len,
+                            b.expected,
+                            &b.pieces,
                             &mut buf,
                         );
                         if res_tx.send((r, buf)).is_err() {
