@@ -14,12 +14,12 @@
 //! by itself when this process dies (`__OwningControllerProcess` + `TAKEOWNERSHIP`).
 //!
 //! ```no_run
-//! # async fn demo(identity: kairos_proto::Identity) -> Result<(), kairos_tor::TorError> {
+//! # async fn demo(identity: kairos_proto::Identity, kairos_home: std::path::PathBuf) -> Result<(), kairos_tor::TorError> {
 //! use kairos_tor::{LaunchConfig, TorProcess};
 //! use std::time::Duration;
 //! // Start the system tor with its state in the kairos home, report bootstrap progress.
 //! let mut tor = TorProcess::launch(
-//!     LaunchConfig::new("/home/me/.kairos/tor")
+//!     LaunchConfig::new(kairos_home.join("tor"))
 //!         .on_progress(|s| eprintln!("tor {}%: {}", s.progress, s.summary)),
 //! )
 //! .await?;

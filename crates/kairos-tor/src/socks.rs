@@ -8,6 +8,12 @@
 //!   streams with different credentials on different circuits.
 //! * Tor's extended error codes (`ExtendedErrors` on the SocksPort, 0xF0–0xF7) are decoded so
 //!   an unreachable onion service says why.
+//!
+//! Note for HTTP clients (measured with reqwest 0.12.28): reqwest built *without* a TLS
+//! feature cannot use any SOCKS proxy — its plain-HTTP connector enforces the `http` scheme on
+//! the proxy URI and every request fails with "invalid URL, scheme is not http". Either enable
+//! a reqwest TLS feature (its TLS connectors lift that check) or run hyper over a stream from
+//! [`connect`].
 
 use std::net::SocketAddr;
 use thiserror::Error;
