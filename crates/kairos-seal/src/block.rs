@@ -22,7 +22,13 @@
 //!   each strip while it is in L1/L2 cache (one pass over memory instead of three); a unit test
 //!   pins the equivalence.
 //! * Opening never trusts a piece it has not hashed: a piece whose hash differs from the
-//!   manifest's (or whose lengths are wrong) is an erasure.
+//!   manifest's (or whose lengths are wrong) is an erasure. When all `k` data pieces are
+//!   intact, parity pieces are neither hashed nor decoded.
+//! * Each thread keeps one Reed-Solomon encoder and one decoder (thread-local) and reuses their
+//!   work space across blocks; a decoder holds a few shards' worth of memory in every thread
+//!   that has opened a degraded block.
+//! * Piece hashes are fed in updates that start on 16 KiB boundaries of the hash input (see
+//!   [`hash_boundary`]); the result is the same as hashing in one go, only faster.
 
 use std::cell::RefCell;
 use std::sync::Mutex;
