@@ -106,7 +106,7 @@ fn slots<'a>(block: &'a SealedBlock, present: &[bool]) -> Vec<Option<(&'a [u8], 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     /// Any file opens again, with up to m pieces of every block lost.
     #[test]
@@ -351,4 +351,102 @@ fn rejects_bad_names_and_params() {
     let p = params(2, 1);
     let too_big = vec![0u8; p.block_plaintext_size() + 1];
     assert!(seal_block(&p, &[0; 32], 0, true, &too_big).is_err());
+}
+
+/// A reader that fails after `ok` bytes.
+struct Failing {
+    ok: usize,
+}
+
+impl std::io::Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ok == 0 {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let n = buf.len().min(self.ok);
+        buf[..n].fill(0xAB);
+        self.ok -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn reader_errors_end_the_sealer_with_a_typed_error() {
+    let p = params(2, 1);
+    for threads in [1, 2] {
+        let sealer = Sealer::new(
+            Failing {
+                ok: 3 * p.block_plaintext_size(),
+            },
+            p,
+            NAME,
+            threads,
+        )
+        .unwrap();
+        let results: Vec<_> = sealer.collect();
+        let last = results.last().unwrap();
+        assert!(
+            matches!(last, Err(kairos_seal::SealError::Io(_))),
+            "{last:?}"
+        );
+        assert!(results[..results.len() - 1].iter().all(Result::is_ok));
+    }
+}
+
+#[test]
+fn parallel_open_stops_at_a_bad_block_and_can_resume() {
+    let p = params(2, 1);
+    let file = file_bytes(6 * p.block_plaintext_size(), 5);
+    let (salt, blocks) = seal(&file, p, 2);
+    let hashes: Vec<Vec<PieceHash>> = blocks.iter().map(SealedBlock::hashes).collect();
+    let mut o = Opener::new(Vec::new(), p, salt, blocks.len() as u32);
+    let inputs = blocks.iter().zip(&hashes).map(|(b, h)| {
+        let mut input = BlockPieces::from_sealed(b, h);
+        if b.index == 2 {
+            // Two of three pieces gone: block 2 cannot open.
+            input.pieces[0] = None;
+            input.pieces[2] = None;
+        }
+        input
+    });
+    let e = o.push_blocks(inputs, 2).unwrap_err();
+    assert!(
+        matches!(&e, OpenError::NotEnoughPieces { block: 2, good: 1, missing, .. } if missing == &vec![0, 2]),
+        "{e}"
+    );
+    assert!(e.is_retryable());
+    // Resume from block 2 with all pieces.
+    let rest = blocks[2..]
+        .iter()
+        .zip(&hashes[2..])
+        .map(|(b, h)| BlockPieces::from_sealed(b, h));
+    o.push_blocks(rest, 2).unwrap();
+    let (_, out) = o.finish_with_writer().unwrap();
+    assert_eq!(out, file);
+}
+
+proptest! {
+    /// Pieces that match their (forged) manifest hashes but carry garbage key shares: a typed
+    /// error, never a panic or wrong plaintext.
+    #[test]
+    fn forged_shares_fail_cleanly(p in params_strategy(), garbage in any::<[u8; 32]>(), swap in any::<bool>()) {
+        let salt = [4u8; 32];
+        let mut block = seal_block(&p, &salt, 0, true, b"secret stuff").unwrap();
+        if swap {
+            // Shares moved to the wrong piece positions.
+            let first = block.pieces[0].share;
+            block.pieces[0].share = block.pieces[1].share;
+            block.pieces[1].share = first;
+        } else {
+            // Right x-coordinate, wrong y values.
+            block.pieces[0].share[1..].copy_from_slice(&garbage);
+        }
+        let hashes: Vec<PieceHash> = block.pieces.iter().map(|x| piece_hash(&x.share, &x.shard)).collect();
+        let r = open_block(&p, &salt, 0, true, block.cipher_len, &hashes, &block.piece_refs());
+        if swap {
+            prop_assert!(matches!(r, Err(OpenError::BadShare { block: 0, piece: 0 })), "{:?}", r);
+        } else {
+            prop_assert!(matches!(r, Err(OpenError::Decrypt { block: 0 })), "{:?}", r);
+        }
+    }
 }
