@@ -36,6 +36,7 @@ use std::sync::Mutex;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rand::{CryptoRng, RngCore};
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+use zeroize::Zeroize;
 
 use crate::error::{OpenError, SealError};
 use crate::keys::{
@@ -319,10 +320,11 @@ pub(crate) fn seal_in_place<G: RngCore + CryptoRng>(
         .into_iter()
         .zip(shares)
         .zip(hashers)
-        .map(|((shard, share), hasher)| Piece {
-            share,
-            shard,
-            hash: *hasher.finalize().as_bytes(),
+        .map(|((shard, share), mut hasher)| {
+            let hash = *hasher.finalize().as_bytes();
+            // The hasher's buffer may still hold the share (for shards under 1 KiB).
+            hasher.zeroize();
+            Piece { share, shard, hash }
         })
         .collect();
     Ok(SealedBlock {

@@ -350,26 +350,32 @@ impl<W: Write> Opener<W> {
             type Done = (Result<(), OpenError>, Vec<u8>);
             let mut jobs: Vec<SyncSender<Job<'a>>> = Vec::with_capacity(threads);
             let mut results: Vec<Receiver<Done>> = Vec::with_capacity(threads);
-            for _ in 0..threads {
+            for w in 0..threads {
                 let (job_tx, job_rx) = mpsc::sync_channel::<Job<'a>>(1);
                 let (res_tx, res_rx) = mpsc::sync_channel::<Done>(1);
-                scope.spawn(move || {
-                    for (b, is_last, mut buf) in job_rx {
-                        let r = open_block_into(
-                            &params,
-                            &salt,
-                            b.index,
-                            is_last,
-                            b.cipher_len,
-                            b.expected,
-                            &b.pieces,
-                            &mut buf,
-                        );
-                        if res_tx.send((r, buf)).is_err() {
-                            break;
+                let spawned = thread::Builder::new()
+                    .name(format!("kairos-open-{w}"))
+                    .spawn_scoped(scope, move || {
+                        for (b, is_last, mut buf) in job_rx {
+                            let r = open_block_into(
+                                &params,
+                                &salt,
+                                b.index,
+                                is_last,
+                                b.cipher_len,
+                                b.expected,
+                                &b.pieces,
+                                &mut buf,
+                            );
+                            if res_tx.send((r, buf)).is_err() {
+                                break;
+                            }
                         }
-                    }
-                });
+                    });
+                if let Err(e) = spawned {
+                    // Workers already started end when `jobs` is dropped.
+                    return Err(OpenError::Io(e));
+                }
                 jobs.push(job_tx);
                 results.push(res_rx);
             }

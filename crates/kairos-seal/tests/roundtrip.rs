@@ -450,3 +450,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn stream_types_can_move_to_worker_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Sealer<std::fs::File>>();
+    send::<Opener<std::fs::File>>();
+    send::<SealedBlock>();
+    send::<kairos_seal::SealError>();
+    send::<OpenError>();
+    sync::<kairos_seal::SealError>();
+    sync::<OpenError>();
+}
