@@ -1,0 +1,336 @@
+//! The client of the directory API, used by nodes and the CLI.
+//!
+//! A client knows several directories and uses whichever answers: each call starts at a random
+//! one and moves on when a directory is unreachable, overloaded, failing, or (for manifests)
+//! does not have the item yet. A definitive answer — a manifest that is locked, a request the
+//! directory refuses as invalid — ends the call at once.
+//!
+//! Invariant: nothing a directory returns is trusted. Listed node records are decoded and
+//! their signatures and address bindings verified here; fetched manifests must verify under
+//! the requested file id. A directory that sends anything else is skipped as faulty.
+
+use crate::config::Clock;
+use crate::wire::{NodeList, PublishResponse, SubscribeResponse};
+use data_encoding::BASE64;
+use kairos_net::{ErrorBody, Transport};
+use kairos_proto::{FileId, Identity, PublicKey, SignedManifest, SignedNodeRecord};
+use rand::Rng;
+use reqwest::StatusCode;
+use std::collections::HashSet;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why a directory call failed. Messages say what to do.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("the manifest is time-locked until {} (Unix {until}); try again after that time", kairos_proto::time::rfc3339(*until))]
+    Locked { until: u64 },
+    #[error("no directory has this manifest: check the file id; it may also have expired (directories delete manifests a retention period after release) or not have reached these directories yet")]
+    NotFound,
+    #[error("the directory refused the request ({status} {code}): {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "no directory could be reached; check the directory addresses and that Tor is running: {0}"
+    )]
+    Unreachable(String),
+    #[error("a directory sent invalid data (faulty or malicious directory): {0}")]
+    Invalid(String),
+    #[error("directory client setup: {0}")]
+    Config(String),
+}
+
+/// What one attempt at one directory produced.
+enum Attempt<T> {
+    Done(T),
+    /// Stop trying: the answer would be the same elsewhere.
+    Final(ClientError),
+    /// Try the next directory.
+    Next(ClientError),
+}
+
+/// Client of a set of directories (see the module docs).
+#[derive(Clone, Debug)]
+pub struct DirectoryClient {
+    http: reqwest::Client,
+    addrs: Vec<String>,
+    timeout: Duration,
+    allow_loopback: bool,
+    clock: Clock,
+}
+
+impl DirectoryClient {
+    /// A client of the directories at `addrs` (`host:port`), reached over `transport`.
+    pub fn new(transport: Transport, addrs: Vec<String>) -> Result<Self, ClientError> {
+        if addrs.is_empty() {
+            return Err(ClientError::Config(
+                "no directory addresses configured; pass at least one with --directory".into(),
+            ));
+        }
+        for a in &addrs {
+            kairos_proto::addr::validate(a)
+                .map_err(|e| ClientError::Config(format!("directory address {a:?}: {e}")))?;
+        }
+        let http = transport
+            .client("directory-client")
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        Ok(DirectoryClient {
+            http,
+            addrs,
+            timeout: if transport.is_anonymous() {
+                Duration::from_secs(90)
+            } else {
+                Duration::from_secs(10)
+            },
+            allow_loopback: !transport.is_anonymous(),
+            clock: Clock::system(),
+        })
+    }
+
+    /// Per-request timeout (default 10 s direct, 90 s over Tor).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The clock that stamps signed requests (default the system clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
+    }
+
+    fn url(addr: &str, path: &str) -> String {
+        Transport::url(addr, path)
+    }
+
+    /// Runs `attempt` against each directory, from a random one on, until one settles it.
+    async fn each<T, F, Fut>(&self, mut attempt: F) -> Result<T, ClientError>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Attempt<T>>,
+    {
+        let start = rand::thread_rng().gen_range(0..self.addrs.len());
+        let mut not_found = false;
+        let mut errors = Vec::new();
+        for i in 0..self.addrs.len() {
+            let addr = &self.addrs[(start + i) % self.addrs.len()];
+            match attempt(addr.clone()).await {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Final(e) => return Err(e),
+                Attempt::Next(ClientError::NotFound) => not_found = true,
+                Attempt::Next(e) => {
+                    tracing::debug!("directory {addr}: {e}");
+                    errors.push((addr, e));
+                }
+            }
+        }
+        if not_found {
+            return Err(ClientError::NotFound);
+        }
+        if errors.len() == 1 {
+            if let Some((_, e)) = errors.pop() {
+                return Err(e);
+            }
+        }
+        let all: Vec<String> = errors.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+        Err(ClientError::Unreachable(all.join("; ")))
+    }
+
+    /// Registers or refreshes a node with a freshly signed record.
+    pub async fn subscribe(&self, record: &SignedNodeRecord) -> Result<(), ClientError> {
+        self.each(|addr| async move {
+            let req = self
+                .http
+                .post(Self::url(&addr, "/v1/nodes"))
+                .timeout(self.timeout)
+                .header("content-type", "application/octet-stream")
+                .body(record.as_bytes().to_vec());
+            match self.send(req).await {
+                Err(e) => e,
+                Ok((StatusCode::OK, body)) => {
+                    match serde_json::from_slice::<SubscribeResponse>(&body) {
+                        Ok(_) => Attempt::Done(()),
+                        Err(e) => Attempt::Next(ClientError::Invalid(format!(
+                            "{addr}: bad subscribe answer: {e}"
+                        ))),
+                    }
+                }
+                Ok((status, body)) => refusal(status, &body),
+            }
+        })
+        .await
+    }
+
+    /// Up to `count` live nodes at random, never `exclude`; every record verified here.
+    pub async fn list_nodes(
+        &self,
+        count: usize,
+        exclude: Option<&PublicKey>,
+    ) -> Result<Vec<SignedNodeRecord>, ClientError> {
+        let mut path = format!("/v1/nodes?count={count}");
+        if let Some(k) = exclude {
+            path.push_str(&format!("&exclude={k}"));
+        }
+        let path = &path;
+        self.each(|addr| async move {
+            let req = self.http.get(Self::url(&addr, path)).timeout(self.timeout);
+            match self.send(req).await {
+                Err(e) => e,
+                Ok((StatusCode::OK, body)) => match self.verify_list(&body, count, exclude) {
+                    Ok(v) => Attempt::Done(v),
+                    Err(e) => Attempt::Next(ClientError::Invalid(format!("{addr}: {e}"))),
+                },
+                Ok((status, body)) => refusal(status, &body),
+            }
+        })
+        .await
+    }
+
+    fn verify_list(
+        &self,
+        body: &[u8],
+        count: usize,
+        exclude: Option<&PublicKey>,
+    ) -> Result<Vec<SignedNodeRecord>, String> {
+        let list: NodeList =
+            serde_json::from_slice(body).map_err(|e| format!("bad node list: {e}"))?;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for n in list.nodes {
+            let rec = BASE64
+                .decode(n.record.as_bytes())
+                .map_err(|e| e.to_string())
+                .and_then(|b| SignedNodeRecord::from_bytes(b).map_err(|e| e.to_string()));
+            match rec {
+                Ok(rec)
+                    if rec.address_is_bound(self.allow_loopback)
+                        && Some(&rec.record().key) != exclude
+                        && seen.insert(rec.record().key) =>
+                {
+                    out.push(rec)
+                }
+                Ok(_) => tracing::warn!("directory listed an unusable or duplicate node record"),
+                Err(e) => tracing::warn!("directory listed an invalid node record: {e}"),
+            }
+        }
+        out.truncate(count);
+        Ok(out)
+    }
+
+    /// Publishes a signed manifest (idempotent).
+    pub async fn publish(&self, manifest: &SignedManifest) -> Result<(), ClientError> {
+        let path = format!("/v1/manifests/{}", manifest.id());
+        let path = &path;
+        self.each(|addr| async move {
+            let req = self
+                .http
+                .put(Self::url(&addr, path))
+                .timeout(self.timeout)
+                .header("content-type", "application/octet-stream")
+                .body(manifest.as_bytes().to_vec());
+            match self.send(req).await {
+                Err(e) => e,
+                Ok((StatusCode::OK | StatusCode::CREATED, body)) => {
+                    match serde_json::from_slice::<PublishResponse>(&body) {
+                        Ok(_) => Attempt::Done(()),
+                        Err(e) => Attempt::Next(ClientError::Invalid(format!(
+                            "{addr}: bad publish answer: {e}"
+                        ))),
+                    }
+                }
+                Ok((status, body)) => refusal(status, &body),
+            }
+        })
+        .await
+    }
+
+    /// Fetches and verifies the manifest of `id`. Before its release time only its uploader
+    /// gets it: pass the uploader identity to sign the request.
+    pub async fn fetch_manifest(
+        &self,
+        id: &FileId,
+        as_uploader: Option<&Identity>,
+    ) -> Result<SignedManifest, ClientError> {
+        let path = format!("/v1/manifests/{id}");
+        let path = &path;
+        self.each(|addr| async move {
+            let mut req = self.http.get(Self::url(&addr, path)).timeout(self.timeout);
+            if let Some(identity) = as_uploader {
+                req = kairos_net::signed::sign(req, identity, "GET", path, b"", self.clock.now());
+            }
+            match self.send(req).await {
+                Err(e) => e,
+                Ok((StatusCode::OK, body)) => match SignedManifest::verify(body, id) {
+                    Ok(m) => Attempt::Done(m),
+                    Err(e) => Attempt::Next(ClientError::Invalid(format!(
+                        "{addr}: manifest does not verify: {e}"
+                    ))),
+                },
+                Ok((StatusCode::NOT_FOUND, _)) => Attempt::Next(ClientError::NotFound),
+                Ok((status, body)) => refusal(status, &body),
+            }
+        })
+        .await
+    }
+
+    /// Sends a request and reads the body (bounded by the manifest size limit).
+    async fn send<T>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, Vec<u8>), Attempt<T>> {
+        let unreachable =
+            |e: reqwest::Error| Attempt::Next(ClientError::Unreachable(e.to_string()));
+        let mut resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let cap = kairos_proto::manifest::MAX_MANIFEST_BYTES + 4096;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > cap {
+                return Err(Attempt::Next(ClientError::Invalid(
+                    "response larger than any valid answer".into(),
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+}
+
+/// Classifies an error answer: `locked` and client mistakes are final; overload, server
+/// failures and anything unexpected move on to the next directory.
+fn refusal<T>(status: StatusCode, body: &[u8]) -> Attempt<T> {
+    let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
+    if let Some(ErrorBody {
+        error,
+        locked_until: Some(until),
+        ..
+    }) = &parsed
+    {
+        if status == StatusCode::FORBIDDEN && error == "locked" {
+            return Attempt::Final(ClientError::Locked { until: *until });
+        }
+    }
+    let (code, message) = parsed.map(|b| (b.error, b.message)).unwrap_or_else(|| {
+        (
+            "unknown".into(),
+            String::from_utf8_lossy(body).chars().take(200).collect(),
+        )
+    });
+    let e = ClientError::Rejected {
+        status: status.as_u16(),
+        code,
+        message,
+    };
+    if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
+        Attempt::Final(e)
+    } else {
+        Attempt::Next(e)
+    }
+}

@@ -1,0 +1,325 @@
+//! Configuration of a directory server: where it keeps its data, whom it federates with, how
+//! long it remembers things, how much it accepts, and which clock it trusts.
+//!
+//! Every field has a documented default ([`DirectoryConfig::default`]); [`DirectoryConfig::check`]
+//! refuses inconsistent settings before anything is opened. Time-lock and expiry decisions read
+//! [`Clock`] only, never the system clock directly, so tests can move time with [`ManualClock`].
+
+use kairos_net::Transport;
+use kairos_proto::PublicKey;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default listen address (loopback: in Tor mode the onion service forwards to it).
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT);
+/// Default TCP port of the directory API.
+pub const DEFAULT_PORT: u16 = 7700;
+/// Default SOCKS port of a system tor, used by the default [`Transport`].
+pub const DEFAULT_TOR_SOCKS: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9050);
+
+/// A sibling directory: polled for new records, and allowed to poll this one.
+///
+/// The relation is symmetric: list each other on both sides. The text form used by flags and
+/// files is `<key text>@<host:port>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sibling {
+    /// `host:port` of the sibling's directory API (its onion address in Tor mode).
+    pub addr: String,
+    /// The sibling directory's identity: signs its pulls, and is the only key it may pull with.
+    pub key: PublicKey,
+}
+
+impl FromStr for Sibling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (key, addr) = s
+            .trim()
+            .split_once('@')
+            .ok_or_else(|| format!("sibling {s:?} must be written <directory key>@<host:port>"))?;
+        let key = PublicKey::from_text(key)
+            .map_err(|e| format!("sibling {s:?}: bad directory key: {e}"))?;
+        kairos_proto::addr::validate(addr)
+            .map_err(|e| format!("sibling {s:?}: bad address: {e}"))?;
+        Ok(Sibling {
+            addr: addr.to_owned(),
+            key,
+        })
+    }
+}
+
+impl fmt::Display for Sibling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.key, self.addr)
+    }
+}
+
+/// The directory's notion of "now", in Unix seconds.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock ([`kairos_proto::time::now_unix`]).
+    pub fn system() -> Self {
+        Clock(Arc::new(kairos_proto::time::now_unix))
+    }
+
+    /// Any function of no arguments returning Unix seconds.
+    pub fn from_fn(f: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(f))
+    }
+
+    /// Current time, Unix seconds.
+    pub fn now(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Clock(now = {})", self.now())
+    }
+}
+
+/// A clock that only moves when told to: for tests and simulations.
+#[derive(Clone, Debug)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    pub fn new(start: u64) -> Self {
+        ManualClock(Arc::new(AtomicU64::new(start)))
+    }
+    /// A [`Clock`] reading this manual clock.
+    pub fn clock(&self) -> Clock {
+        let t = self.0.clone();
+        Clock::from_fn(move || t.load(Ordering::SeqCst))
+    }
+    pub fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    pub fn set(&self, secs: u64) {
+        self.0.store(secs, Ordering::SeqCst);
+    }
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_secs(), Ordering::SeqCst);
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_second`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+/// Resource limits. Every one bounds memory, disk or CPU that a remote party can make the
+/// directory spend.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest `POST /v1/nodes` body (default [`kairos_proto::record::MAX_RECORD_BYTES`]).
+    pub max_record_bytes: usize,
+    /// Largest `PUT /v1/manifests/{id}` body (default
+    /// [`kairos_proto::manifest::MAX_MANIFEST_BYTES`], 32 MiB).
+    pub max_manifest_bytes: usize,
+    /// Most nodes one `GET /v1/nodes` returns (default 256); larger `count`s are clamped.
+    pub max_list: usize,
+    /// Most live node records kept (default 100 000); beyond it new nodes get `503 full`.
+    pub max_nodes: usize,
+    /// Most simultaneous client connections (default 1024); more wait in the accept queue.
+    pub max_connections: usize,
+    /// Manifest uploads buffered at once (default 8: at most 8 × 32 MiB in memory).
+    pub max_concurrent_uploads: usize,
+    /// Requests per connection (default 100/s, burst 200).
+    pub per_connection: RateLimit,
+    /// Writes and signed reads per identity (record key, manifest uploader, request signer)
+    /// (default 5/s, burst 20).
+    pub per_identity: RateLimit,
+    /// Most items in one federation page (default 512).
+    pub sync_page_items: usize,
+    /// Most record/manifest bytes in one federation page (default 8 MiB; a page always holds at
+    /// least one item, so one maximal manifest still travels).
+    pub sync_page_bytes: usize,
+    /// Time allowed to send request headers (default 20 s).
+    pub header_timeout: Duration,
+    /// Time allowed to send a request body (default 120 s: 32 MiB over one Tor circuit).
+    pub body_timeout: Duration,
+    /// Time in-flight requests get to finish at shutdown before connections are cut (default 10 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_bytes: kairos_proto::record::MAX_RECORD_BYTES,
+            max_manifest_bytes: kairos_proto::manifest::MAX_MANIFEST_BYTES,
+            max_list: 256,
+            max_nodes: 100_000,
+            max_connections: 1024,
+            max_concurrent_uploads: 8,
+            per_connection: RateLimit {
+                per_second: 100.0,
+                burst: 200.0,
+            },
+            per_identity: RateLimit {
+                per_second: 5.0,
+                burst: 20.0,
+            },
+            sync_page_items: 512,
+            sync_page_bytes: 8 << 20,
+            header_timeout: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a directory server needs to start.
+#[derive(Clone, Debug)]
+pub struct DirectoryConfig {
+    /// Data directory: `directory.redb` and `identity.key` live here (default `kairos-directory`,
+    /// relative to the working directory; the binary passes `--home` / `KAIROS_HOME`).
+    pub home: PathBuf,
+    /// Where the HTTP API listens (default `127.0.0.1:7700`; tests use port 0).
+    pub listen: SocketAddr,
+    /// How federation requests leave this process (default Tor through `127.0.0.1:9050`).
+    pub transport: Transport,
+    /// Sibling directories to federate with (default none).
+    pub siblings: Vec<Sibling>,
+    /// A node record lives this long after its timestamp without a newer heartbeat (default 5 min).
+    pub node_ttl: Duration,
+    /// A manifest is deleted this long after its release time (default 30 days).
+    pub manifest_retention: Duration,
+    /// Accepted distance between a signed timestamp and this directory's clock (default 300 s).
+    pub max_skew: Duration,
+    /// Pause between federation pulls from one sibling that is up to date (default 30 s).
+    pub sync_interval: Duration,
+    /// Longest pause before retrying a sibling that keeps failing (default 10 min).
+    pub sync_max_backoff: Duration,
+    /// Timeout of one federation request (default 60 s: circuits to a new onion are slow).
+    pub sync_timeout: Duration,
+    /// Pause between expiry sweeps (default 60 s).
+    pub sweep_interval: Duration,
+    /// Accept node records whose address is a loopback IP (development networks only; default
+    /// false: only `.onion` addresses derived from the record's own key).
+    pub allow_loopback_nodes: bool,
+    /// The clock every time decision uses (default the system clock).
+    pub clock: Clock,
+    pub limits: Limits,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            home: PathBuf::from("kairos-directory"),
+            listen: DEFAULT_LISTEN,
+            transport: Transport::Tor {
+                socks: DEFAULT_TOR_SOCKS,
+            },
+            siblings: Vec::new(),
+            node_ttl: Duration::from_secs(5 * 60),
+            manifest_retention: Duration::from_secs(30 * 24 * 3600),
+            max_skew: Duration::from_secs(kairos_proto::request::DEFAULT_MAX_SKEW),
+            sync_interval: Duration::from_secs(30),
+            sync_max_backoff: Duration::from_secs(600),
+            sync_timeout: Duration::from_secs(60),
+            sweep_interval: Duration::from_secs(60),
+            allow_loopback_nodes: false,
+            clock: Clock::system(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl DirectoryConfig {
+    /// Refuses settings that cannot work, with a message naming the setting.
+    pub fn check(&self) -> Result<(), String> {
+        if self.node_ttl.as_secs() == 0 {
+            return Err("node TTL must be at least one second".into());
+        }
+        if self.sync_interval.is_zero() || self.sweep_interval.is_zero() {
+            return Err("sync and sweep intervals must be positive".into());
+        }
+        let l = &self.limits;
+        if l.max_list == 0 || l.max_nodes == 0 || l.max_connections == 0 {
+            return Err("max_list, max_nodes and max_connections must be positive".into());
+        }
+        if l.max_concurrent_uploads == 0 || l.sync_page_items == 0 {
+            return Err("max_concurrent_uploads and sync_page_items must be positive".into());
+        }
+        for r in [l.per_connection, l.per_identity] {
+            if !(r.per_second > 0.0 && r.burst >= 1.0) {
+                return Err("rate limits need per_second > 0 and burst >= 1".into());
+            }
+        }
+        let mut keys = std::collections::HashSet::new();
+        for s in &self.siblings {
+            kairos_proto::addr::validate(&s.addr)
+                .map_err(|e| format!("sibling {s}: bad address: {e}"))?;
+            if self.transport == Transport::Direct {
+                kairos_net::check_direct_addr(&s.addr, false)
+                    .map_err(|e| format!("sibling {s}: {e}"))?;
+            }
+            if !keys.insert(s.key) {
+                return Err(format!("sibling key {} is listed twice", s.key));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn skew_secs(&self) -> u64 {
+        self.max_skew.as_secs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kairos_proto::Identity;
+
+    #[test]
+    fn sibling_text_round_trips() {
+        let key = Identity::generate().public();
+        let s: Sibling = format!("{key}@127.0.0.1:7701").parse().unwrap();
+        assert_eq!(s.key, key);
+        assert_eq!(s.addr, "127.0.0.1:7701");
+        assert_eq!(s.to_string().parse::<Sibling>().unwrap(), s);
+        assert!("127.0.0.1:7701".parse::<Sibling>().is_err());
+        assert!(format!("{key}@nohost").parse::<Sibling>().is_err());
+        assert!("abc@127.0.0.1:1".parse::<Sibling>().is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid_and_direct_mode_refuses_remote_siblings() {
+        let mut c = DirectoryConfig::default();
+        c.check().unwrap();
+        c.transport = Transport::Direct;
+        c.siblings.push(Sibling {
+            addr: "192.0.2.1:7700".into(),
+            key: Identity::generate().public(),
+        });
+        assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let m = ManualClock::new(100);
+        let c = m.clock();
+        assert_eq!(c.now(), 100);
+        m.advance(Duration::from_secs(5));
+        assert_eq!(c.now(), 105);
+        m.set(7);
+        assert_eq!(c.now(), 7);
+    }
+}

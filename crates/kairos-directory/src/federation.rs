@@ -1,0 +1,342 @@
+//! Federation between sibling directories: the feed a directory serves (`GET /v1/sync`) and the
+//! puller that consumes its siblings' feeds.
+//!
+//! # Protocol
+//!
+//! Every stored item has a per-database sequence number; the feed returns items with a seq
+//! greater than `since`, oldest first, in bounded pages, with the `next` cursor and the
+//! database `epoch`. The feed contains time-locked manifests, so it is served only to requests
+//! signed by a configured sibling key.
+//!
+//! # Invariants
+//!
+//! * Nothing is trusted because a sibling sent it: every record and manifest is decoded and
+//!   verified again here (signature, file id, address binding, expiry) exactly as if a client
+//!   had sent it; items that fail are skipped and logged.
+//! * A page's items and the advanced cursor are committed in one transaction, so a crash never
+//!   skips items; a restarted directory resumes from its stored cursor.
+//! * Each sibling has its own task, timeout and exponential backoff (capped at
+//!   `sync_max_backoff`, with jitter): a sibling that is down or slow delays only itself.
+//! * A cursor is valid only for the epoch it was issued under; on an epoch change the puller
+//!   starts over from 0 (the sibling's database was replaced).
+
+use crate::config::Sibling;
+use crate::routes::bad_query;
+use crate::server::{internal, App};
+use crate::store::{ItemKind, ManifestWrite, NodeWrite};
+use crate::validate::{admit_relayed_manifest, admit_relayed_record, Policy};
+use crate::wire::{SyncItem, SyncPage};
+use crate::writer::{Op, Outcome};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Json;
+use data_encoding::BASE64;
+use futures::StreamExt;
+use kairos_net::{ApiError, ErrorBody, Transport};
+use kairos_proto::{FileId, SignedManifest, SignedNodeRecord};
+use rand::Rng;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Deserialize)]
+pub struct FeedQuery {
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/sync?since=S&limit=N`, signed by a sibling.
+pub async fn feed(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Result<Query<FeedQuery>, QueryRejection>,
+) -> Result<Json<SyncPage>, ApiError> {
+    let key = kairos_net::signed::verify_request(
+        &headers,
+        &method,
+        &uri,
+        b"",
+        app.now(),
+        app.cfg.skew_secs(),
+        &app.replay,
+    )?;
+    if !app.sibling_keys.contains(&key) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_sibling",
+            format!("{key} is not a configured sibling of this directory"),
+        ));
+    }
+    let Query(q) = query.map_err(bad_query)?;
+    let limits = &app.cfg.limits;
+    let since = q.since.unwrap_or(0);
+    let limit = q
+        .limit
+        .unwrap_or(limits.sync_page_items)
+        .clamp(1, limits.sync_page_items);
+    let store = app.store.clone();
+    let max_bytes = limits.sync_page_bytes;
+    let page = tokio::task::spawn_blocking(move || store.feed(since, limit, max_bytes))
+        .await
+        .map_err(|_| ApiError::internal("feed task failed"))?
+        .map_err(internal)?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|it| SyncItem {
+            seq: it.seq,
+            kind: match it.kind {
+                ItemKind::Node => "node",
+                ItemKind::Manifest => "manifest",
+            }
+            .to_owned(),
+            id: (it.kind == ItemKind::Manifest).then(|| FileId(it.key).to_string()),
+            data: BASE64.encode(&it.bytes),
+        })
+        .collect();
+    Ok(Json(SyncPage {
+        epoch: format!("{:016x}", app.store.epoch()),
+        items,
+        next: page.next,
+        more: page.more,
+    }))
+}
+
+/// Delay before retry number `failures` (≥ 1): `interval × 2^(failures-1)`, capped, with ±25 %
+/// jitter so siblings that failed together do not retry together.
+pub fn backoff(interval: Duration, max: Duration, failures: u32) -> Duration {
+    let exp = interval.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+    let base = exp.min(max);
+    base.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
+}
+
+/// Polls one sibling until `stop`.
+pub async fn pull_loop(
+    app: Arc<App>,
+    sibling: Sibling,
+    client: reqwest::Client,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let result = tokio::select! {
+            r = pull_once(&app, &sibling, &client) => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let delay = match result {
+            Ok(more) => {
+                if failures > 0 {
+                    tracing::info!("sibling {sibling} is reachable again");
+                }
+                failures = 0;
+                if more {
+                    continue;
+                }
+                app.cfg.sync_interval
+            }
+            Err(e) => {
+                failures += 1;
+                let d = backoff(app.cfg.sync_interval, app.cfg.sync_max_backoff, failures);
+                tracing::warn!(
+                    "pull from sibling {sibling} failed ({failures} in a row), retrying in {}: {e}",
+                    humantime::format_duration(Duration::from_millis(d.as_millis() as u64))
+                );
+                d
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Pulls and stores one page. Returns whether more pages are ready.
+pub async fn pull_once(
+    app: &App,
+    sibling: &Sibling,
+    client: &reqwest::Client,
+) -> Result<bool, String> {
+    let (epoch, cursor) = app.store.cursor(&sibling.key).map_err(|e| e.to_string())?;
+    let limits = &app.cfg.limits;
+    let path = format!("/v1/sync?since={cursor}&limit={}", limits.sync_page_items);
+    let url = Transport::url(&sibling.addr, &path);
+    let request = kairos_net::signed::sign(
+        client.get(&url).timeout(app.cfg.sync_timeout),
+        &app.identity,
+        "GET",
+        &path,
+        b"",
+        app.now(),
+    );
+    let resp = request.send().await.map_err(|e| format!("{e}"))?;
+    let status = resp.status();
+    // A page holds up to `sync_page_bytes` of payload, or one item of any size; base64 adds a
+    // third, JSON a little per item.
+    let payload = limits.sync_page_bytes + limits.max_manifest_bytes;
+    let cap = payload / 3 * 4 + limits.sync_page_items * 256 + (64 << 10);
+    let body = read_capped(resp, cap).await?;
+    if !status.is_success() {
+        let detail = serde_json::from_slice::<ErrorBody>(&body)
+            .map(|b| format!("{} ({}): {}", status, b.error, b.message))
+            .unwrap_or_else(|_| status.to_string());
+        return Err(detail);
+    }
+    let page: SyncPage =
+        serde_json::from_slice(&body).map_err(|e| format!("malformed sync page: {e}"))?;
+    let their_epoch = u64::from_str_radix(&page.epoch, 16)
+        .map_err(|_| format!("malformed epoch {:?}", page.epoch))?;
+    if cursor != 0 && their_epoch != epoch {
+        tracing::info!(
+            "sibling {sibling} has a new database (epoch changed); pulling its feed from the start"
+        );
+        return store_page(app, sibling, their_epoch, 0, Vec::new(), Vec::new())
+            .await
+            .map(|_| true);
+    }
+    let policy = app.policy();
+    let max_nodes = limits.max_nodes;
+    let (mut nodes, manifests, skipped) =
+        tokio::task::spawn_blocking(move || verify_items(page.items, &policy))
+            .await
+            .map_err(|e| format!("verification task failed: {e}"))?;
+    if skipped > 0 {
+        tracing::warn!("skipped {skipped} invalid or expired items from sibling {sibling}");
+    }
+    // Respect the node cap for keys this directory does not hold yet.
+    let mut room = max_nodes.saturating_sub(app.nodes.len());
+    nodes.retain(|n| {
+        app.nodes.contains(&n.record.record().key) || {
+            let ok = room > 0;
+            room = room.saturating_sub(1);
+            ok
+        }
+    });
+    store_page(
+        app,
+        sibling,
+        their_epoch,
+        page.next.max(cursor),
+        nodes,
+        manifests,
+    )
+    .await?;
+    Ok(page.more)
+}
+
+async fn store_page(
+    app: &App,
+    sibling: &Sibling,
+    epoch: u64,
+    cursor: u64,
+    nodes: Vec<NodeWrite>,
+    manifests: Vec<ManifestWrite>,
+) -> Result<(), String> {
+    let op = Op::Pulled {
+        sibling: sibling.key,
+        epoch,
+        cursor,
+        nodes,
+        manifests,
+    };
+    if let Outcome::Pulled {
+        stored_nodes,
+        manifests,
+        conflicts,
+    } = app.writer.submit(op).await.map_err(|e| e.to_string())?
+    {
+        if conflicts > 0 {
+            tracing::error!("sibling {sibling} sent {conflicts} manifests whose id is already stored with other bytes");
+        }
+        if !stored_nodes.is_empty() || manifests > 0 {
+            tracing::debug!(
+                "stored {} node records and {manifests} manifests from sibling {sibling}",
+                stored_nodes.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("reading the sync page: {e}"))?;
+        if buf.len() + chunk.len() > cap {
+            return Err(format!("sync page larger than {cap} bytes"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// Decodes and verifies pulled items as if clients had sent them. Returns what passed and how
+/// many were skipped.
+fn verify_items(items: Vec<SyncItem>, p: &Policy) -> (Vec<NodeWrite>, Vec<ManifestWrite>, usize) {
+    let (mut nodes, mut manifests, mut skipped) = (Vec::new(), Vec::new(), 0);
+    for item in items {
+        let result = match item.kind.as_str() {
+            "node" => verify_node(&item, p).map(|n| nodes.push(n)),
+            "manifest" => verify_manifest(&item, p).map(|m| manifests.push(m)),
+            other => Err(format!("unknown item kind {other:?}")),
+        };
+        if let Err(reason) = result {
+            tracing::debug!("skipping relayed item {}: {reason}", item.seq);
+            skipped += 1;
+        }
+    }
+    (nodes, manifests, skipped)
+}
+
+fn verify_node(item: &SyncItem, p: &Policy) -> Result<NodeWrite, String> {
+    let bytes = BASE64
+        .decode(item.data.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let record = SignedNodeRecord::from_bytes(bytes).map_err(|e| e.to_string())?;
+    admit_relayed_record(&record, p)?;
+    Ok(NodeWrite { record })
+}
+
+fn verify_manifest(item: &SyncItem, p: &Policy) -> Result<ManifestWrite, String> {
+    let id: FileId = item
+        .id
+        .as_deref()
+        .ok_or("manifest item without id")?
+        .parse()
+        .map_err(|e: kairos_proto::manifest::BadFileId| e.to_string())?;
+    let bytes = BASE64
+        .decode(item.data.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let m = SignedManifest::verify(bytes, &id).map_err(|e| e.to_string())?;
+    let expires_at = admit_relayed_manifest(&m, p)?;
+    Ok(ManifestWrite {
+        id,
+        release: m.manifest().release,
+        uploader: m.manifest().uploader,
+        expires_at,
+        bytes: m.into_bytes(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let i = Duration::from_millis(100);
+        let max = Duration::from_secs(2);
+        let d1 = backoff(i, max, 1);
+        assert!(d1 >= Duration::from_millis(75) && d1 <= Duration::from_millis(125));
+        let d4 = backoff(i, max, 4);
+        assert!(d4 >= Duration::from_millis(600) && d4 <= Duration::from_millis(1000));
+        for f in [10, 40, u32::MAX] {
+            assert!(backoff(i, max, f) <= max.mul_f64(1.25));
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! In-memory index of the stored node records, for fast random sampling.
+//!
+//! Invariant: after every committed write the writer thread applies the same change here, so the
+//! index holds exactly the records of the `nodes` table (rebuilt from it at start). Entries can
+//! be past their TTL until the next sweep; readers filter on `expires_at` so an expired record
+//! is never listed.
+
+use data_encoding::BASE64;
+use indexmap::IndexMap;
+use kairos_proto::{PublicKey, SignedNodeRecord};
+use rand::seq::SliceRandom;
+use std::sync::{Arc, RwLock};
+
+/// One node as listed by `GET /v1/nodes`.
+#[derive(Clone, Debug)]
+pub struct NodeEntry {
+    pub key: PublicKey,
+    pub addr: String,
+    pub capacity: u64,
+    pub timestamp: u64,
+    pub expires_at: u64,
+    /// The signed record, base64: clients verify it themselves.
+    pub record_b64: String,
+}
+
+impl NodeEntry {
+    pub fn new(rec: &SignedNodeRecord, ttl: u64) -> Self {
+        let r = rec.record();
+        NodeEntry {
+            key: r.key,
+            addr: r.addr.clone(),
+            capacity: r.capacity,
+            timestamp: r.timestamp,
+            expires_at: r.timestamp.saturating_add(ttl),
+            record_b64: BASE64.encode(rec.as_bytes()),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct NodeIndex {
+    map: RwLock<IndexMap<PublicKey, Arc<NodeEntry>>>,
+}
+
+impl NodeIndex {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, IndexMap<PublicKey, Arc<NodeEntry>>> {
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, IndexMap<PublicKey, Arc<NodeEntry>>> {
+        self.map.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Inserts or replaces the entry for its key if it is newer than the one held.
+    pub fn upsert(&self, entry: NodeEntry) {
+        let mut map = self.write();
+        match map.get(&entry.key) {
+            Some(old) if old.timestamp >= entry.timestamp => {}
+            _ => {
+                map.insert(entry.key, Arc::new(entry));
+            }
+        }
+    }
+
+    /// Removes `key`'s entry if it is the one with timestamp `ts` (or older).
+    pub fn remove(&self, key: &PublicKey, ts: u64) {
+        let mut map = self.write();
+        if map.get(key).is_some_and(|e| e.timestamp <= ts) {
+            map.swap_remove(key);
+        }
+    }
+
+    /// Entries held (live or awaiting the sweep).
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        self.read().contains_key(key)
+    }
+
+    /// Up to `count` distinct live entries (`expires_at > now`), uniformly at random, never
+    /// `exclude`.
+    pub fn sample(
+        &self,
+        count: usize,
+        exclude: Option<&PublicKey>,
+        now: u64,
+    ) -> Vec<Arc<NodeEntry>> {
+        let map = self.read();
+        let ok = |e: &Arc<NodeEntry>| e.expires_at > now && Some(&e.key) != exclude;
+        let mut rng = rand::thread_rng();
+        let len = map.len();
+        if count == 0 || len == 0 {
+            return Vec::new();
+        }
+        // Large index: draw a few more random positions than needed and filter; fall back to a
+        // full scan only if too many of them were expired.
+        if len > 4 * count + 64 {
+            let want = (count + count / 2 + 8).min(len);
+            let mut out: Vec<_> = rand::seq::index::sample(&mut rng, len, want)
+                .into_iter()
+                .filter_map(|i| map.get_index(i).map(|(_, e)| e))
+                .filter(|e| ok(e))
+                .take(count)
+                .cloned()
+                .collect();
+            if out.len() == count {
+                out.shuffle(&mut rng);
+                return out;
+            }
+        }
+        let mut all: Vec<_> = map.values().filter(|e| ok(e)).cloned().collect();
+        let (chosen, _) = all.partial_shuffle(&mut rng, count);
+        chosen.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kairos_proto::{Identity, NodeRecord};
+    use std::collections::HashSet;
+
+    fn entry(ts: u64) -> NodeEntry {
+        let id = Identity::generate();
+        let rec = NodeRecord::new(&id, "127.0.0.1:9".into(), 1, ts)
+            .sign(&id)
+            .unwrap();
+        NodeEntry::new(&rec, 10)
+    }
+
+    #[test]
+    fn samples_live_distinct_and_excludes() {
+        let idx = NodeIndex::default();
+        let mut keys = Vec::new();
+        for i in 0..500 {
+            // every 5th entry is expired at now = 100
+            let e = entry(if i % 5 == 0 { 50 } else { 95 });
+            keys.push(e.key);
+            idx.upsert(e);
+        }
+        for count in [1, 10, 100, 399, 400, 1000] {
+            let s = idx.sample(count, Some(&keys[1]), 100);
+            assert_eq!(s.len(), count.min(399));
+            let distinct: HashSet<_> = s.iter().map(|e| e.key).collect();
+            assert_eq!(distinct.len(), s.len());
+            assert!(s.iter().all(|e| e.expires_at > 100 && e.key != keys[1]));
+        }
+    }
+
+    #[test]
+    fn upsert_keeps_newest_and_remove_checks_timestamp() {
+        let idx = NodeIndex::default();
+        let e = entry(10);
+        let key = e.key;
+        let mut older = e.clone();
+        older.timestamp = 5;
+        idx.upsert(e);
+        idx.upsert(older);
+        assert_eq!(idx.sample(1, None, 0)[0].timestamp, 10);
+        idx.remove(&key, 9);
+        assert!(idx.contains(&key));
+        idx.remove(&key, 10);
+        assert_eq!(idx.len(), 0);
+    }
+}

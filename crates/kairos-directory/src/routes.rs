@@ -1,0 +1,309 @@
+//! The HTTP routes of the directory (documented in `docs/directory-api.md`).
+//!
+//! Invariants: every handler validates completely before it writes, so a refused request
+//! changes nothing; every refusal is an [`ApiError`] JSON body with a stable code; nothing here
+//! panics on any input; a manifest's bytes leave the directory before its release time only in
+//! answer to a request signed by its uploader (or to a sibling's signed federation pull).
+
+use crate::body::{limit_connection, read_body};
+use crate::federation;
+use crate::nodes::NodeEntry;
+use crate::server::{internal, App};
+use crate::store::{ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite};
+use crate::validate::{self, manifest_error, record_error};
+use crate::wire::{Info, ListedNode, NodeList, PublishResponse, SubscribeResponse};
+use crate::writer::{Op, Outcome};
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use kairos_net::ApiError;
+use kairos_proto::request::HEADER_KEY;
+use kairos_proto::{FileId, PublicKey, SignedManifest, SignedNodeRecord};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Number of nodes `GET /v1/nodes` returns without `count`.
+pub const DEFAULT_LIST_COUNT: usize = 32;
+/// Response header carrying a manifest's release time (Unix seconds).
+pub const HEADER_RELEASE: &str = "x-kairos-release";
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/nodes", post(subscribe).get(list_nodes))
+        .route("/v1/manifests/{id}", put(publish).get(fetch_manifest))
+        .route("/v1/sync", get(federation::feed))
+        .fallback(no_route)
+        .method_not_allowed_fallback(bad_method)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            limit_connection,
+        ))
+        .with_state(app)
+}
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no such route: {}", uri.path()),
+    )
+}
+
+async fn bad_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not supported on {}", uri.path()),
+    )
+}
+
+pub fn bad_query(e: QueryRejection) -> ApiError {
+    ApiError::bad_request("bad_query", e.body_text())
+}
+
+fn parse_id(path: Result<Path<String>, PathRejection>) -> Result<FileId, ApiError> {
+    let Path(text) = path.map_err(|e| ApiError::bad_request("bad_file_id", e.body_text()))?;
+    text.parse()
+        .map_err(|e: kairos_proto::manifest::BadFileId| {
+            ApiError::bad_request("bad_file_id", e.to_string())
+        })
+}
+
+async fn info(State(app): State<Arc<App>>) -> Result<Json<Info>, ApiError> {
+    let (_, manifests) = app.store.counts().map_err(internal)?;
+    Ok(Json(Info {
+        key: app.identity.public().to_text(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        time: app.now(),
+        nodes: app.nodes.len() as u64,
+        manifests,
+        node_ttl: app.cfg.node_ttl.as_secs(),
+        manifest_retention: app.cfg.manifest_retention.as_secs(),
+    }))
+}
+
+async fn subscribe(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<SubscribeResponse>, ApiError> {
+    let limits = &app.cfg.limits;
+    let bytes = read_body(
+        body,
+        &headers,
+        "a node record",
+        limits.max_record_bytes,
+        limits.body_timeout,
+    )
+    .await?;
+    let record = SignedNodeRecord::from_bytes(Vec::from(bytes)).map_err(record_error)?;
+    let key = record.record().key;
+    app.limit_identity(&key)?;
+    let expires_at = validate::admit_record(&record, &app.policy())?;
+    if !app.nodes.contains(&key) && app.nodes.len() >= limits.max_nodes {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "full",
+            "this directory holds as many nodes as it is configured for; try another directory",
+        ));
+    }
+    let ts = record.record().timestamp;
+    match app
+        .writer
+        .submit(Op::Node(NodeWrite { record }))
+        .await
+        .map_err(internal)?
+    {
+        Outcome::Node(NodeOutcome::Stored) => Ok(Json(SubscribeResponse {
+            key: key.to_text(),
+            expires_at,
+        })),
+        Outcome::Node(NodeOutcome::NotNewer { have }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "replay",
+            format!(
+                "this directory already accepted a record of this node signed at {}, not older than this one ({}); sign a fresh record",
+                kairos_proto::time::rfc3339(have),
+                kairos_proto::time::rfc3339(ts)
+            ),
+        )),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(o: Outcome) -> ApiError {
+    tracing::error!("writer answered with an unexpected outcome {o:?}");
+    ApiError::internal("unexpected storage answer")
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    count: Option<usize>,
+    exclude: Option<String>,
+}
+
+async fn list_nodes(
+    State(app): State<Arc<App>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<NodeList>, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    let exclude = q
+        .exclude
+        .as_deref()
+        .map(PublicKey::from_text)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("bad_query", format!("exclude: {e}")))?;
+    let count = q
+        .count
+        .unwrap_or(DEFAULT_LIST_COUNT)
+        .min(app.cfg.limits.max_list);
+    let nodes = app
+        .nodes
+        .sample(count, exclude.as_ref(), app.now())
+        .iter()
+        .map(|e| listed(e))
+        .collect();
+    Ok(Json(NodeList { nodes }))
+}
+
+fn listed(e: &NodeEntry) -> ListedNode {
+    ListedNode {
+        key: e.key.to_text(),
+        addr: e.addr.clone(),
+        capacity: e.capacity,
+        timestamp: e.timestamp,
+        expires_at: e.expires_at,
+        record: e.record_b64.clone(),
+    }
+}
+
+async fn publish(
+    State(app): State<Arc<App>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = parse_id(path)?;
+    let limits = &app.cfg.limits;
+    // Bounds the memory held by bodies being buffered at once.
+    let _slot = app.uploads.acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "shutting down",
+        )
+    })?;
+    let bytes = read_body(
+        body,
+        &headers,
+        "the manifest",
+        limits.max_manifest_bytes,
+        limits.body_timeout,
+    )
+    .await?;
+    let manifest =
+        tokio::task::spawn_blocking(move || SignedManifest::verify(Vec::from(bytes), &id))
+            .await
+            .map_err(|_| ApiError::internal("manifest verification failed"))?
+            .map_err(manifest_error)?;
+    let m = manifest.manifest();
+    let (release, uploader) = (m.release, m.uploader);
+    app.limit_identity(&uploader)?;
+    let expires_at = validate::admit_manifest(&manifest, &app.policy())?;
+    let write = ManifestWrite {
+        id,
+        release,
+        uploader,
+        expires_at,
+        bytes: manifest.into_bytes(),
+    };
+    let created = match app
+        .writer
+        .submit(Op::Manifest(write))
+        .await
+        .map_err(internal)?
+    {
+        Outcome::Manifest(ManifestOutcome::Created) => true,
+        Outcome::Manifest(ManifestOutcome::Existing) => false,
+        Outcome::Manifest(ManifestOutcome::Conflict) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "other manifest bytes are already stored under this file id",
+            ))
+        }
+        other => return Err(unexpected(other)),
+    };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(PublishResponse {
+            id: id.to_string(),
+            release,
+            expires_at,
+            created,
+        }),
+    )
+        .into_response())
+}
+
+async fn fetch_manifest(
+    State(app): State<Arc<App>>,
+    path: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(path)?;
+    let now = app.now();
+    // A request carrying signature headers must verify; one without any is anonymous.
+    let signer = if headers.contains_key(HEADER_KEY)
+        || headers.keys().any(|k| k.as_str().starts_with("x-kairos-"))
+    {
+        let key = kairos_net::signed::verify_request(
+            &headers,
+            &method,
+            &uri,
+            b"",
+            now,
+            app.cfg.skew_secs(),
+            &app.replay,
+        )?;
+        app.limit_identity(&key)?;
+        Some(key)
+    } else {
+        None
+    };
+    let row = app
+        .store
+        .manifest(&id, |release, uploader| {
+            now >= release || signer.as_ref() == Some(uploader)
+        })
+        .map_err(internal)?;
+    let Some(row) = row else {
+        return Err(ApiError::not_found(format!(
+            "this directory has no manifest {id}: it was never published here (or has not reached this directory from its siblings yet), or it expired {} after its release time and was deleted",
+            humantime::format_duration(app.cfg.manifest_retention)
+        )));
+    };
+    let Some(bytes) = row.bytes else {
+        return Err(ApiError::locked("this manifest", row.release, now));
+    };
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(HEADER_RELEASE, HeaderValue::from(row.release));
+    Ok(resp)
+}

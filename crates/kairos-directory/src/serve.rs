@@ -1,0 +1,104 @@
+//! The HTTP/1.1 accept loop: hyper connections over a listener, with connection ids, bounded
+//! concurrency, header timeouts and graceful shutdown.
+//!
+//! Invariants: at most `max_connections` connections are served at once (further ones wait in
+//! the kernel's accept queue); a client that does not finish its request headers within
+//! `header_timeout` is disconnected; on stop, the listener closes at once, idle keep-alive
+//! connections close, in-flight requests get `shutdown_grace`, and whatever is still open then
+//! is cut — when `serve` returns, no connection task holds the router any more.
+
+use crate::body::ConnId;
+use crate::config::Limits;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+pub struct ServeLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl From<&Limits> for ServeLimits {
+    fn from(l: &Limits) -> Self {
+        ServeLimits {
+            max_connections: l.max_connections,
+            header_timeout: l.header_timeout,
+            shutdown_grace: l.shutdown_grace,
+        }
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // Resolves once `true` was sent or the sender is gone.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut conns = JoinSet::new();
+    let mut next_id: u64 = 1;
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stopped(&mut stop) => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = ConnId(next_id);
+        next_id += 1;
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(conn);
+            router.clone().oneshot(req)
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let watched = graceful.watch(connection);
+        conns.spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!("connection {} from {peer}: {e}", conn.0);
+            }
+            drop(permit);
+        });
+        // Reap finished connection tasks so the set does not grow.
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("{} connections still busy after the shutdown grace period; closing them", conns.len());
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}

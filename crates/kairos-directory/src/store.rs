@@ -1,0 +1,516 @@
+//! The directory's durable state in one redb file, `home/directory.redb`.
+//!
+//! # Tables
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | name | u64: `next_seq`, `epoch`, `schema` |
+//! | `nodes` | node key | (seq, record timestamp, signed record bytes) |
+//! | `node_floor` | node key | newest record timestamp accepted for the key (replay state) |
+//! | `manifests` | file id | (seq, release, uploader key, signed manifest bytes) |
+//! | `manifest_expiry` | (release + retention, file id) | () |
+//! | `log` | seq | (kind, node key or file id) |
+//! | `cursors` | sibling key | (sibling epoch, last seq pulled) |
+//!
+//! # Invariants
+//!
+//! * Everything stored was verified (signature, id, address binding, freshness) before it got
+//!   here; this module does not re-check, it only keeps the tables consistent.
+//! * `seq` is a per-database counter that only grows; every live item has exactly one `log`
+//!   entry, under its current seq, so `log` ordered by seq is the federation feed. Replacing a
+//!   node record moves it to a new seq; deleting anything deletes its `log` entry.
+//! * Manifests are immutable: a stored id is never overwritten, only deleted by expiry.
+//! * A node key's record is only ever replaced by one with a strictly newer timestamp, and
+//!   `node_floor` remembers that timestamp beyond the record's TTL until any record at least as
+//!   old would be refused as stale anyway — so an expired record cannot be replayed.
+//! * `epoch` is random per database file: a puller that sees another epoch knows its cursor
+//!   means nothing there and starts over from 0.
+//! * Writes happen only in the writer thread ([`crate::writer`]), one transaction per batch;
+//!   every commit is durable (fsync) before any client is told "stored".
+
+use crate::error::StoreError;
+use kairos_proto::{FileId, PublicKey, SignedNodeRecord};
+use redb::{
+    Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// File name of the database inside the home directory.
+pub const DB_FILE: &str = "directory.redb";
+const SCHEMA: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const NODES: TableDefinition<[u8; 32], (u64, u64, &[u8])> = TableDefinition::new("nodes");
+const NODE_FLOOR: TableDefinition<[u8; 32], u64> = TableDefinition::new("node_floor");
+const MANIFESTS: TableDefinition<[u8; 32], (u64, u64, [u8; 32], &[u8])> =
+    TableDefinition::new("manifests");
+const MANIFEST_EXPIRY: TableDefinition<(u64, [u8; 32]), ()> =
+    TableDefinition::new("manifest_expiry");
+const LOG: TableDefinition<u64, (u8, [u8; 32])> = TableDefinition::new("log");
+const CURSORS: TableDefinition<[u8; 32], (u64, u64)> = TableDefinition::new("cursors");
+
+/// What a `log` entry points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    Node = 1,
+    Manifest = 2,
+}
+
+impl ItemKind {
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(ItemKind::Node),
+            2 => Some(ItemKind::Manifest),
+            _ => None,
+        }
+    }
+}
+
+/// One item of the federation feed.
+#[derive(Clone, Debug)]
+pub struct FeedItem {
+    pub seq: u64,
+    pub kind: ItemKind,
+    /// Node key or file id.
+    pub key: [u8; 32],
+    pub bytes: Vec<u8>,
+}
+
+/// A page of the federation feed.
+#[derive(Clone, Debug)]
+pub struct FeedPage {
+    pub items: Vec<FeedItem>,
+    /// The seq to pass as `since` next time.
+    pub next: u64,
+    /// Whether items after `next` exist already.
+    pub more: bool,
+}
+
+/// A stored manifest's clear metadata, and its bytes if the caller asked for them.
+pub struct ManifestRow {
+    pub release: u64,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// A verified node record to store.
+#[derive(Clone, Debug)]
+pub struct NodeWrite {
+    pub record: SignedNodeRecord,
+}
+
+/// A manifest to store: verified bytes plus the fields the tables index.
+#[derive(Clone, Debug)]
+pub struct ManifestWrite {
+    pub id: FileId,
+    pub release: u64,
+    pub uploader: PublicKey,
+    pub expires_at: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// What storing a node record did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeOutcome {
+    Stored,
+    /// A record with this timestamp or a newer one was already accepted.
+    NotNewer {
+        have: u64,
+    },
+}
+
+/// What storing a manifest did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestOutcome {
+    Created,
+    /// The identical bytes were already stored.
+    Existing,
+    /// Other bytes are stored under this id (needs a BLAKE3 collision; kept for completeness).
+    Conflict,
+}
+
+/// What an expiry sweep deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Keys (and timestamps) of the node records deleted.
+    pub nodes: Vec<(PublicKey, u64)>,
+    pub manifests: usize,
+    pub floors: usize,
+    /// Whether expired manifests remain (the sweep deletes a bounded number per transaction).
+    pub more: bool,
+}
+
+/// Most manifests one sweep transaction deletes.
+const SWEEP_BATCH: usize = 10_000;
+
+/// Shared handle on the database. Reads run on any thread; writes go through
+/// [`crate::writer::Writer`].
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    epoch: u64,
+}
+
+fn next_seq(meta: &mut redb::Table<&str, u64>) -> Result<u64, StoreError> {
+    let seq = meta.get("next_seq")?.map_or(1, |g| g.value());
+    meta.insert("next_seq", seq + 1)?;
+    Ok(seq)
+}
+
+impl Store {
+    /// Opens (or creates) `home/directory.redb` and its tables.
+    pub fn open(home: &Path) -> Result<Store, StoreError> {
+        let path = home.join(DB_FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.clone()),
+            other => StoreError::Open(path.clone(), other.into()),
+        })?;
+        let txn = db.begin_write()?;
+        let epoch;
+        {
+            let mut meta = txn.open_table(META)?;
+            let schema = meta.get("schema")?.map(|g| g.value());
+            match schema {
+                None => {
+                    meta.insert("schema", SCHEMA)?;
+                }
+                Some(SCHEMA) => {}
+                Some(v) => return Err(StoreError::Schema(v)),
+            }
+            let stored = meta.get("epoch")?.map(|g| g.value());
+            epoch = match stored {
+                Some(e) => e,
+                None => {
+                    let e = rand::random::<u64>() | 1;
+                    meta.insert("epoch", e)?;
+                    e
+                }
+            };
+            txn.open_table(NODES)?;
+            txn.open_table(NODE_FLOOR)?;
+            txn.open_table(MANIFESTS)?;
+            txn.open_table(MANIFEST_EXPIRY)?;
+            txn.open_table(LOG)?;
+            txn.open_table(CURSORS)?;
+        }
+        txn.commit()?;
+        Ok(Store {
+            db: Arc::new(db),
+            epoch,
+        })
+    }
+
+    /// This database's random epoch (see the module invariants).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        Ok(self.db.begin_write()?)
+    }
+
+    /// A manifest's release and uploader; its bytes too if `want_bytes(release, uploader)`.
+    pub fn manifest(
+        &self,
+        id: &FileId,
+        want_bytes: impl FnOnce(u64, &PublicKey) -> bool,
+    ) -> Result<Option<ManifestRow>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(MANIFESTS)?;
+        let Some(guard) = table.get(&id.0)? else {
+            return Ok(None);
+        };
+        let (_seq, release, uploader, bytes) = guard.value();
+        let uploader = PublicKey(uploader);
+        let bytes = want_bytes(release, &uploader).then(|| bytes.to_vec());
+        Ok(Some(ManifestRow { release, bytes }))
+    }
+
+    /// Every stored node record with its timestamp, for rebuilding the in-memory index.
+    pub fn node_records(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(NODES)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (_k, v) = row?;
+            out.push(v.value().2.to_vec());
+        }
+        Ok(out)
+    }
+
+    /// `(node records, manifests)` stored.
+    pub fn counts(&self) -> Result<(u64, u64), StoreError> {
+        let txn = self.read()?;
+        Ok((
+            txn.open_table(NODES)?.len()?,
+            txn.open_table(MANIFESTS)?.len()?,
+        ))
+    }
+
+    /// Items stored after `since`, oldest first: at most `max_items`, and at most `max_bytes`
+    /// of payload unless the first item alone is larger.
+    pub fn feed(
+        &self,
+        since: u64,
+        max_items: usize,
+        max_bytes: usize,
+    ) -> Result<FeedPage, StoreError> {
+        let txn = self.read()?;
+        let log = txn.open_table(LOG)?;
+        let nodes = txn.open_table(NODES)?;
+        let manifests = txn.open_table(MANIFESTS)?;
+        let mut items = Vec::new();
+        let mut bytes_total = 0usize;
+        let mut next = since;
+        let mut more = false;
+        for row in log.range(since.saturating_add(1)..)? {
+            let (seq, v) = row?;
+            let (seq, (kind, key)) = (seq.value(), v.value());
+            let Some(kind) = ItemKind::from_u8(kind) else {
+                return Err(StoreError::Corrupt(format!(
+                    "log entry {seq} has kind {kind}"
+                )));
+            };
+            let bytes = match kind {
+                ItemKind::Node => nodes.get(&key)?.map(|g| g.value().2.to_vec()),
+                ItemKind::Manifest => manifests.get(&key)?.map(|g| g.value().3.to_vec()),
+            };
+            let Some(bytes) = bytes else {
+                return Err(StoreError::Corrupt(format!(
+                    "log entry {seq} points at a missing item"
+                )));
+            };
+            if !items.is_empty()
+                && (items.len() >= max_items || bytes_total + bytes.len() > max_bytes)
+            {
+                more = true;
+                break;
+            }
+            bytes_total += bytes.len();
+            next = seq;
+            items.push(FeedItem {
+                seq,
+                kind,
+                key,
+                bytes,
+            });
+        }
+        Ok(FeedPage { items, next, more })
+    }
+
+    /// Where pulling from `sibling` stands: `(sibling epoch, last seq pulled)`, `(0, 0)` if never.
+    pub fn cursor(&self, sibling: &PublicKey) -> Result<(u64, u64), StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(CURSORS)?;
+        Ok(table.get(&sibling.0)?.map_or((0, 0), |g| g.value()))
+    }
+
+    // ---- writes: called by the writer thread inside its transaction ----
+
+    /// Stores a node record unless one at least as new was accepted for its key.
+    pub(crate) fn put_node(
+        txn: &WriteTransaction,
+        w: &NodeWrite,
+    ) -> Result<NodeOutcome, StoreError> {
+        let rec = w.record.record();
+        let key = rec.key.0;
+        let mut floor = txn.open_table(NODE_FLOOR)?;
+        if let Some(have) = floor.get(&key)?.map(|g| g.value()) {
+            if have >= rec.timestamp {
+                return Ok(NodeOutcome::NotNewer { have });
+            }
+        }
+        let mut meta = txn.open_table(META)?;
+        let mut nodes = txn.open_table(NODES)?;
+        let mut log = txn.open_table(LOG)?;
+        let seq = next_seq(&mut meta)?;
+        let old = nodes
+            .insert(&key, (seq, rec.timestamp, w.record.as_bytes()))?
+            .map(|g| g.value().0);
+        if let Some(old_seq) = old {
+            log.remove(old_seq)?;
+        }
+        log.insert(seq, (ItemKind::Node as u8, key))?;
+        floor.insert(&key, rec.timestamp)?;
+        Ok(NodeOutcome::Stored)
+    }
+
+    /// Stores a manifest under its id, immutably.
+    pub(crate) fn put_manifest(
+        txn: &WriteTransaction,
+        w: &ManifestWrite,
+    ) -> Result<ManifestOutcome, StoreError> {
+        let mut manifests = txn.open_table(MANIFESTS)?;
+        if let Some(g) = manifests.get(&w.id.0)? {
+            return Ok(if g.value().3 == w.bytes.as_slice() {
+                ManifestOutcome::Existing
+            } else {
+                ManifestOutcome::Conflict
+            });
+        }
+        let mut meta = txn.open_table(META)?;
+        let mut expiry = txn.open_table(MANIFEST_EXPIRY)?;
+        let mut log = txn.open_table(LOG)?;
+        let seq = next_seq(&mut meta)?;
+        manifests.insert(&w.id.0, (seq, w.release, w.uploader.0, w.bytes.as_slice()))?;
+        expiry.insert((w.expires_at, w.id.0), ())?;
+        log.insert(seq, (ItemKind::Manifest as u8, w.id.0))?;
+        Ok(ManifestOutcome::Created)
+    }
+
+    pub(crate) fn set_cursor(
+        txn: &WriteTransaction,
+        sibling: &PublicKey,
+        epoch: u64,
+        cursor: u64,
+    ) -> Result<(), StoreError> {
+        txn.open_table(CURSORS)?
+            .insert(&sibling.0, (epoch, cursor))?;
+        Ok(())
+    }
+
+    /// Deletes node records whose `timestamp + node_ttl <= now`, replay floors whose
+    /// `timestamp + floor_horizon < now`, and manifests whose expiry is `<= now`.
+    pub(crate) fn sweep(
+        txn: &WriteTransaction,
+        now: u64,
+        node_ttl: u64,
+        floor_horizon: u64,
+    ) -> Result<SweepReport, StoreError> {
+        let mut report = SweepReport::default();
+        let mut log = txn.open_table(LOG)?;
+        {
+            let mut nodes = txn.open_table(NODES)?;
+            let mut dead = Vec::new();
+            for row in nodes.iter()? {
+                let (k, v) = row?;
+                let (seq, ts, _) = v.value();
+                if ts.saturating_add(node_ttl) <= now {
+                    dead.push((k.value(), seq, ts));
+                }
+            }
+            for (key, seq, ts) in dead {
+                nodes.remove(&key)?;
+                log.remove(seq)?;
+                report.nodes.push((PublicKey(key), ts));
+            }
+        }
+        {
+            let mut floor = txn.open_table(NODE_FLOOR)?;
+            let before = floor.len()?;
+            floor.retain(|_, ts| ts.saturating_add(floor_horizon) >= now)?;
+            report.floors = (before - floor.len()?) as usize;
+        }
+        {
+            let mut expiry = txn.open_table(MANIFEST_EXPIRY)?;
+            let mut manifests = txn.open_table(MANIFESTS)?;
+            let mut dead = Vec::new();
+            for row in expiry.range(..=(now, [0xffu8; 32]))? {
+                let (k, _) = row?;
+                if dead.len() == SWEEP_BATCH {
+                    report.more = true;
+                    break;
+                }
+                dead.push(k.value());
+            }
+            for (at, id) in dead {
+                expiry.remove((at, id))?;
+                if let Some(g) = manifests.remove(&id)? {
+                    log.remove(g.value().0)?;
+                }
+                report.manifests += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kairos_proto::{Identity, NodeRecord};
+
+    fn commit<T>(store: &Store, f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>) -> T {
+        let txn = store.begin_write().unwrap();
+        let out = f(&txn).unwrap();
+        txn.commit().unwrap();
+        out
+    }
+
+    fn record(id: &Identity, ts: u64) -> NodeWrite {
+        NodeWrite {
+            record: NodeRecord::new(id, "127.0.0.1:9".into(), 1, ts)
+                .sign(id)
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn nodes_replace_only_newer_and_feed_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = Identity::generate();
+        let r1 = record(&id, 100);
+        assert_eq!(
+            commit(&store, |t| Store::put_node(t, &r1)),
+            NodeOutcome::Stored
+        );
+        assert_eq!(
+            commit(&store, |t| Store::put_node(t, &r1)),
+            NodeOutcome::NotNewer { have: 100 }
+        );
+        let page = store.feed(0, 10, 1 << 20).unwrap();
+        assert_eq!(page.items.len(), 1);
+        let first_seq = page.next;
+        let r2 = record(&id, 101);
+        commit(&store, |t| Store::put_node(t, &r2));
+        let page = store.feed(0, 10, 1 << 20).unwrap();
+        assert_eq!(page.items.len(), 1, "old log entry must be gone");
+        assert!(page.next > first_seq);
+        assert_eq!(page.items[0].bytes, r2.record.as_bytes());
+        assert!(store.feed(page.next, 10, 1 << 20).unwrap().items.is_empty());
+
+        // Expiry removes the record but keeps the floor until the horizon passes.
+        let rep = commit(&store, |t| Store::sweep(t, 101 + 60, 60, 300));
+        assert_eq!(rep.nodes, vec![(id.public(), 101)]);
+        assert_eq!(rep.floors, 0);
+        assert_eq!(
+            commit(&store, |t| Store::put_node(t, &r2)),
+            NodeOutcome::NotNewer { have: 101 }
+        );
+        let rep = commit(&store, |t| Store::sweep(t, 101 + 301, 60, 300));
+        assert_eq!(rep.floors, 1);
+        assert!(store.feed(0, 10, 1 << 20).unwrap().items.is_empty());
+    }
+
+    #[test]
+    fn epoch_survives_reopen_and_feed_pages_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let epoch = store.epoch();
+        for _ in 0..5 {
+            let id = Identity::generate();
+            commit(&store, |t| Store::put_node(t, &record(&id, 5)));
+        }
+        let p = store.feed(0, 2, 1 << 20).unwrap();
+        assert_eq!((p.items.len(), p.more), (2, true));
+        let p = store.feed(0, 100, 1).unwrap();
+        assert_eq!(
+            (p.items.len(), p.more),
+            (1, true),
+            "one item even over budget"
+        );
+        let sib = Identity::generate().public();
+        commit(&store, |t| Store::set_cursor(t, &sib, 9, 3));
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.epoch(), epoch);
+        assert_eq!(store.cursor(&sib).unwrap(), (9, 3));
+        assert_eq!(store.counts().unwrap(), (5, 0));
+    }
+}
