@@ -263,6 +263,7 @@ pub struct Control {
     in_flight: bool,
     /// Set when the peer closed or sent garbage: nothing more can be trusted.
     broken: bool,
+    warned_overflow: bool,
 }
 
 impl std::fmt::Debug for Control {
@@ -296,6 +297,7 @@ impl Control {
             enabled_events: BTreeSet::new(),
             in_flight: false,
             broken: false,
+            warned_overflow: false,
         })
     }
 
@@ -363,7 +365,10 @@ impl Control {
     fn queue_event(&mut self, reply: Reply) -> Result<(), ControlError> {
         let event = Event::from_reply(reply)?;
         if self.events.len() >= MAX_QUEUED_EVENTS {
-            warn!("dropping an unread tor control event (queue full)");
+            if !self.warned_overflow {
+                warn!("tor control events are not being read; dropping the oldest ones");
+                self.warned_overflow = true;
+            }
             self.events.pop_front();
         }
         self.events.push_back(event);
@@ -657,6 +662,24 @@ impl Control {
         }
         self.command(&line).await?;
         self.enabled_events = set;
+        Ok(())
+    }
+
+    /// The events currently enabled on this connection.
+    pub fn enabled_events(&self) -> Vec<String> {
+        self.enabled_events.iter().cloned().collect()
+    }
+
+    /// Disables `events` on this connection and discards any of them still queued.
+    pub async fn disable_events(&mut self, events: &[&str]) -> Result<(), ControlError> {
+        let mut set = self.enabled_events.clone();
+        for e in events {
+            set.remove(*e);
+        }
+        if set != self.enabled_events {
+            self.apply_events(set).await?;
+        }
+        self.events.retain(|e| !events.contains(&e.name.as_str()));
         Ok(())
     }
 

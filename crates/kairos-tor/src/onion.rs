@@ -41,13 +41,26 @@ pub async fn publish_onion_and_wait(
     target: SocketAddr,
     timeout: Duration,
 ) -> Result<String, TorError> {
+    // Listen for HS_DESC only while waiting, unless the caller had it on already: an owning
+    // control connection lives as long as tor, and nobody would read those events later.
+    let had_hs_desc = control.enabled_events().iter().any(|e| e == "HS_DESC");
     control.enable_events(&["HS_DESC"]).await?;
     let started = Instant::now();
-    let host = publish(control, identity, virt_port, target).await?;
-    let service_id = host.trim_end_matches(".onion");
-    control
-        .wait_for_descriptor_upload(service_id, timeout)
-        .await?;
+    let result = async {
+        let host = publish(control, identity, virt_port, target).await?;
+        control
+            .wait_for_descriptor_upload(host.trim_end_matches(".onion"), timeout)
+            .await?;
+        Ok::<_, TorError>(host)
+    }
+    .await;
+    if !had_hs_desc {
+        let cleanup = control.disable_events(&["HS_DESC"]).await;
+        if result.is_ok() {
+            cleanup?;
+        }
+    }
+    let host = result?;
     info!(
         onion = %host,
         elapsed_ms = started.elapsed().as_millis() as u64,

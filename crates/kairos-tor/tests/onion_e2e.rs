@@ -114,6 +114,10 @@ async fn onion_service_round_trip_over_private_network() {
         .unwrap();
     eprintln!("TIMING ADD_ONION -> HS_DESC UPLOADED: {:?}", t.elapsed());
     assert_eq!(host, identity.public().onion_address());
+    assert!(
+        a.control().enabled_events().is_empty(),
+        "HS_DESC listening must end with the wait"
+    );
     assert_eq!(
         kairos_proto::parse_onion_address(&host).unwrap(),
         identity.public()
