@@ -32,11 +32,11 @@ pub enum StoreError {
     )]
     AlreadyOpen(PathBuf),
     #[error("cannot open database {0}: {1}")]
-    Open(PathBuf, redb::Error),
+    Open(PathBuf, Box<redb::Error>),
     #[error("database schema version {0} is not supported by this kairos version")]
     Schema(u64),
     #[error("database error: {0}")]
-    Redb(#[from] redb::Error),
+    Redb(Box<redb::Error>),
     #[error("database is corrupt: {0}")]
     Corrupt(String),
     #[error("the directory is shutting down")]
@@ -47,12 +47,13 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Redb(e.into())
+                StoreError::Redb(Box::new(e.into()))
             }
         }
     )*};
 }
 from_redb!(
+    redb::Error,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,

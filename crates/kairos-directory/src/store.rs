@@ -44,8 +44,9 @@ const SCHEMA: u64 = 1;
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NODES: TableDefinition<[u8; 32], (u64, u64, &[u8])> = TableDefinition::new("nodes");
 const NODE_FLOOR: TableDefinition<[u8; 32], u64> = TableDefinition::new("node_floor");
-const MANIFESTS: TableDefinition<[u8; 32], (u64, u64, [u8; 32], &[u8])> =
-    TableDefinition::new("manifests");
+/// (seq, release, uploader key, signed bytes)
+type ManifestValue = (u64, u64, [u8; 32], &'static [u8]);
+const MANIFESTS: TableDefinition<[u8; 32], ManifestValue> = TableDefinition::new("manifests");
 const MANIFEST_EXPIRY: TableDefinition<(u64, [u8; 32]), ()> =
     TableDefinition::new("manifest_expiry");
 const LOG: TableDefinition<u64, (u8, [u8; 32])> = TableDefinition::new("log");
@@ -164,7 +165,7 @@ impl Store {
         let path = home.join(DB_FILE);
         let db = Database::create(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.clone()),
-            other => StoreError::Open(path.clone(), other.into()),
+            other => StoreError::Open(path.clone(), Box::new(other.into())),
         })?;
         let txn = db.begin_write()?;
         let epoch;

@@ -1,0 +1,222 @@
+//! Federation: directories pull from their siblings, verify, and converge — including across a
+//! restart of one of them, through an intermediate directory, and past a sibling that hangs.
+
+mod common;
+
+use common::*;
+use kairos_directory::{ClientError, DirectoryClient, DirectoryConfig, DirectoryHandle};
+use kairos_net::Transport;
+use kairos_proto::{Identity, PublicKey};
+use std::net::SocketAddr;
+
+fn client_of(h: &DirectoryHandle, clk: &kairos_directory::ManualClock) -> DirectoryClient {
+    DirectoryClient::new(Transport::Direct, vec![h.local_addr().to_string()])
+        .unwrap()
+        .with_clock(clk.clock())
+}
+
+/// Waits until `h` serves manifest `m` (to its uploader).
+async fn has_manifest(
+    h: &DirectoryHandle,
+    clk: &kairos_directory::ManualClock,
+    m: &kairos_proto::SignedManifest,
+    uploader: &Identity,
+) {
+    let c = client_of(h, clk);
+    eventually(15, "manifest to propagate", || async {
+        c.fetch_manifest(&m.id(), Some(uploader)).await.ok()
+    })
+    .await;
+}
+
+async fn has_node(h: &DirectoryHandle, clk: &kairos_directory::ManualClock, key: PublicKey) {
+    let c = client_of(h, clk);
+    eventually(15, "node record to propagate", || async {
+        let nodes = c.list_nodes(256, None).await.ok()?;
+        nodes.iter().any(|r| r.record().key == key).then_some(())
+    })
+    .await;
+}
+
+struct Slot {
+    home: std::path::PathBuf,
+    key: PublicKey,
+    addr: SocketAddr,
+}
+
+fn cfg_for(slot: &Slot, peers: &[&Slot], clk: &kairos_directory::ManualClock) -> DirectoryConfig {
+    let mut c = config(&slot.home, clk);
+    c.siblings = peers.iter().map(|p| sibling(p.addr, p.key)).collect();
+    c
+}
+
+/// Reserves a loopback port for a directory that will start later.
+fn slot(root: &std::path::Path, name: &str) -> Slot {
+    let (home, key) = home_with_key(root, name);
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    Slot { home, key, addr }
+}
+
+async fn start_slot(
+    s: &Slot,
+    peers: &[&Slot],
+    clk: &kairos_directory::ManualClock,
+) -> DirectoryHandle {
+    kairos_directory::start_on(cfg_for(s, peers, clk), bind(s.addr).await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ring_of_three_converges_across_a_restart() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let (a, b, c) = (
+        slot(root.path(), "a"),
+        slot(root.path(), "b"),
+        slot(root.path(), "c"),
+    );
+    let ha = start_slot(&a, &[&b, &c], &clk).await;
+    let hb = start_slot(&b, &[&c, &a], &clk).await;
+    let hc = start_slot(&c, &[&a, &b], &clk).await;
+
+    let uploader = Identity::generate();
+    let now = clk.now();
+    let m1 = manifest(&uploader, now, now + 600, 1);
+    let node = Identity::generate();
+    client_of(&ha, &clk).publish(&m1).await.unwrap();
+    client_of(&ha, &clk)
+        .subscribe(&record(&node, now))
+        .await
+        .unwrap();
+    for h in [&hb, &hc] {
+        has_manifest(h, &clk, &m1, &uploader).await;
+        has_node(h, &clk, node.public()).await;
+    }
+    // Relayed manifests keep their time-lock at every directory.
+    match client_of(&hc, &clk).fetch_manifest(&m1.id(), None).await {
+        Err(ClientError::Locked { until }) => assert_eq!(until, now + 600),
+        other => panic!("expected Locked at C, got {other:?}"),
+    }
+
+    // Stop C; publish at B meanwhile; restart C with the same home and port.
+    hc.shutdown().await;
+    let m2 = manifest(&uploader, now, now + 600, 2);
+    client_of(&hb, &clk).publish(&m2).await.unwrap();
+    has_manifest(&ha, &clk, &m2, &uploader).await;
+    let hc = start_slot(&c, &[&a, &b], &clk).await;
+    has_manifest(&hc, &clk, &m2, &uploader).await;
+    has_manifest(&hc, &clk, &m1, &uploader).await; // kept on disk
+                                                   // And what C publishes reaches the others.
+    let m3 = manifest(&uploader, now, now + 600, 3);
+    client_of(&hc, &clk).publish(&m3).await.unwrap();
+    for h in [&ha, &hb] {
+        has_manifest(h, &clk, &m3, &uploader).await;
+    }
+    // After release, anyone fetches from any of them.
+    clk.set(now + 600);
+    for h in [&ha, &hb, &hc] {
+        client_of(h, &clk)
+            .fetch_manifest(&m3.id(), None)
+            .await
+            .unwrap();
+    }
+    for h in [ha, hb, hc] {
+        assert_eq!(info(&h).await["manifests"], 3);
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn records_travel_through_an_intermediate_and_past_a_hung_sibling() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let (a, b, c) = (
+        slot(root.path(), "a"),
+        slot(root.path(), "b"),
+        slot(root.path(), "c"),
+    );
+    // A hung sibling: accepts TCP connections (kernel backlog) but never answers.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_slot = Slot {
+        home: root.path().join("hung"),
+        key: Identity::generate().public(),
+        addr: hung.local_addr().unwrap(),
+    };
+    // Chain A – B – C; C also lists the hung sibling first.
+    let ha = start_slot(&a, &[&b], &clk).await;
+    let hb = start_slot(&b, &[&a, &c], &clk).await;
+    let hc = start_slot(&c, &[&hung_slot, &b], &clk).await;
+    let uploader = Identity::generate();
+    let now = clk.now();
+    let m = manifest(&uploader, now, now + 60, 7);
+    client_of(&ha, &clk).publish(&m).await.unwrap();
+    has_manifest(&hc, &clk, &m, &uploader).await;
+    let m2 = manifest(&uploader, now, now + 60, 8);
+    client_of(&hc, &clk).publish(&m2).await.unwrap();
+    has_manifest(&ha, &clk, &m2, &uploader).await;
+    for h in [ha, hb, hc] {
+        h.shutdown().await;
+    }
+    drop(hung);
+}
+
+#[tokio::test]
+async fn the_feed_is_only_for_signed_siblings() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let sib = Identity::generate();
+    let mut cfg = config(&root.path().join("d"), &clk);
+    cfg.siblings = vec![sibling("127.0.0.1:9".parse().unwrap(), sib.public())];
+    // Never reachable sibling: its puller just backs off.
+    let h = start(cfg).await;
+    let uploader = Identity::generate();
+    let m = manifest(&uploader, clk.now(), clk.now() + 600, 1);
+    client_of(&h, &clk).publish(&m).await.unwrap();
+
+    let c = http();
+    let path = "/v1/sync?since=0&limit=10";
+    let r = send(c.get(url(&h, path))).await;
+    assert_eq!((r.status, r.code()), (401, "unsigned".into()));
+    let stranger = Identity::generate();
+    let r = send(kairos_net::signed::sign(
+        c.get(url(&h, path)),
+        &stranger,
+        "GET",
+        path,
+        b"",
+        clk.now(),
+    ))
+    .await;
+    assert_eq!((r.status, r.code()), (403, "not_sibling".into()));
+    // Signed for another path: bad signature.
+    let r = send(kairos_net::signed::sign(
+        c.get(url(&h, path)),
+        &sib,
+        "GET",
+        "/v1/sync",
+        b"",
+        clk.now(),
+    ))
+    .await;
+    assert_eq!((r.status, r.code()), (401, "bad_signature".into()));
+    // The sibling gets the locked manifest, and a replay of its request is refused.
+    let req = kairos_net::signed::sign(c.get(url(&h, path)), &sib, "GET", path, b"", clk.now());
+    let replay = req.try_clone().unwrap();
+    let r = send(req).await;
+    assert_eq!(r.status, 200);
+    let page = r.json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["kind"], "manifest");
+    assert_eq!(page["items"][0]["id"], m.id().to_string());
+    assert_eq!(page["more"], false);
+    let r = send(replay).await;
+    assert_eq!((r.status, r.code()), (409, "replay".into()));
+    h.shutdown().await;
+}
