@@ -1,2 +1,74 @@
+//! `kairos`: one binary for the node daemon, the directory server and the CLI.
+//!
+//! This crate is the thin edge: argument parsing, settings, Tor wiring, progress output and
+//! exit codes. The work happens in the libraries (`kairos-seal`, `kairos-proto`,
+//! `kairos-directory`, `kairos-node`, `kairos-tor`, `kairos-net`).
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod cli;
+mod cmd;
+mod devnet;
+mod release;
+mod settings;
+mod tor;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+/// Exit code when a file is still locked by its release time.
+pub const EXIT_LOCKED: u8 = 3;
+
+/// An error that carries its own exit code (e.g. "locked").
+#[derive(Debug)]
+pub struct Exit(pub u8, pub String);
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Selftest(a) => cmd::selftest::run(a.size_mib),
+        other => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(run_async(other))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(Exit(code, msg)) = e.downcast_ref::<Exit>() {
+                eprintln!("kairos: {msg}");
+                return ExitCode::from(*code);
+            }
+            eprintln!("kairos: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_async(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Directory(a) => cmd::directory::run(a).await,
+        Command::Daemon(a) => cmd::daemon::run(a).await,
+        Command::Start(a) => cmd::client::start(a).await,
+        Command::Status(a) => cmd::client::status(a).await,
+        Command::Put(a) => cmd::client::put(a).await,
+        Command::Get(a) => cmd::client::get(a).await,
+        Command::Devnet(a) => cmd::devnet::run(a).await,
+        Command::Demo(a) => cmd::demo::run(a).await,
+        Command::Selftest(_) => unreachable!("handled without a runtime"),
+    }
+}

@@ -1,0 +1,250 @@
+//! Command-line interface: every subcommand, flag, environment variable and default.
+//!
+//! Settings come from, in order of precedence: command-line flags, `KAIROS_*` environment
+//! variables, the TOML file `<home>/config.toml` (or `--config FILE`), built-in defaults.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kairos",
+    version,
+    about = "Anonymous peer-to-peer file store with a time-lock",
+    long_about = "kairos stores a file on many peers so that nobody can read it before its release time, \
+and anyone with its id can rebuild it afterwards. Every block is encrypted with its own key, erasure-coded \
+into shards spread over distinct nodes, and its key is Shamir-split among them; peers refuse to serve a \
+piece before the release time. All traffic runs over Tor onion services.\n\n\
+Quick start: `kairos demo` runs the whole story on a local network.",
+    after_help = "Exit codes: 0 success, 1 error, 2 usage error, 3 file is still locked (time-lock not reached)."
+)]
+pub struct Cli {
+    /// Log filter (tracing syntax, e.g. `info`, `kairos_node=debug`).
+    #[arg(long, global = true, env = "KAIROS_LOG", default_value = "warn")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the node daemon: holds the identity, serves the peer API and the local API.
+    Daemon(DaemonArgs),
+    /// Run a directory (bootstrap) server: the list of live nodes and the signed manifests.
+    Directory(DirectoryArgs),
+    /// Tell the running daemon to join the network (subscribe to its directories).
+    Start(ClientArgs),
+    /// Show the daemon's identity, address, directories, peers, pieces held and quota.
+    Status(StatusArgs),
+    /// Upload a file that nobody can read before its release time; prints the file id last.
+    Put(PutArgs),
+    /// Download a released file by its id.
+    Get(GetArgs),
+    /// Start a local network (a directory and N daemons on loopback) until Ctrl-C.
+    Devnet(DevnetArgs),
+    /// Run the whole story on a throw-away local network: put, get refused, wait, get, compare.
+    Demo(DemoArgs),
+    /// Seal and open a sample file in memory with pieces lost and corrupted; no network.
+    Selftest(SelftestArgs),
+}
+
+/// How a server reaches the network.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Tor onion services and Tor SOCKS for everything (default; anonymous).
+    Tor,
+    /// Plain HTTP on loopback. NOT anonymous: development and tests only.
+    Direct,
+}
+
+/// Options shared by the programs that run a Tor client (the `[tor]` table in config.toml).
+#[derive(Args, Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TorArgs {
+    /// `tor` binary to launch (default: found on PATH, /usr/sbin or /usr/bin).
+    #[arg(long, env = "KAIROS_TOR_BINARY")]
+    pub tor_binary: Option<PathBuf>,
+    /// Use an already-running tor through this control port (127.0.0.1:PORT) instead of
+    /// launching one; it must allow cookie authentication.
+    #[arg(long, env = "KAIROS_TOR_CONTROL")]
+    pub tor_control: Option<std::net::SocketAddr>,
+    /// Extra torrc lines for the launched tor, one per line (e.g. a private test network's
+    /// `DirAuthority` lines).
+    #[arg(long, env = "KAIROS_TOR_CONFIG")]
+    pub tor_config: Option<PathBuf>,
+    /// Seconds to wait for tor to bootstrap.
+    #[arg(long, env = "KAIROS_TOR_TIMEOUT")]
+    pub tor_timeout: Option<u64>,
+}
+
+#[derive(Args, Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonArgs {
+    /// Home directory: identity key, database, local socket, config.toml.
+    #[arg(long, env = "KAIROS_HOME")]
+    #[serde(skip)]
+    pub home: Option<PathBuf>,
+    /// Config file (default `<home>/config.toml`, optional).
+    #[arg(long, env = "KAIROS_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Transport [default: tor].
+    #[arg(long, value_enum, env = "KAIROS_TRANSPORT")]
+    pub transport: Option<TransportKind>,
+    /// Address of a directory (`host:port`, an .onion in Tor mode); repeat for several.
+    #[arg(long = "directory", env = "KAIROS_DIRECTORIES", value_delimiter = ',')]
+    pub directories: Option<Vec<String>>,
+    /// Where the peer API listens [default: 127.0.0.1:0; in Tor mode only tor connects to it].
+    #[arg(long, env = "KAIROS_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Address announced to others (direct mode only; in Tor mode it is the onion address).
+    #[arg(long, env = "KAIROS_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Storage offered to other users' pieces, e.g. `10GiB`, `500MB` [default: 10GiB].
+    #[arg(long, env = "KAIROS_QUOTA")]
+    pub quota: Option<String>,
+    /// Refuse pieces whose release time is further ahead than this [default: 365d].
+    #[arg(long, env = "KAIROS_MAX_RELEASE")]
+    pub max_release: Option<String>,
+    /// Delete pieces this long after their release [default: 30d].
+    #[arg(long, env = "KAIROS_RETENTION")]
+    pub retention: Option<String>,
+    /// Re-subscribe to the directories this often [default: 60s].
+    #[arg(long, env = "KAIROS_HEARTBEAT")]
+    pub heartbeat: Option<String>,
+    /// Join the network at start instead of waiting for `kairos start`.
+    #[arg(long, env = "KAIROS_JOIN")]
+    pub join: Option<bool>,
+    /// Let the direct transport talk to non-loopback addresses (never anonymous).
+    #[arg(long)]
+    #[serde(skip)]
+    pub allow_non_loopback: bool,
+    /// Write `key=...`, `addr=...` and `socket=...` lines to this file once serving (for scripts).
+    #[arg(long)]
+    #[serde(skip)]
+    pub ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tor: TorArgs,
+}
+
+#[derive(Args, Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryArgs {
+    /// Home directory: identity key, database, config.toml.
+    #[arg(long, env = "KAIROS_HOME")]
+    #[serde(skip)]
+    pub home: Option<PathBuf>,
+    /// Config file (default `<home>/config.toml`, optional).
+    #[arg(long, env = "KAIROS_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Transport [default: tor].
+    #[arg(long, value_enum, env = "KAIROS_TRANSPORT")]
+    pub transport: Option<TransportKind>,
+    /// Where the API listens [default: 127.0.0.1:7700].
+    #[arg(long, env = "KAIROS_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// A sibling directory to federate with, as `KEY@host:port`; repeat for several.
+    #[arg(long = "sibling", env = "KAIROS_SIBLINGS", value_delimiter = ',')]
+    pub siblings: Option<Vec<String>>,
+    /// Node records expire this long after their last heartbeat [default: 5m].
+    #[arg(long, env = "KAIROS_NODE_TTL")]
+    pub node_ttl: Option<String>,
+    /// Manifests are deleted this long after their release [default: 30d].
+    #[arg(long, env = "KAIROS_RETENTION")]
+    pub retention: Option<String>,
+    /// Pull from siblings this often [default: 30s].
+    #[arg(long, env = "KAIROS_SYNC_INTERVAL")]
+    pub sync_interval: Option<String>,
+    /// Accept nodes with loopback addresses (development networks; direct transport).
+    #[arg(long, env = "KAIROS_ALLOW_LOOPBACK_NODES")]
+    pub allow_loopback_nodes: Option<bool>,
+    /// Write `key=...` and `addr=...` lines to this file once serving (for scripts).
+    #[arg(long)]
+    #[serde(skip)]
+    pub ready_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tor: TorArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Home directory of the daemon to talk to (its local socket lives there).
+    #[arg(long, env = "KAIROS_HOME")]
+    pub home: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PutArgs {
+    /// The file to upload.
+    pub path: PathBuf,
+    /// When the file opens: RFC 3339 (`2026-12-01T15:00:00Z`) or from now (`+30s`, `+2h`, `+7d`).
+    #[arg(long, short = 'r')]
+    pub release_time: String,
+    /// Print a JSON result instead of the file id.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GetArgs {
+    /// The file id printed by `kairos put`.
+    pub file_id: String,
+    /// Where to write the file (a directory keeps the uploaded file name).
+    #[arg(long, short = 'o', default_value = ".")]
+    pub output: PathBuf,
+    /// Print a JSON result.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DevnetArgs {
+    /// Number of daemons.
+    #[arg(long, default_value_t = 6)]
+    pub nodes: usize,
+    /// Directory for the network's homes (`directory/`, `node-0/` ...).
+    #[arg(long, env = "KAIROS_HOME")]
+    pub home: PathBuf,
+    /// Run over a private Tor network started on loopback (needs the `tor` binary).
+    #[arg(long)]
+    pub tor: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Run over a private Tor network started on loopback (needs the `tor` binary).
+    #[arg(long)]
+    pub tor: bool,
+    /// Size of the demo file in KiB.
+    #[arg(long, default_value_t = 3000)]
+    pub size_kib: usize,
+    /// Seconds between upload and release.
+    #[arg(long, default_value_t = 8)]
+    pub delay: u64,
+    /// Keep the network's homes in this directory instead of a temporary one.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SelftestArgs {
+    /// Size of the sample in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub size_mib: usize,
+}

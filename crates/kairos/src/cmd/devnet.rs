@@ -1,0 +1,28 @@
+//! `kairos devnet`: a local network until Ctrl-C / SIGTERM.
+
+use crate::cli::DevnetArgs;
+use crate::devnet::Devnet;
+use anyhow::Result;
+
+pub async fn run(args: DevnetArgs) -> Result<()> {
+    anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
+    if !args.tor {
+        kairos_net::Transport::Direct.warn_if_direct();
+    }
+    let mut net = Devnet::start(&args.home, args.nodes, args.tor).await?;
+    eprintln!("devnet: directory at {} (home {})", net.directory_addr(), net.directory.home.display());
+    for n in &net.nodes {
+        eprintln!(
+            "devnet: {} at {}  —  KAIROS_HOME={} kairos put FILE --release-time +1m",
+            n.name,
+            n.info.get("addr").map_or("?", String::as_str),
+            n.home.display()
+        );
+    }
+    eprintln!("devnet: logs in {}; Ctrl-C stops the network", net.home.join("logs").display());
+    println!("ready");
+    kairos_net::shutdown_signal().await;
+    eprintln!("devnet: stopping");
+    net.shutdown().await;
+    Ok(())
+}

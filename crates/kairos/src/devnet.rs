@@ -1,0 +1,185 @@
+//! A local kairos network of real processes: one directory and N daemons, each a child
+//! `kairos` process with its own home under one folder, on loopback (direct transport) or on a
+//! private Tor network started here.
+//!
+//! Invariants: every child is started by us and stopped by us by PID (SIGTERM, then SIGKILL
+//! after a grace period), also when start-up fails half-way or the `Devnet` is dropped; nothing
+//! binds a fixed port.
+
+use anyhow::{bail, Context, Result};
+use kairos_tor::TestNetwork;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// How long a child may take to become ready.
+const READY_TIMEOUT_DIRECT: Duration = Duration::from_secs(60);
+const READY_TIMEOUT_TOR: Duration = Duration::from_secs(240);
+
+/// One child process of the network.
+pub struct Proc {
+    pub name: String,
+    pub home: PathBuf,
+    child: Option<Child>,
+    /// `key=value` lines of its ready file (`key`, `addr`, `socket`).
+    pub info: HashMap<String, String>,
+}
+
+impl Proc {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// Stops the process: SIGTERM, then SIGKILL after `grace`.
+    pub async fn stop(&mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else { return };
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+        if tokio::time::timeout(grace, child.wait()).await.is_err() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// A running local network.
+pub struct Devnet {
+    pub home: PathBuf,
+    pub directory: Proc,
+    pub nodes: Vec<Proc>,
+    tor: Option<TestNetwork>,
+}
+
+fn exe() -> Result<PathBuf> {
+    std::env::current_exe().context("finding the kairos executable")
+}
+
+async fn spawn(name: &str, home: &Path, args: &[String], log_dir: &Path) -> Result<Proc> {
+    std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+    let ready = home.join("ready");
+    let _ = std::fs::remove_file(&ready);
+    let log = std::fs::File::create(log_dir.join(format!("{name}.log")))?;
+    let child = Command::new(exe()?)
+        .args(args)
+        .arg("--ready-file")
+        .arg(&ready)
+        .env("KAIROS_LOG", std::env::var("KAIROS_LOG").unwrap_or_else(|_| "info".into()))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    Ok(Proc { name: name.to_owned(), home: home.to_owned(), child: Some(child), info: HashMap::new() })
+}
+
+/// Waits until `proc` wrote its ready file (the child writes it atomically once serving) or
+/// exits.
+async fn wait_ready(proc: &mut Proc, timeout: Duration, log_dir: &Path) -> Result<()> {
+    let ready = proc.home.join("ready");
+    let deadline = Instant::now() + timeout;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            proc.info = text
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            return Ok(());
+        }
+        let log = || std::fs::read_to_string(log_dir.join(format!("{}.log", proc.name))).unwrap_or_default();
+        if let Some(child) = proc.child.as_mut() {
+            if let Some(status) = child.try_wait()? {
+                bail!("{} exited ({status}) before it was ready; its log:\n{}", proc.name, log());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{} was not ready after {timeout:?}; its log:\n{}", proc.name, log());
+        }
+    }
+}
+
+impl Devnet {
+    /// Starts a directory and `nodes` daemons under `home`; with `tor`, first a private Tor
+    /// network, and everything talks through it.
+    pub async fn start(home: &Path, nodes: usize, tor: bool) -> Result<Devnet> {
+        std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+        let home = std::path::absolute(home)?;
+        let logs = home.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let (transport_args, network, timeout) = if tor {
+            eprintln!("devnet: starting a private Tor network on 127.0.0.1 ...");
+            let started = Instant::now();
+            let net = TestNetwork::start(&home.join("tor-network")).await.context("starting the private Tor network")?;
+            eprintln!("devnet: private Tor network up in {:.1?}", started.elapsed());
+            let torrc = home.join("tor-network").join("client.torrc");
+            std::fs::write(&torrc, net.client_torrc_lines().join("\n") + "\n")?;
+            let args = vec!["--transport".into(), "tor".into(), "--tor-config".into(), torrc.display().to_string()];
+            (args, Some(net), READY_TIMEOUT_TOR)
+        } else {
+            (vec!["--transport".into(), "direct".into()], None, READY_TIMEOUT_DIRECT)
+        };
+
+        let mut dir_args = vec!["directory".into(), "--home".into(), home.join("directory").display().to_string()];
+        dir_args.extend(transport_args.iter().cloned());
+        dir_args.extend(["--listen".into(), "127.0.0.1:0".into(), "--sync-interval".into(), "2s".into()]);
+        let mut directory = spawn("directory", &home.join("directory"), &dir_args, &logs).await?;
+        let mut net = Devnet { home: home.clone(), directory: Proc { name: String::new(), home: PathBuf::new(), child: None, info: HashMap::new() }, nodes: Vec::new(), tor: network };
+        if let Err(e) = wait_ready(&mut directory, timeout, &logs).await {
+            directory.stop(Duration::from_secs(2)).await;
+            net.shutdown().await;
+            return Err(e);
+        }
+        let dir_addr = directory.info.get("addr").cloned().context("directory ready file has no addr")?;
+        net.directory = directory;
+
+        for i in 0..nodes {
+            let node_home = home.join(format!("node-{i}"));
+            let mut args = vec![
+                "daemon".into(),
+                "--home".into(),
+                node_home.display().to_string(),
+                "--directory".into(),
+                dir_addr.clone(),
+                "--join".into(),
+                "true".into(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+            ];
+            args.extend(transport_args.iter().cloned());
+            match spawn(&format!("node-{i}"), &node_home, &args, &logs).await {
+                Ok(p) => net.nodes.push(p),
+                Err(e) => {
+                    net.shutdown().await;
+                    return Err(e);
+                }
+            }
+        }
+        for i in 0..net.nodes.len() {
+            if let Err(e) = wait_ready(&mut net.nodes[i], timeout, &logs).await {
+                net.shutdown().await;
+                return Err(e);
+            }
+        }
+        Ok(net)
+    }
+
+    /// The directory's address (`host:port`).
+    pub fn directory_addr(&self) -> &str {
+        self.directory.info.get("addr").map_or("", String::as_str)
+    }
+
+    /// Stops every process (nodes first, then the directory, then the Tor network).
+    pub async fn shutdown(&mut self) {
+        let grace = Duration::from_secs(10);
+        futures::future::join_all(self.nodes.iter_mut().map(|n| n.stop(grace))).await;
+        self.directory.stop(grace).await;
+        if let Some(tor) = self.tor.take() {
+            tor.stop().await;
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Turning flags, environment and the TOML config file into the libraries' configs.
+//!
+//! Precedence: flag / `KAIROS_*` variable (clap handles both) over `config.toml` over the
+//! defaults documented in `--help` and in the libraries' `Default` impls.
+
+use crate::cli::{DaemonArgs, DirectoryArgs, TorArgs, TransportKind};
+use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The home directory: `--home` / `KAIROS_HOME`, else `~/.kairos` (daemon) or
+/// `~/.kairos-directory` (directory).
+pub fn home_or_default(home: Option<PathBuf>, leaf: &str) -> Result<PathBuf> {
+    if let Some(h) = home {
+        return Ok(h);
+    }
+    let base = std::env::var_os("HOME")
+        .context("no --home given and $HOME is not set; pass --home DIR or set KAIROS_HOME")?;
+    Ok(PathBuf::from(base).join(leaf))
+}
+
+/// Reads `explicit` (must exist) or `<home>/config.toml` (optional).
+fn load_file<T: DeserializeOwned + Default>(home: &Path, explicit: Option<&Path>) -> Result<T> {
+    let path = explicit
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| home.join("config.toml"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            toml::from_str(&text).with_context(|| format!("reading config file {}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            Ok(T::default())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading config file {}", path.display())),
+    }
+}
+
+/// A duration like `30s`, `5m`, `2h`, `7d`.
+pub fn duration(text: &str, what: &str) -> Result<Duration> {
+    humantime::parse_duration(text.trim())
+        .with_context(|| format!("{what}: {text:?} is not a duration like 30s, 5m, 2h or 7d"))
+}
+
+/// A byte size like `10GiB`, `500MB`, `4096`.
+pub fn bytes(text: &str, what: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num
+        .parse()
+        .with_context(|| format!("{what}: {text:?} is not a size like 10GiB or 500MB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => bail!("{what}: unknown unit in {text:?}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"),
+    };
+    Ok((num * mult) as u64)
+}
+
+fn merge_tor(flags: TorArgs, file: TorArgs) -> TorArgs {
+    TorArgs {
+        tor_binary: flags.tor_binary.or(file.tor_binary),
+        tor_control: flags.tor_control.or(file.tor_control),
+        tor_config: flags.tor_config.or(file.tor_config),
+        tor_timeout: flags.tor_timeout.or(file.tor_timeout),
+    }
+}
+
+/// Daemon settings with the config file merged in, and the resolved home.
+pub fn daemon(flags: DaemonArgs) -> Result<(PathBuf, DaemonArgs)> {
+    let home = home_or_default(flags.home.clone(), ".kairos")?;
+    let file: DaemonArgs = load_file(&home, flags.config.as_deref())?;
+    let merged = DaemonArgs {
+        home: Some(home.clone()),
+        config: flags.config,
+        transport: flags.transport.or(file.transport),
+        directories: flags.directories.or(file.directories),
+        listen: flags.listen.or(file.listen),
+        advertise: flags.advertise.or(file.advertise),
+        quota: flags.quota.or(file.quota),
+        max_release: flags.max_release.or(file.max_release),
+        retention: flags.retention.or(file.retention),
+        heartbeat: flags.heartbeat.or(file.heartbeat),
+        join: flags.join.or(file.join),
+        allow_non_loopback: flags.allow_non_loopback,
+        ready_file: flags.ready_file,
+        tor: merge_tor(flags.tor, file.tor),
+    };
+    Ok((home, merged))
+}
+
+/// Directory settings with the config file merged in, and the resolved home.
+pub fn directory(flags: DirectoryArgs) -> Result<(PathBuf, DirectoryArgs)> {
+    let home = home_or_default(flags.home.clone(), ".kairos-directory")?;
+    let file: DirectoryArgs = load_file(&home, flags.config.as_deref())?;
+    let merged = DirectoryArgs {
+        home: Some(home.clone()),
+        config: flags.config,
+        transport: flags.transport.or(file.transport),
+        listen: flags.listen.or(file.listen),
+        siblings: flags.siblings.or(file.siblings),
+        node_ttl: flags.node_ttl.or(file.node_ttl),
+        retention: flags.retention.or(file.retention),
+        sync_interval: flags.sync_interval.or(file.sync_interval),
+        allow_loopback_nodes: flags.allow_loopback_nodes.or(file.allow_loopback_nodes),
+        ready_file: flags.ready_file,
+        tor: merge_tor(flags.tor, file.tor),
+    };
+    Ok((home, merged))
+}
+
+/// The transport kind, defaulting to Tor.
+pub fn transport_kind(t: Option<TransportKind>) -> TransportKind {
+    t.unwrap_or(TransportKind::Tor)
+}
+
+/// Writes `key=value` lines atomically (write a temp file, rename), for scripts and devnet.
+pub fn write_ready_file(path: &Path, lines: &[(&str, String)]) -> Result<()> {
+    let text: String = lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(bytes("10GiB", "q").unwrap(), 10 << 30);
+        assert_eq!(bytes("500MB", "q").unwrap(), 500_000_000);
+        assert_eq!(bytes("4096", "q").unwrap(), 4096);
+        assert!(bytes("ten", "q").is_err());
+        assert!(bytes("3 parsecs", "q").is_err());
+        assert_eq!(duration("5m", "d").unwrap(), Duration::from_secs(300));
+        assert!(duration("soon", "d").is_err());
+    }
+
+    #[test]
+    fn config_file_fills_unset_flags_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "transport = \"direct\"\nquota = \"1GiB\"\ndirectories = [\"127.0.0.1:7700\"]\n[tor]\ntor_timeout = 9\n").unwrap();
+        let flags = DaemonArgs {
+            home: Some(dir.path().into()),
+            quota: Some("2GiB".into()),
+            ..Default::default()
+        };
+        let (_, merged) = daemon(flags).unwrap();
+        assert_eq!(merged.transport, Some(TransportKind::Direct));
+        assert_eq!(merged.quota.as_deref(), Some("2GiB"));
+        assert_eq!(merged.directories, Some(vec!["127.0.0.1:7700".to_string()]));
+        assert_eq!(merged.tor.tor_timeout, Some(9));
+        std::fs::write(dir.path().join("config.toml"), "bogus = 1\n").unwrap();
+        let flags = DaemonArgs {
+            home: Some(dir.path().into()),
+            ..Default::default()
+        };
+        assert!(daemon(flags).is_err(), "unknown keys are refused");
+    }
+}
