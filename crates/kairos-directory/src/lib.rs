@@ -9,6 +9,7 @@
 //!
 //! Module map:
 //! * [`config`] — [`DirectoryConfig`], [`Sibling`], [`Clock`], limits and their defaults;
+//!   [`ConfigFile`] — the TOML file form of the same settings;
 //! * `server` — [`start`], [`run`], [`DirectoryHandle`]: lifecycle of the tasks below;
 //! * `serve` — the HTTP accept loop; `routes` — the handlers; `body` — bounded bodies and the
 //!   per-connection rate limit; `validate` — admission rules;
@@ -27,6 +28,7 @@
 mod body;
 pub mod client;
 pub mod config;
+mod config_file;
 mod error;
 mod federation;
 mod nodes;
@@ -41,6 +43,7 @@ mod writer;
 
 pub use client::{ClientError, DirectoryClient};
 pub use config::{Clock, DirectoryConfig, Limits, ManualClock, RateLimit, Sibling};
+pub use config_file::{ConfigFile, LimitsFile, RateLimitFile};
 pub use error::{DirectoryError, StoreError};
 pub use routes::{DEFAULT_LIST_COUNT, HEADER_RELEASE};
 pub use server::{run, start, start_on, DirectoryHandle};

@@ -208,7 +208,8 @@ pub async fn start_on(
         conn_limiter: RateLimiter::new(
             l.per_connection.per_second,
             l.per_connection.burst,
-            l.max_connections.saturating_mul(4),
+            // Closed connections' buckets linger until refilled; leave room for churn.
+            l.max_connections.saturating_mul(16).max(65_536),
         ),
         id_limiter: RateLimiter::new(l.per_identity.per_second, l.per_identity.burst, 200_000),
         uploads: Semaphore::new(l.max_concurrent_uploads),
