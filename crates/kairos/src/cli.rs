@@ -114,6 +114,11 @@ pub struct DaemonArgs {
     /// Re-subscribe to the directories this often [default: 60s].
     #[arg(long, env = "KAIROS_HEARTBEAT")]
     pub heartbeat: Option<String>,
+    /// Coding of this node's uploads as `K+M`: K data + M parity pieces per block on K+M
+    /// distinct nodes; any K rebuild a block, K colluding holders could open it early
+    /// [default: 4+2].
+    #[arg(long, env = "KAIROS_CODING")]
+    pub coding: Option<String>,
     /// Join the network at start instead of waiting for `kairos start`.
     #[arg(long, env = "KAIROS_JOIN")]
     pub join: Option<bool>,
@@ -224,6 +229,9 @@ pub struct DevnetArgs {
     /// Run over a private Tor network started on loopback (needs the `tor` binary).
     #[arg(long)]
     pub tor: bool,
+    /// Coding of the nodes' uploads, `K+M` (needs at least K+M nodes) [default: 4+2].
+    #[arg(long)]
+    pub coding: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -106,7 +106,7 @@ async fn wait_ready(proc: &mut Proc, timeout: Duration, log_dir: &Path) -> Resul
 impl Devnet {
     /// Starts a directory and `nodes` daemons under `home`; with `tor`, first a private Tor
     /// network, and everything talks through it.
-    pub async fn start(home: &Path, nodes: usize, tor: bool) -> Result<Devnet> {
+    pub async fn start(home: &Path, nodes: usize, tor: bool, coding: Option<&str>) -> Result<Devnet> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let home = std::path::absolute(home)?;
         let logs = home.join("logs");
@@ -151,6 +151,9 @@ impl Devnet {
                 "127.0.0.1:0".into(),
             ];
             args.extend(transport_args.iter().cloned());
+            if let Some(c) = coding {
+                args.extend(["--coding".into(), c.to_owned()]);
+            }
             match spawn(&format!("node-{i}"), &node_home, &args, &logs).await {
                 Ok(p) => net.nodes.push(p),
                 Err(e) => {

@@ -67,6 +67,18 @@ pub fn bytes(text: &str, what: &str) -> Result<u64> {
     Ok((num * mult) as u64)
 }
 
+/// Coding parameters `K+M` (e.g. `4+2`) with the default shard size.
+pub fn coding(text: &str) -> Result<kairos_seal::Params> {
+    let (k, m) = text.split_once('+').with_context(|| format!("--coding {text:?}: expected K+M such as 4+2"))?;
+    let params = kairos_seal::Params {
+        data_shards: k.trim().parse().with_context(|| format!("--coding {text:?}: K is not a number"))?,
+        parity_shards: m.trim().parse().with_context(|| format!("--coding {text:?}: M is not a number"))?,
+        ..kairos_seal::Params::default()
+    };
+    params.validate().with_context(|| format!("--coding {text:?}"))?;
+    Ok(params)
+}
+
 fn merge_tor(flags: TorArgs, file: TorArgs) -> TorArgs {
     TorArgs {
         tor_binary: flags.tor_binary.or(file.tor_binary),
@@ -91,6 +103,7 @@ pub fn daemon(flags: DaemonArgs) -> Result<(PathBuf, DaemonArgs)> {
         max_release: flags.max_release.or(file.max_release),
         retention: flags.retention.or(file.retention),
         heartbeat: flags.heartbeat.or(file.heartbeat),
+        coding: flags.coding.or(file.coding),
         join: flags.join.or(file.join),
         allow_non_loopback: flags.allow_non_loopback,
         ready_file: flags.ready_file,
@@ -145,6 +158,9 @@ mod tests {
         assert!(bytes("3 parsecs", "q").is_err());
         assert_eq!(duration("5m", "d").unwrap(), Duration::from_secs(300));
         assert!(duration("soon", "d").is_err());
+        assert_eq!(coding("3+1").unwrap().total_shards(), 4);
+        assert!(coding("1+1").is_err());
+        assert!(coding("4").is_err());
     }
 
     #[test]

@@ -88,6 +88,16 @@ impl TorSession {
         Ok(format!("{host}:{ONION_PORT}"))
     }
 
+    /// `tor_socks` / `tor_control` / `tor_pid` lines for the ready file (tests check that the
+    /// process talks to nothing else).
+    pub fn ready_lines(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![("tor_socks", self.tor.socks_addr().to_string()), ("tor_control", self.tor.control_addr().to_string())];
+        if let Some(pid) = self.tor.pid() {
+            v.push(("tor_pid", pid.to_string()));
+        }
+        v
+    }
+
     /// Stops a launched tor (an attached one keeps running; its onion service is removed by
     /// tor when it notices, or stays until its restart since it was added detached).
     pub async fn shutdown(self) {

@@ -26,6 +26,9 @@ pub async fn run(flags: DaemonArgs) -> Result<()> {
     if let Some(v) = &args.heartbeat {
         config.heartbeat = settings::duration(v, "--heartbeat")?;
     }
+    if let Some(v) = &args.coding {
+        config.params = settings::coding(v)?;
+    }
     config.directories = args.directories.clone().unwrap_or_default();
     anyhow::ensure!(
         !config.directories.is_empty(),
@@ -69,10 +72,17 @@ pub async fn run(flags: DaemonArgs) -> Result<()> {
     }
     println!("daemon ready: address {addr}, key {}, local socket {}", handle.public_key(), socket.display());
     if let Some(path) = &args.ready_file {
-        settings::write_ready_file(
-            path,
-            &[("key", handle.public_key().to_string()), ("addr", addr), ("socket", socket.display().to_string())],
-        )?;
+        let mut lines = vec![
+            ("key", handle.public_key().to_string()),
+            ("addr", addr),
+            ("socket", socket.display().to_string()),
+            ("listen", handle.peer_addr().to_string()),
+            ("pid", std::process::id().to_string()),
+        ];
+        if let Some(t) = &tor {
+            lines.extend(t.ready_lines());
+        }
+        settings::write_ready_file(path, &lines)?;
     }
 
     kairos_net::shutdown_signal().await;

@@ -29,7 +29,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         if args.tor { " as onion services on a private Tor network" } else { " on loopback (direct transport, not anonymous)" },
         home.display()
     ));
-    let mut net = Devnet::start(&home, NODES, args.tor).await?;
+    let mut net = Devnet::start(&home, NODES, args.tor, None).await?;
     let result = story(&net, &home, &args).await;
     say("stopping the network");
     net.shutdown().await;

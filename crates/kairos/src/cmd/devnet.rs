@@ -5,11 +5,22 @@ use crate::devnet::Devnet;
 use anyhow::Result;
 
 pub async fn run(args: DevnetArgs) -> Result<()> {
-    anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
+    let params = match &args.coding {
+        Some(c) => crate::settings::coding(c)?,
+        None => kairos_seal::Params::default(),
+    };
+    anyhow::ensure!(
+        args.nodes >= params.total_shards(),
+        "--nodes {} is too few: every block needs {} distinct nodes (coding {}+{})",
+        args.nodes,
+        params.total_shards(),
+        params.k(),
+        params.m()
+    );
     if !args.tor {
         kairos_net::Transport::Direct.warn_if_direct();
     }
-    let mut net = Devnet::start(&args.home, args.nodes, args.tor).await?;
+    let mut net = Devnet::start(&args.home, args.nodes, args.tor, args.coding.as_deref()).await?;
     eprintln!("devnet: directory at {} (home {})", net.directory_addr(), net.directory.home.display());
     for n in &net.nodes {
         eprintln!(

@@ -67,7 +67,16 @@ pub async fn run(flags: DirectoryArgs) -> Result<()> {
     println!("directory ready: address {addr}, key {key}");
     println!("nodes use: --directory {addr}    siblings use: --sibling {key}@{addr}");
     if let Some(path) = &args.ready_file {
-        settings::write_ready_file(path, &[("key", key.to_string()), ("addr", addr.clone())])?;
+        let mut lines = vec![
+            ("key", key.to_string()),
+            ("addr", addr.clone()),
+            ("listen", handle.local_addr().to_string()),
+            ("pid", std::process::id().to_string()),
+        ];
+        if let Some(t) = &tor {
+            lines.extend(t.ready_lines());
+        }
+        settings::write_ready_file(path, &lines)?;
     }
 
     kairos_net::shutdown_signal().await;

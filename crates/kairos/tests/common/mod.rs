@@ -1,0 +1,156 @@
+//! Test harness: a `kairos devnet` child process and helpers to run the `kairos` CLI against it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const KAIROS: &str = env!("CARGO_BIN_EXE_kairos");
+
+/// A running devnet; stopped (SIGTERM, then SIGKILL) when dropped, also when a test panics.
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub nodes: usize,
+}
+
+fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+}
+
+impl Net {
+    pub fn start(nodes: usize, tor: bool) -> Net {
+        Self::start_with(nodes, tor, None)
+    }
+
+    pub fn start_with(nodes: usize, tor: bool, coding: Option<&str>) -> Net {
+        let dir = tempfile::Builder::new().prefix("kairos-test-").tempdir().unwrap();
+        let mut cmd = Command::new(KAIROS);
+        cmd.args(["devnet", "--nodes", &nodes.to_string(), "--home"]).arg(dir.path());
+        if tor {
+            cmd.arg("--tor");
+        }
+        if let Some(c) = coding {
+            cmd.args(["--coding", c]);
+        }
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut net = Net { dir, child, nodes };
+        // The devnet prints `ready` once every process is serving and joined.
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        if line.trim() != "ready" {
+            let logs = net.logs();
+            panic!("devnet did not become ready (got {line:?}); logs:\n{logs}");
+        }
+        net
+    }
+
+    pub fn home(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{i}"))
+    }
+
+    /// The `key=value` lines a node (or `directory`) wrote when it became ready.
+    pub fn info(&self, name: &str) -> HashMap<String, String> {
+        std::fs::read_to_string(self.dir.path().join(name).join("ready"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+
+    pub fn pid(&self, name: &str) -> u32 {
+        self.info(name)["pid"].parse().unwrap()
+    }
+
+    /// Kills a node (SIGKILL: no goodbye) and waits until it is gone.
+    pub fn kill_node(&self, i: usize) {
+        let pid = self.pid(&format!("node-{i}"));
+        signal(pid, nix::sys::signal::Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+            assert!(Instant::now() < deadline, "node-{i} did not die");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.path().join("logs")) {
+            for e in rd.flatten() {
+                out += &format!("--- {}\n{}\n", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        out
+    }
+
+    /// Runs `kairos ARGS` as a client of node `i`.
+    pub fn kairos(&self, i: usize, args: &[&str]) -> Output {
+        Command::new(KAIROS).args(args).env("KAIROS_HOME", self.home(i)).stdin(Stdio::null()).output().unwrap()
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        signal(self.child.id(), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Random bytes of `len`.
+pub fn random_file(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
+    use rand::RngCore;
+    let mut data = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut data);
+    let p = dir.join(name);
+    std::fs::write(&p, &data).unwrap();
+    (p, data)
+}
+
+/// `kairos put` → the file id (last line of stdout), asserting success.
+pub fn put(net: &Net, node: usize, path: &Path, release: &str) -> String {
+    let o = net.kairos(node, &["put", path.to_str().unwrap(), "--release-time", release]);
+    assert!(o.status.success(), "put failed: {}\n{}", stderr(&o), net.logs());
+    stdout(&o).lines().last().expect("put printed the file id").trim().to_owned()
+}
+
+/// Sleeps until the Unix time `t` has passed (time-lock tests use short real delays).
+pub fn wait_until(t: u64) {
+    loop {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        if now > t {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
