@@ -74,6 +74,11 @@ impl NodeIndex {
         self.read().len()
     }
 
+    /// Timestamp of the record held for `key`, if any.
+    pub fn timestamp(&self, key: &PublicKey) -> Option<u64> {
+        self.read().get(key).map(|e| e.timestamp)
+    }
+
     pub fn contains(&self, key: &PublicKey) -> bool {
         self.read().contains_key(key)
     }

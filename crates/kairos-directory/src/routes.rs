@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use kairos_net::ApiError;
-use kairos_proto::request::HEADER_KEY;
 use kairos_proto::{FileId, PublicKey, SignedManifest, SignedNodeRecord};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -103,8 +102,15 @@ async fn subscribe(
     .await?;
     let record = SignedNodeRecord::from_bytes(Vec::from(bytes)).map_err(record_error)?;
     let key = record.record().key;
-    app.limit_identity(&key)?;
+    let ts = record.record().timestamp;
     let expires_at = validate::admit_record(&record, &app.policy())?;
+    // Records are public (listed, relayed): refuse a replay before it can spend the node's
+    // rate-limit tokens, so replaying a node's record cannot lock the node out. Only the key
+    // holder can make a newer record; the writer re-checks newness authoritatively.
+    if let Some(have) = app.nodes.timestamp(&key).filter(|&have| have >= ts) {
+        return Err(not_newer(have, ts));
+    }
+    app.limit_identity(&key)?;
     if !app.nodes.contains(&key) && app.nodes.len() >= limits.max_nodes {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -112,7 +118,6 @@ async fn subscribe(
             "this directory holds as many nodes as it is configured for; try another directory",
         ));
     }
-    let ts = record.record().timestamp;
     match app
         .writer
         .submit(Op::Node(NodeWrite { record }))
@@ -123,17 +128,21 @@ async fn subscribe(
             key: key.to_text(),
             expires_at,
         })),
-        Outcome::Node(NodeOutcome::NotNewer { have }) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "replay",
-            format!(
-                "this directory already accepted a record of this node signed at {}, not older than this one ({}); sign a fresh record",
-                kairos_proto::time::rfc3339(have),
-                kairos_proto::time::rfc3339(ts)
-            ),
-        )),
+        Outcome::Node(NodeOutcome::NotNewer { have }) => Err(not_newer(have, ts)),
         other => Err(unexpected(other)),
     }
+}
+
+fn not_newer(have: u64, ts: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "replay",
+        format!(
+            "this directory already accepted a record of this node signed at {}, not older than this one ({}); sign a fresh record",
+            kairos_proto::time::rfc3339(have),
+            kairos_proto::time::rfc3339(ts)
+        ),
+    )
 }
 
 fn unexpected(o: Outcome) -> ApiError {
@@ -213,8 +222,20 @@ async fn publish(
             .map_err(manifest_error)?;
     let m = manifest.manifest();
     let (release, uploader) = (m.release, m.uploader);
-    app.limit_identity(&uploader)?;
+    let retention = app.cfg.manifest_retention.as_secs();
+    // Anyone may re-publish a manifest they hold; that must not spend the uploader's
+    // rate-limit tokens. Only the uploader can create a new id (it signs the bytes).
+    let stored = app.store.manifest(&id, |_| false).map_err(internal)?;
+    if stored.is_some() {
+        return Ok(published(
+            id,
+            release,
+            release.saturating_add(retention),
+            false,
+        ));
+    }
     let expires_at = validate::admit_manifest(&manifest, &app.policy())?;
+    app.limit_identity(&uploader)?;
     let write = ManifestWrite {
         id,
         release,
@@ -239,21 +260,22 @@ async fn publish(
         }
         other => return Err(unexpected(other)),
     };
+    Ok(published(id, release, expires_at, created))
+}
+
+fn published(id: FileId, release: u64, expires_at: u64, created: bool) -> Response {
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        Json(PublishResponse {
-            id: id.to_string(),
-            release,
-            expires_at,
-            created,
-        }),
-    )
-        .into_response())
+    let body = PublishResponse {
+        id: id.to_string(),
+        release,
+        expires_at,
+        created,
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn fetch_manifest(
@@ -266,9 +288,7 @@ async fn fetch_manifest(
     let id = parse_id(path)?;
     let now = app.now();
     // A request carrying signature headers must verify; one without any is anonymous.
-    let signer = if headers.contains_key(HEADER_KEY)
-        || headers.keys().any(|k| k.as_str().starts_with("x-kairos-"))
-    {
+    let signer = if headers.keys().any(|k| k.as_str().starts_with("x-kairos-")) {
         let key = kairos_net::signed::verify_request(
             &headers,
             &method,
@@ -285,8 +305,8 @@ async fn fetch_manifest(
     };
     let row = app
         .store
-        .manifest(&id, |release, uploader| {
-            now >= release || signer.as_ref() == Some(uploader)
+        .manifest(&id, |stored| {
+            now >= stored.release || signer.as_ref() == Some(&stored.uploader)
         })
         .map_err(internal)?;
     let Some(row) = row else {

@@ -31,7 +31,7 @@
 use crate::error::StoreError;
 use kairos_proto::{FileId, PublicKey, SignedNodeRecord};
 use redb::{
-    Database, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
+    Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
     WriteTransaction,
 };
 use std::path::Path;
@@ -92,6 +92,7 @@ pub struct FeedPage {
 /// A stored manifest's clear metadata, and its bytes if the caller asked for them.
 pub struct ManifestRow {
     pub release: u64,
+    pub uploader: PublicKey,
     pub bytes: Option<Vec<u8>>,
 }
 
@@ -153,12 +154,6 @@ pub struct Store {
     epoch: u64,
 }
 
-fn next_seq(meta: &mut redb::Table<&str, u64>) -> Result<u64, StoreError> {
-    let seq = meta.get("next_seq")?.map_or(1, |g| g.value());
-    meta.insert("next_seq", seq + 1)?;
-    Ok(seq)
-}
-
 impl Store {
     /// Opens (or creates) `home/directory.redb` and its tables.
     pub fn open(home: &Path) -> Result<Store, StoreError> {
@@ -215,11 +210,12 @@ impl Store {
         Ok(self.db.begin_write()?)
     }
 
-    /// A manifest's release and uploader; its bytes too if `want_bytes(release, uploader)`.
+    /// A stored manifest's metadata; its bytes too if `want_bytes(&row)` (so a locked
+    /// manifest is never copied out of the database).
     pub fn manifest(
         &self,
         id: &FileId,
-        want_bytes: impl FnOnce(u64, &PublicKey) -> bool,
+        want_bytes: impl FnOnce(&ManifestRow) -> bool,
     ) -> Result<Option<ManifestRow>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(MANIFESTS)?;
@@ -227,12 +223,18 @@ impl Store {
             return Ok(None);
         };
         let (_seq, release, uploader, bytes) = guard.value();
-        let uploader = PublicKey(uploader);
-        let bytes = want_bytes(release, &uploader).then(|| bytes.to_vec());
-        Ok(Some(ManifestRow { release, bytes }))
+        let mut row = ManifestRow {
+            release,
+            uploader: PublicKey(uploader),
+            bytes: None,
+        };
+        if want_bytes(&row) {
+            row.bytes = Some(bytes.to_vec());
+        }
+        Ok(Some(row))
     }
 
-    /// Every stored node record with its timestamp, for rebuilding the in-memory index.
+    /// Every stored node record, for rebuilding the in-memory index.
     pub fn node_records(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(NODES)?;
@@ -310,122 +312,142 @@ impl Store {
         let table = txn.open_table(CURSORS)?;
         Ok(table.get(&sibling.0)?.map_or((0, 0), |g| g.value()))
     }
+}
 
-    // ---- writes: called by the writer thread inside its transaction ----
+/// Every table open for writing in one transaction, and the seq counter. Opened once per
+/// batch by the writer; [`Tables::finish`] must run before the transaction commits.
+pub(crate) struct Tables<'t> {
+    meta: Table<'t, &'static str, u64>,
+    nodes: Table<'t, [u8; 32], (u64, u64, &'static [u8])>,
+    floor: Table<'t, [u8; 32], u64>,
+    manifests: Table<'t, [u8; 32], ManifestValue>,
+    expiry: Table<'t, (u64, [u8; 32]), ()>,
+    log: Table<'t, u64, (u8, [u8; 32])>,
+    cursors: Table<'t, [u8; 32], (u64, u64)>,
+    next_seq: u64,
+}
+
+impl<'t> Tables<'t> {
+    pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        let meta = txn.open_table(META)?;
+        let next_seq = meta.get("next_seq")?.map_or(1, |g| g.value());
+        Ok(Tables {
+            meta,
+            nodes: txn.open_table(NODES)?,
+            floor: txn.open_table(NODE_FLOOR)?,
+            manifests: txn.open_table(MANIFESTS)?,
+            expiry: txn.open_table(MANIFEST_EXPIRY)?,
+            log: txn.open_table(LOG)?,
+            cursors: txn.open_table(CURSORS)?,
+            next_seq,
+        })
+    }
+
+    /// Persists the seq counter and closes the tables.
+    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+        self.meta.insert("next_seq", self.next_seq)?;
+        Ok(())
+    }
+
+    fn seq(&mut self) -> u64 {
+        let s = self.next_seq;
+        self.next_seq += 1;
+        s
+    }
 
     /// Stores a node record unless one at least as new was accepted for its key.
-    pub(crate) fn put_node(
-        txn: &WriteTransaction,
-        w: &NodeWrite,
-    ) -> Result<NodeOutcome, StoreError> {
+    pub(crate) fn put_node(&mut self, w: &NodeWrite) -> Result<NodeOutcome, StoreError> {
         let rec = w.record.record();
         let key = rec.key.0;
-        let mut floor = txn.open_table(NODE_FLOOR)?;
-        if let Some(have) = floor.get(&key)?.map(|g| g.value()) {
+        if let Some(have) = self.floor.get(&key)?.map(|g| g.value()) {
             if have >= rec.timestamp {
                 return Ok(NodeOutcome::NotNewer { have });
             }
         }
-        let mut meta = txn.open_table(META)?;
-        let mut nodes = txn.open_table(NODES)?;
-        let mut log = txn.open_table(LOG)?;
-        let seq = next_seq(&mut meta)?;
-        let old = nodes
+        let seq = self.seq();
+        let old = self
+            .nodes
             .insert(&key, (seq, rec.timestamp, w.record.as_bytes()))?
             .map(|g| g.value().0);
         if let Some(old_seq) = old {
-            log.remove(old_seq)?;
+            self.log.remove(old_seq)?;
         }
-        log.insert(seq, (ItemKind::Node as u8, key))?;
-        floor.insert(&key, rec.timestamp)?;
+        self.log.insert(seq, (ItemKind::Node as u8, key))?;
+        self.floor.insert(&key, rec.timestamp)?;
         Ok(NodeOutcome::Stored)
     }
 
     /// Stores a manifest under its id, immutably.
     pub(crate) fn put_manifest(
-        txn: &WriteTransaction,
+        &mut self,
         w: &ManifestWrite,
     ) -> Result<ManifestOutcome, StoreError> {
-        let mut manifests = txn.open_table(MANIFESTS)?;
-        if let Some(g) = manifests.get(&w.id.0)? {
+        if let Some(g) = self.manifests.get(&w.id.0)? {
             return Ok(if g.value().3 == w.bytes.as_slice() {
                 ManifestOutcome::Existing
             } else {
                 ManifestOutcome::Conflict
             });
         }
-        let mut meta = txn.open_table(META)?;
-        let mut expiry = txn.open_table(MANIFEST_EXPIRY)?;
-        let mut log = txn.open_table(LOG)?;
-        let seq = next_seq(&mut meta)?;
-        manifests.insert(&w.id.0, (seq, w.release, w.uploader.0, w.bytes.as_slice()))?;
-        expiry.insert((w.expires_at, w.id.0), ())?;
-        log.insert(seq, (ItemKind::Manifest as u8, w.id.0))?;
+        let seq = self.seq();
+        self.manifests
+            .insert(&w.id.0, (seq, w.release, w.uploader.0, w.bytes.as_slice()))?;
+        self.expiry.insert((w.expires_at, w.id.0), ())?;
+        self.log.insert(seq, (ItemKind::Manifest as u8, w.id.0))?;
         Ok(ManifestOutcome::Created)
     }
 
     pub(crate) fn set_cursor(
-        txn: &WriteTransaction,
+        &mut self,
         sibling: &PublicKey,
         epoch: u64,
         cursor: u64,
     ) -> Result<(), StoreError> {
-        txn.open_table(CURSORS)?
-            .insert(&sibling.0, (epoch, cursor))?;
+        self.cursors.insert(&sibling.0, (epoch, cursor))?;
         Ok(())
     }
 
     /// Deletes node records whose `timestamp + node_ttl <= now`, replay floors whose
     /// `timestamp + floor_horizon < now`, and manifests whose expiry is `<= now`.
     pub(crate) fn sweep(
-        txn: &WriteTransaction,
+        &mut self,
         now: u64,
         node_ttl: u64,
         floor_horizon: u64,
     ) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
-        let mut log = txn.open_table(LOG)?;
-        {
-            let mut nodes = txn.open_table(NODES)?;
-            let mut dead = Vec::new();
-            for row in nodes.iter()? {
-                let (k, v) = row?;
-                let (seq, ts, _) = v.value();
-                if ts.saturating_add(node_ttl) <= now {
-                    dead.push((k.value(), seq, ts));
-                }
-            }
-            for (key, seq, ts) in dead {
-                nodes.remove(&key)?;
-                log.remove(seq)?;
-                report.nodes.push((PublicKey(key), ts));
+        let mut dead = Vec::new();
+        for row in self.nodes.iter()? {
+            let (k, v) = row?;
+            let (seq, ts, _) = v.value();
+            if ts.saturating_add(node_ttl) <= now {
+                dead.push((k.value(), seq, ts));
             }
         }
-        {
-            let mut floor = txn.open_table(NODE_FLOOR)?;
-            let before = floor.len()?;
-            floor.retain(|_, ts| ts.saturating_add(floor_horizon) >= now)?;
-            report.floors = (before - floor.len()?) as usize;
+        for (key, seq, ts) in dead {
+            self.nodes.remove(&key)?;
+            self.log.remove(seq)?;
+            report.nodes.push((PublicKey(key), ts));
         }
-        {
-            let mut expiry = txn.open_table(MANIFEST_EXPIRY)?;
-            let mut manifests = txn.open_table(MANIFESTS)?;
-            let mut dead = Vec::new();
-            for row in expiry.range(..=(now, [0xffu8; 32]))? {
-                let (k, _) = row?;
-                if dead.len() == SWEEP_BATCH {
-                    report.more = true;
-                    break;
-                }
-                dead.push(k.value());
+        let before = self.floor.len()?;
+        self.floor
+            .retain(|_, ts| ts.saturating_add(floor_horizon) >= now)?;
+        report.floors = (before - self.floor.len()?) as usize;
+        let mut dead = Vec::new();
+        for row in self.expiry.range(..=(now, [0xffu8; 32]))? {
+            let (k, _) = row?;
+            if dead.len() == SWEEP_BATCH {
+                report.more = true;
+                break;
             }
-            for (at, id) in dead {
-                expiry.remove((at, id))?;
-                if let Some(g) = manifests.remove(&id)? {
-                    log.remove(g.value().0)?;
-                }
-                report.manifests += 1;
+            dead.push(k.value());
+        }
+        for (at, id) in dead {
+            self.expiry.remove((at, id))?;
+            if let Some(g) = self.manifests.remove(&id)? {
+                self.log.remove(g.value().0)?;
             }
+            report.manifests += 1;
         }
         Ok(report)
     }
@@ -436,9 +458,14 @@ mod tests {
     use super::*;
     use kairos_proto::{Identity, NodeRecord};
 
-    fn commit<T>(store: &Store, f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>) -> T {
+    fn commit<T>(store: &Store, f: impl FnOnce(&mut Tables) -> Result<T, StoreError>) -> T {
         let txn = store.begin_write().unwrap();
-        let out = f(&txn).unwrap();
+        let out = {
+            let mut t = Tables::open(&txn).unwrap();
+            let out = f(&mut t).unwrap();
+            t.finish().unwrap();
+            out
+        };
         txn.commit().unwrap();
         out
     }
@@ -457,19 +484,16 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let id = Identity::generate();
         let r1 = record(&id, 100);
+        assert_eq!(commit(&store, |t| t.put_node(&r1)), NodeOutcome::Stored);
         assert_eq!(
-            commit(&store, |t| Store::put_node(t, &r1)),
-            NodeOutcome::Stored
-        );
-        assert_eq!(
-            commit(&store, |t| Store::put_node(t, &r1)),
+            commit(&store, |t| t.put_node(&r1)),
             NodeOutcome::NotNewer { have: 100 }
         );
         let page = store.feed(0, 10, 1 << 20).unwrap();
         assert_eq!(page.items.len(), 1);
         let first_seq = page.next;
         let r2 = record(&id, 101);
-        commit(&store, |t| Store::put_node(t, &r2));
+        commit(&store, |t| t.put_node(&r2));
         let page = store.feed(0, 10, 1 << 20).unwrap();
         assert_eq!(page.items.len(), 1, "old log entry must be gone");
         assert!(page.next > first_seq);
@@ -477,14 +501,14 @@ mod tests {
         assert!(store.feed(page.next, 10, 1 << 20).unwrap().items.is_empty());
 
         // Expiry removes the record but keeps the floor until the horizon passes.
-        let rep = commit(&store, |t| Store::sweep(t, 101 + 60, 60, 300));
+        let rep = commit(&store, |t| t.sweep(101 + 60, 60, 300));
         assert_eq!(rep.nodes, vec![(id.public(), 101)]);
         assert_eq!(rep.floors, 0);
         assert_eq!(
-            commit(&store, |t| Store::put_node(t, &r2)),
+            commit(&store, |t| t.put_node(&r2)),
             NodeOutcome::NotNewer { have: 101 }
         );
-        let rep = commit(&store, |t| Store::sweep(t, 101 + 301, 60, 300));
+        let rep = commit(&store, |t| t.sweep(101 + 301, 60, 300));
         assert_eq!(rep.floors, 1);
         assert!(store.feed(0, 10, 1 << 20).unwrap().items.is_empty());
     }
@@ -496,7 +520,7 @@ mod tests {
         let epoch = store.epoch();
         for _ in 0..5 {
             let id = Identity::generate();
-            commit(&store, |t| Store::put_node(t, &record(&id, 5)));
+            commit(&store, |t| t.put_node(&record(&id, 5)));
         }
         let p = store.feed(0, 2, 1 << 20).unwrap();
         assert_eq!((p.items.len(), p.more), (2, true));
@@ -507,7 +531,7 @@ mod tests {
             "one item even over budget"
         );
         let sib = Identity::generate().public();
-        commit(&store, |t| Store::set_cursor(t, &sib, 9, 3));
+        commit(&store, |t| t.set_cursor(&sib, 9, 3));
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.epoch(), epoch);

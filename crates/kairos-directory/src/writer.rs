@@ -11,7 +11,9 @@
 
 use crate::error::StoreError;
 use crate::nodes::{NodeEntry, NodeIndex};
-use crate::store::{ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite, Store, SweepReport};
+use crate::store::{
+    ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite, Store, SweepReport, Tables,
+};
 use kairos_proto::PublicKey;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -170,46 +172,54 @@ fn run(store: Store, index: Arc<NodeIndex>, node_ttl: u64, mut rx: mpsc::Receive
 fn apply(store: &Store, ops: &[&Op]) -> Result<Vec<Outcome>, StoreError> {
     let txn = store.begin_write()?;
     let mut out = Vec::with_capacity(ops.len());
-    for op in ops {
-        out.push(match op {
-            Op::Node(n) => Outcome::Node(Store::put_node(&txn, n)?),
-            Op::Manifest(m) => Outcome::Manifest(Store::put_manifest(&txn, m)?),
-            Op::Pulled {
-                sibling,
-                epoch,
-                cursor,
-                nodes,
-                manifests,
-            } => {
-                let (mut stored_nodes, mut m_new, mut conflicts) = (Vec::new(), 0, 0);
-                for (i, n) in nodes.iter().enumerate() {
-                    if Store::put_node(&txn, n)? == NodeOutcome::Stored {
-                        stored_nodes.push(i);
-                    }
-                }
-                for m in manifests {
-                    match Store::put_manifest(&txn, m)? {
-                        ManifestOutcome::Created => m_new += 1,
-                        ManifestOutcome::Existing => {}
-                        ManifestOutcome::Conflict => conflicts += 1,
-                    }
-                }
-                Store::set_cursor(&txn, sibling, *epoch, *cursor)?;
-                Outcome::Pulled {
-                    stored_nodes,
-                    manifests: m_new,
-                    conflicts,
-                }
-            }
-            Op::Sweep {
-                now,
-                node_ttl,
-                floor_horizon,
-            } => Outcome::Swept(Store::sweep(&txn, *now, *node_ttl, *floor_horizon)?),
-        });
+    {
+        let mut t = Tables::open(&txn)?;
+        for op in ops {
+            out.push(apply_one(&mut t, op)?);
+        }
+        t.finish()?;
     }
     txn.commit()?;
     Ok(out)
+}
+
+fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
+    Ok(match op {
+        Op::Node(n) => Outcome::Node(t.put_node(n)?),
+        Op::Manifest(m) => Outcome::Manifest(t.put_manifest(m)?),
+        Op::Pulled {
+            sibling,
+            epoch,
+            cursor,
+            nodes,
+            manifests,
+        } => {
+            let (mut stored_nodes, mut m_new, mut conflicts) = (Vec::new(), 0, 0);
+            for (i, n) in nodes.iter().enumerate() {
+                if t.put_node(n)? == NodeOutcome::Stored {
+                    stored_nodes.push(i);
+                }
+            }
+            for m in manifests {
+                match t.put_manifest(m)? {
+                    ManifestOutcome::Created => m_new += 1,
+                    ManifestOutcome::Existing => {}
+                    ManifestOutcome::Conflict => conflicts += 1,
+                }
+            }
+            t.set_cursor(sibling, *epoch, *cursor)?;
+            Outcome::Pulled {
+                stored_nodes,
+                manifests: m_new,
+                conflicts,
+            }
+        }
+        Op::Sweep {
+            now,
+            node_ttl,
+            floor_horizon,
+        } => Outcome::Swept(t.sweep(*now, *node_ttl, *floor_horizon)?),
+    })
 }
 
 fn update_index(index: &NodeIndex, op: &Op, out: &Outcome, node_ttl: u64) {

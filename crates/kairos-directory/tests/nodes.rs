@@ -220,3 +220,49 @@ async fn unknown_routes_and_methods_get_json_errors() {
     assert_eq!(r.json()["key"], h.public_key().to_text());
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn replaying_public_records_and_manifests_cannot_lock_their_owner_out() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let mut cfg = config(dir.path(), &clk);
+    cfg.limits.per_identity = kairos_directory::RateLimit {
+        per_second: 0.01,
+        burst: 2.0,
+    };
+    let h = start(cfg).await;
+    let id = Identity::generate();
+    let now = clk.now();
+    let first = record(&id, now - 5);
+    let post = |bytes: Vec<u8>| send(http().post(url(&h, "/v1/nodes")).body(bytes));
+    assert_eq!(post(first.as_bytes().to_vec()).await.status, 200);
+    // Anyone can copy the listed record and replay it: refused without spending tokens.
+    for _ in 0..10 {
+        let r = post(first.as_bytes().to_vec()).await;
+        assert_eq!((r.status, r.code()), (409, "replay".into()));
+    }
+    assert_eq!(post(record(&id, now).as_bytes().to_vec()).await.status, 200);
+
+    // Same for re-publishing someone's manifest.
+    let uploader = Identity::generate();
+    let m1 = manifest(&uploader, now, now + 100, 1);
+    let put = |m: &kairos_proto::SignedManifest| {
+        send(
+            http()
+                .put(url(&h, &format!("/v1/manifests/{}", m.id())))
+                .body(m.as_bytes().to_vec()),
+        )
+    };
+    assert_eq!(put(&m1).await.status, 201);
+    for _ in 0..10 {
+        assert_eq!(put(&m1).await.status, 200);
+    }
+    assert_eq!(
+        put(&manifest(&uploader, now, now + 100, 2)).await.status,
+        201
+    );
+    let r = put(&manifest(&uploader, now, now + 100, 3)).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited".into()));
+    h.shutdown().await;
+}
