@@ -3,7 +3,8 @@
 //! `cargo bench -p kairos-seal` first prints a table (MB/s of sealing and opening a 256 MiB
 //! buffer with the default parameters, next to a memcpy of the same buffer measured in the same
 //! run, for 1 and 2 threads, healthy and with `m` data shards lost), then runs short criterion
-//! benchmarks of the per-block functions. `KAIROS_BENCH_MIB` changes the buffer size;
+//! benchmarks of the per-block functions. The `cores` column (CPU time / wall time) shows how
+//! many cores the runs actually got: on a shared machine the 2-thread rows may get fewer than 2. `KAIROS_BENCH_MIB` changes the buffer size;
 //! `KAIROS_BENCH_TABLE_ONLY=1` skips criterion.
 
 use std::hint::black_box;
@@ -31,8 +32,26 @@ fn test_data(len: usize) -> Vec<u8> {
     v
 }
 
-/// Median of `REPS` timings of `f`.
-fn time(mut f: impl FnMut()) -> Duration {
+/// CPU time (user + system, all threads) of this process so far, from `/proc/self/stat`
+/// (Linux; 100 ticks per second). `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// A measurement: median wall time of `REPS` runs, and the cores the runs kept busy on average
+/// (CPU time / wall time; below the thread count when the machine is shared).
+struct Timing {
+    median: Duration,
+    cores: f64,
+}
+
+fn time(mut f: impl FnMut()) -> Timing {
+    let cpu0 = cpu_seconds();
+    let all = Instant::now();
     let mut t: Vec<Duration> = (0..REPS)
         .map(|_| {
             let start = Instant::now();
@@ -40,8 +59,16 @@ fn time(mut f: impl FnMut()) -> Duration {
             start.elapsed()
         })
         .collect();
+    let wall = all.elapsed().as_secs_f64();
+    let cores = match (cpu0, cpu_seconds()) {
+        (Some(a), Some(b)) => (b - a) / wall,
+        _ => f64::NAN,
+    };
     t.sort();
-    t[REPS / 2]
+    Timing {
+        median: t[REPS / 2],
+        cores,
+    }
 }
 
 fn mbps(bytes: usize, d: Duration) -> f64 {
@@ -92,20 +119,26 @@ fn table() {
         copy.copy_from_slice(&data);
         black_box(&copy);
     });
+    let memcpy_median = memcpy.median;
     drop(copy);
     println!(
-        "kairos-seal throughput: {mib} MiB buffer, k={} m={} shard={} B, median of {REPS}",
+        "kairos-seal throughput: {mib} MiB buffer, k={} m={} shard={} B, median of {REPS} \
+         (cores = CPU time / wall time)",
         params.k(),
         params.m(),
         params.shard_size
     );
-    println!("{:<34} {:>10} {:>10}", "operation", "MB/s", "x memcpy");
-    let row = |name: &str, d: Duration| {
+    println!(
+        "{:<34} {:>8} {:>9} {:>6}",
+        "operation", "MB/s", "x memcpy", "cores"
+    );
+    let row = |name: &str, t: Timing| {
         println!(
-            "{:<34} {:>10.0} {:>10.3}",
+            "{:<34} {:>8.0} {:>9.3} {:>6.2}",
             name,
-            mbps(len, d),
-            memcpy.as_secs_f64() / d.as_secs_f64()
+            mbps(len, t.median),
+            memcpy_median.as_secs_f64() / t.median.as_secs_f64(),
+            t.cores
         );
     };
     row("memcpy", memcpy);
