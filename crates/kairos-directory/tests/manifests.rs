@@ -227,3 +227,71 @@ async fn client_fails_over_to_a_directory_that_answers() {
     ));
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_acknowledged_publish_survives_a_shutdown_under_load() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let unlimited = || {
+        let mut cfg = config(dir.path(), &clk);
+        let free = kairos_directory::RateLimit {
+            per_second: 1e6,
+            burst: 1e6,
+        };
+        cfg.limits.per_identity = free;
+        cfg.limits.per_connection = free;
+        cfg
+    };
+    let h = start(unlimited()).await;
+    let addr = h.local_addr().to_string();
+    let uploader = std::sync::Arc::new(Identity::generate());
+    let now = clk.now();
+    let mut tasks = Vec::new();
+    for w in 0..8u8 {
+        let (addr, uploader) = (addr.clone(), uploader.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = http();
+            let mut acked = Vec::new();
+            for i in 0..200u8 {
+                let m = manifest_blocks(
+                    &uploader,
+                    now,
+                    now + 100,
+                    w.wrapping_mul(200).wrapping_add(i),
+                    1 + (i as usize % 3),
+                );
+                let r = c
+                    .put(format!("http://{addr}/v1/manifests/{}", m.id()))
+                    .body(m.as_bytes().to_vec())
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().is_success() => acked.push(m),
+                    Ok(r) if r.status() == 429 => {}
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    Err(_) => break, // the server went away
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    h.shutdown().await;
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert!(
+        !acked.is_empty(),
+        "some publishes completed before the shutdown"
+    );
+    eprintln!("{} publishes acknowledged before the shutdown", acked.len());
+    let h = start(unlimited()).await;
+    let c = http();
+    for m in &acked {
+        let r = send(c.get(url(&h, &format!("/v1/manifests/{}", m.id())))).await;
+        assert_eq!(r.status, 403, "acknowledged manifest {} lost", m.id());
+    }
+    h.shutdown().await;
+}
