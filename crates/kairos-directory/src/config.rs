@@ -248,8 +248,11 @@ impl DirectoryConfig {
         if self.node_ttl.as_secs() == 0 {
             return Err("node TTL must be at least one second".into());
         }
-        if self.sync_interval.is_zero() || self.sweep_interval.is_zero() {
-            return Err("sync and sweep intervals must be positive".into());
+        if self.sync_interval.is_zero()
+            || self.sweep_interval.is_zero()
+            || self.sync_timeout.is_zero()
+        {
+            return Err("sync interval, sync timeout and sweep interval must be positive".into());
         }
         let l = &self.limits;
         if l.max_list == 0 || l.max_nodes == 0 || l.max_connections == 0 {

@@ -111,7 +111,8 @@ pub async fn feed(
 pub fn backoff(interval: Duration, max: Duration, failures: u32) -> Duration {
     let exp = interval.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
     let base = exp.min(max);
-    base.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
+    let jittered = base.as_secs_f64() * rand::thread_rng().gen_range(0.75..1.25);
+    Duration::try_from_secs_f64(jittered).unwrap_or(base)
 }
 
 /// Polls one sibling until `stop`.
@@ -338,5 +339,7 @@ mod tests {
         for f in [10, 40, u32::MAX] {
             assert!(backoff(i, max, f) <= max.mul_f64(1.25));
         }
+        // Absurd settings must not panic.
+        let _ = backoff(Duration::MAX, Duration::MAX, u32::MAX);
     }
 }
