@@ -220,3 +220,128 @@ async fn the_feed_is_only_for_signed_siblings() {
     assert_eq!((r.status, r.code()), (409, "replay".into()));
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_lying_sibling_cannot_inject_anything() {
+    use axum::routing::get;
+    use data_encoding::BASE64;
+    use kairos_directory::wire::{SyncItem, SyncPage};
+    use kairos_proto::{FileId, NodeRecord};
+    use std::sync::{Arc, Mutex};
+
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let now = clk.now();
+    let uploader = Identity::generate();
+    let good_m = manifest(&uploader, now, now + 600, 1);
+    let other_m = manifest(&uploader, now, now + 600, 2);
+    let good_node = Identity::generate();
+    let liar = Identity::generate();
+    let mut flipped = record(&Identity::generate(), now).into_bytes();
+    flipped[50] ^= 1;
+    let victim = Identity::generate();
+    let stolen_addr = NodeRecord::new(
+        &liar,
+        format!("{}:80", victim.public().onion_address()),
+        1,
+        now,
+    )
+    .sign(&liar)
+    .unwrap();
+    let expired = record(&Identity::generate(), now - 61);
+    let node = |seq, bytes: &[u8]| SyncItem {
+        seq,
+        kind: "node".into(),
+        id: None,
+        data: BASE64.encode(bytes),
+    };
+    let man = |seq, id: FileId, bytes: &[u8]| SyncItem {
+        seq,
+        kind: "manifest".into(),
+        id: Some(id.to_string()),
+        data: BASE64.encode(bytes),
+    };
+    let items = vec![
+        node(1, &flipped),
+        node(2, stolen_addr.as_bytes()),
+        node(3, expired.as_bytes()),
+        man(4, good_m.id(), other_m.as_bytes()), // bytes of another manifest under this id
+        man(5, other_m.id(), b"not a manifest"),
+        SyncItem {
+            seq: 6,
+            kind: "future-kind".into(),
+            id: None,
+            data: "AAAA".into(),
+        },
+        node(7, record(&good_node, now).as_bytes()),
+        man(8, good_m.id(), good_m.as_bytes()),
+    ];
+    let first = Arc::new(Mutex::new(Some(SyncPage {
+        epoch: "00000000000000aa".into(),
+        items,
+        next: 8,
+        more: false,
+    })));
+    let signed_pulls = Arc::new(Mutex::new(Vec::new()));
+    let (pulls, page) = (signed_pulls.clone(), first.clone());
+    let fake = axum::Router::new().route(
+        "/v1/sync",
+        get(
+            move |headers: axum::http::HeaderMap, uri: axum::http::Uri| async move {
+                pulls.lock().unwrap().push((
+                    headers
+                        .get("x-kairos-key")
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                    uri.to_string(),
+                ));
+                axum::Json(page.lock().unwrap().take().unwrap_or(SyncPage {
+                    epoch: "00000000000000aa".into(),
+                    items: vec![],
+                    next: 8,
+                    more: false,
+                }))
+            },
+        ),
+    );
+    let fake_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_addr = fake_listener.local_addr().unwrap();
+    let (stop_fake, stopped) = tokio::sync::oneshot::channel::<()>();
+    let fake_task = tokio::spawn(async move {
+        axum::serve(fake_listener, fake)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    let mut cfg = config(&root.path().join("d"), &clk);
+    cfg.siblings = vec![sibling(fake_addr, liar.public())];
+    let h = start(cfg).await;
+    has_manifest(&h, &clk, &good_m, &uploader).await;
+    has_node(&h, &clk, good_node.public()).await;
+    // Wait for a second (cursor-advanced) pull, then check nothing else got in.
+    eventually(10, "a second pull", || async {
+        let p = signed_pulls.lock().unwrap();
+        (p.len() >= 2).then(|| p.clone())
+    })
+    .await;
+    let i = info(&h).await;
+    assert_eq!(
+        (i["nodes"].as_u64(), i["manifests"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let pulls = signed_pulls.lock().unwrap().clone();
+    assert!(pulls
+        .iter()
+        .all(|(k, _)| k.as_deref() == Some(h.public_key().to_text().as_str())));
+    assert!(pulls[0].1.contains("since=0"));
+    assert!(
+        pulls[1].1.contains("since=8"),
+        "cursor advanced: {:?}",
+        pulls[1]
+    );
+    h.shutdown().await;
+    let _ = stop_fake.send(());
+    let _ = fake_task.await;
+}
