@@ -175,6 +175,12 @@ async fn restart_keeps_manifests_nodes_and_replay_state() {
     let rec = record(&node, now);
     client.publish(&m).await.unwrap();
     client.subscribe(&rec).await.unwrap();
+    // A second directory on the same home is refused while the first runs.
+    let err = kairos_directory::start(config(dir.path(), &clk))
+        .await
+        .err()
+        .expect("second directory on the same home must not start");
+    assert!(err.to_string().contains("already open"), "{err}");
     h.shutdown().await;
 
     let h = start(config(dir.path(), &clk)).await;
