@@ -30,7 +30,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         home.display()
     ));
     let mut net = Devnet::start(&home, NODES, args.tor, None).await?;
-    let result = story(&net, &home, &args).await;
+    let result = story(&mut net, &home, &args).await;
     say("stopping the network");
     net.shutdown().await;
     match &result {
@@ -44,7 +44,7 @@ fn say(msg: &str) {
     println!("== {msg}");
 }
 
-async fn story(net: &Devnet, home: &std::path::Path, args: &DemoArgs) -> Result<()> {
+async fn story(net: &mut Devnet, home: &std::path::Path, args: &DemoArgs) -> Result<()> {
     let uploader = LocalClient::new(net.nodes[0].home.join(kairos_node::SOCKET_FILE));
     let downloader = LocalClient::new(net.nodes[NODES - 1].home.join(kairos_node::SOCKET_FILE));
 
@@ -86,5 +86,14 @@ async fn story(net: &Devnet, home: &std::path::Path, args: &DemoArgs) -> Result<
     let back = std::fs::read(&got.path)?;
     ensure!(back == data, "downloaded bytes differ from the original");
     say(&format!("downloaded {} bytes: identical to the original", back.len()));
+
+    say("stopping node-1 and node-2 (m = 2 of the 6 piece holders of every block)");
+    for i in [1, 2] {
+        net.nodes[i].stop(Duration::from_secs(10)).await;
+    }
+    let again = out_dir.join("report-again.bin");
+    let got = downloader.get(&put.file_id, &again, |_| {}).await.context("get with two nodes down")?;
+    ensure!(std::fs::read(&got.path)? == data, "bytes differ after losing two nodes");
+    say("downloaded again with two nodes down: identical");
     Ok(())
 }
