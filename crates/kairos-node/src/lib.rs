@@ -1,1 +1,54 @@
+//! The kairos node daemon as a library: the piece store, the peer API, the local API for the
+//! CLI, and the put/get engine (DESIGN.md "The three programs").
+//!
+//! A node holds an Ed25519 identity (`home/identity.key`, 0600), keeps the pieces others
+//! upload to it in `home/node.redb`, serves them back only after their release time, and runs
+//! uploads and downloads for its own user, who drives it through `home/kairos.sock`. The APIs
+//! are documented in `docs/node-api.md`.
+//!
+//! Module map:
+//! * [`config`] — [`NodeConfig`] and its defaults; [`Clock`] for the time-lock;
+//! * `node` — [`start`], [`run`], [`NodeHandle`]: lifecycle of the tasks below;
+//! * `serve` — the HTTP accept loop (TCP and Unix); `socket` — the 0600 local socket;
+//! * `peer_api` — what peers may ask; [`piece`] — the piece body on the wire;
+//! * `store` — the redb tables; `writer` — the group-commit writer thread; `sweep` — retention;
+//! * `membership` — subscribing and heartbeats;
+//! * `put` / `placement` / `get` — the engines; `peer_client` — their HTTP client;
+//! * `local_api` — the daemon side of the CLI's API; [`local_client`] — the CLI side;
+//!   [`wire`] — their JSON shapes; [`ops`] — their typed errors and events.
+//!
+//! Security invariants, kept by the modules named: a piece's bytes leave the node only after
+//! its release time by the node's own clock (`peer_api`, `store`); a refused store changes
+//! nothing and an accepted one is durable before it is acknowledged, immutable after
+//! (`peer_api`, `writer`); no piece id or file name from the network becomes a path (`piece`,
+//! `get`); only the daemon's user can reach the local API (`socket`); a download's output
+//! appears only once it verified as a whole (`get`).
 #![forbid(unsafe_code)]
+
+pub mod config;
+mod error;
+mod get;
+mod local_api;
+pub mod local_client;
+mod membership;
+mod node;
+pub mod ops;
+mod peer_api;
+mod peer_client;
+pub mod piece;
+mod placement;
+mod put;
+mod serve;
+mod socket;
+mod store;
+mod sweep;
+pub mod wire;
+mod writer;
+
+pub use config::{Clock, ManualClock, NodeConfig, PeerLimits, SOCKET_FILE};
+pub use error::{NodeError, StoreError};
+pub use local_client::{LocalClient, LocalError};
+pub use node::{run, start, NodeHandle};
+pub use peer_api::{InfoResponse, StoreResponse};
+pub use store::DB_FILE;
+pub use wire::{BadPiece, Event, GetResult, PutResult, Status};

@@ -1,0 +1,125 @@
+//! What put and get share: their typed error ([`OpError`], sent to the CLI as an `error`
+//! event with a stable code) and the sink their progress events go to.
+//!
+//! Invariant: an operation whose sink was closed (the CLI went away) is cancelled at its next
+//! await point by the local API; everything it created on disk is removed by drop guards.
+
+use crate::wire::{ErrorEvent, Event};
+use kairos_proto::time::rfc3339;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+/// Why a put or get failed. Messages say what to do.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum OpError {
+    #[error("the file is time-locked until {} (Unix {until}); try again after that time", rfc3339(*until))]
+    Locked { until: u64 },
+    #[error("not enough nodes: every block needs {needed} distinct nodes but only {known} are available; wait for more nodes to join (`kairos status` shows peers known) or upload with fewer shards")]
+    NotEnoughNodes { needed: usize, known: usize },
+    #[error("no directory has this file: check the file id; it may also have expired (manifests and pieces are deleted a retention period after release)")]
+    NotFound,
+    #[error("release time {} is not in the future (node clock: {}); choose a later time", rfc3339(*release), rfc3339(*now))]
+    ReleaseInPast { release: u64, now: u64 },
+    #[error("release time {} is further ahead than this node allows (at most {}); choose an earlier time", rfc3339(*release), rfc3339(*max))]
+    ReleaseTooFar { release: u64, max: u64 },
+    #[error("{0}")]
+    NotEnoughPieces(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    BadOutput(String),
+    #[error("{0}")]
+    DirectoryUnreachable(String),
+    #[error("{0}")]
+    UploadFailed(String),
+    #[error("{0}")]
+    Integrity(String),
+    #[error("internal failure: {0}")]
+    Internal(String),
+}
+
+impl OpError {
+    /// The stable code of the error event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpError::Locked { .. } => "locked",
+            OpError::NotEnoughNodes { .. } => "not_enough_nodes",
+            OpError::NotFound => "not_found",
+            OpError::ReleaseInPast { .. } => "release_in_past",
+            OpError::ReleaseTooFar { .. } => "release_too_far",
+            OpError::NotEnoughPieces(_) => "not_enough_pieces",
+            OpError::BadInput(_) => "bad_input",
+            OpError::BadOutput(_) => "bad_output",
+            OpError::DirectoryUnreachable(_) => "directory_unreachable",
+            OpError::UploadFailed(_) => "upload_failed",
+            OpError::Integrity(_) => "integrity",
+            OpError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn to_event(&self) -> ErrorEvent {
+        let (needed, known) = match self {
+            OpError::NotEnoughNodes { needed, known } => (Some(*needed), Some(*known)),
+            _ => (None, None),
+        };
+        ErrorEvent {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+            locked_until: match self {
+                OpError::Locked { until } => Some(*until),
+                _ => None,
+            },
+            needed,
+            known,
+        }
+    }
+}
+
+impl From<kairos_directory::ClientError> for OpError {
+    fn from(e: kairos_directory::ClientError) -> Self {
+        use kairos_directory::ClientError as C;
+        match e {
+            C::Locked { until } => OpError::Locked { until },
+            C::NotFound => OpError::NotFound,
+            other => OpError::DirectoryUnreachable(other.to_string()),
+        }
+    }
+}
+
+/// Where an operation's events go. Cloneable; sending never blocks (events are small and an
+/// operation emits O(blocks) of them).
+#[derive(Clone)]
+pub struct EventSink(Option<mpsc::UnboundedSender<Event>>);
+
+impl EventSink {
+    pub fn new(tx: mpsc::UnboundedSender<Event>) -> Self {
+        EventSink(Some(tx))
+    }
+
+    /// A sink that drops everything (benchmarks, tests of the engines).
+    pub fn discard() -> Self {
+        EventSink(None)
+    }
+
+    pub fn emit(&self, event: Event) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(event);
+        }
+    }
+
+    pub fn info(&self, message: impl Into<String>) {
+        self.emit(Event::Info {
+            message: message.into(),
+        });
+    }
+
+    pub fn warning(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!("{message}");
+        self.emit(Event::Warning { message });
+    }
+
+    pub fn progress(&self, done: u64, total: u64) {
+        self.emit(Event::Progress { done, total });
+    }
+}

@@ -1,0 +1,307 @@
+//! The peer API (documented in `docs/node-api.md`): what other nodes may ask of this one.
+//!
+//! * `PUT /v1/pieces/{hash}` — store a piece, signed by its uploader;
+//! * `GET /v1/pieces/{hash}` — fetch a piece, refused with `403 locked` until release;
+//! * `GET /v1/info` — the node's key and address.
+//!
+//! Invariants: a store is checked completely — size, signature and freshness, replay, rate,
+//! body layout, `piece_hash(share, shard) == hash`, release window, quota, free disk — before
+//! anything is written, so a refused request stores nothing; it is acknowledged only after the
+//! piece is durable; a stored piece never changes (same hash + same release is an idempotent
+//! 200, another release a 409). A piece's bytes are not even read before the node's own clock
+//! passes its release. Piece ids are parsed as 32-byte hashes and never touch a path. No input
+//! can panic a handler or make it buffer more than one maximal piece per store slot.
+
+use crate::node::Node;
+use crate::piece::{hash_from_text, hash_to_text, PieceBody, MAX_BODY_LEN};
+use crate::serve::ConnId;
+use crate::store::{PieceInfo, PieceWrite, PutOutcome};
+use crate::writer::{Op, Outcome};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use kairos_net::ApiError;
+use kairos_seal::PieceHash;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Free disk space kept in reserve beyond a piece (redb grows its file in steps).
+const DISK_MARGIN: u64 = 64 << 20;
+
+/// `PUT /v1/pieces/{hash}` → 201 (stored) or 200 (already stored, same release).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoreResponse {
+    pub hash: String,
+    pub release: u64,
+    pub created: bool,
+}
+
+/// `GET /v1/info` → 200.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InfoResponse {
+    pub key: String,
+    pub addr: String,
+    pub version: String,
+}
+
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/pieces/{hash}", get(fetch_piece).put(store_piece))
+        .fallback(no_route)
+        .method_not_allowed_fallback(bad_method)
+        .layer(axum::middleware::from_fn_with_state(
+            node.clone(),
+            limit_connection,
+        ))
+        .with_state(node)
+}
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no such route: {}", uri.path()),
+    )
+}
+
+async fn bad_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not supported on {}", uri.path()),
+    )
+}
+
+/// Middleware: one token per request from the connection's bucket.
+async fn limit_connection(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+    let conn = req.extensions().get::<ConnId>().map_or(0, |c| c.0);
+    if let Err(secs) = node.conn_limiter.check(&conn) {
+        return ApiError::too_many_requests(secs).into_response();
+    }
+    next.run(req).await
+}
+
+async fn info(State(node): State<Arc<Node>>) -> Json<InfoResponse> {
+    Json(InfoResponse {
+        key: node.identity.public().to_text(),
+        addr: node.advertise.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+fn parse_hash(text: &str) -> Result<PieceHash, ApiError> {
+    hash_from_text(text).ok_or_else(|| {
+        ApiError::bad_request(
+            "bad_hash",
+            "a piece id is 64 hex digits (the BLAKE3 piece hash)",
+        )
+    })
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("a piece body is at most {limit} bytes"),
+    )
+}
+
+fn storage_full(code: &str, message: String) -> ApiError {
+    ApiError::new(StatusCode::INSUFFICIENT_STORAGE, code, message)
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (413) or a slow sender (408).
+async fn read_body(
+    body: Body,
+    declared: Option<u64>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let read = async {
+        let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request("body_read", format!("could not read the request body: {e}"))
+            })?;
+            if buf.len() + chunk.len() > limit {
+                return Err(too_large(limit));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
+        )
+    })?
+}
+
+/// Free bytes on the file system holding the home (None if it cannot be asked).
+fn free_disk_bytes(node: &Node) -> Option<u64> {
+    let st = rustix::fs::statvfs(&node.cfg.home).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+async fn store_piece(
+    State(node): State<Arc<Node>>,
+    Path(hash_text): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<StoreResponse>), ApiError> {
+    let hash = parse_hash(&hash_text)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_LEN as u64) {
+        return Err(too_large(MAX_BODY_LEN));
+    }
+    let quota = node.cfg.quota;
+    if let Some(n) = declared {
+        let used = node.store.bytes_used();
+        if used.saturating_add(n) > quota.saturating_add(crate::piece::HEADER_LEN as u64) {
+            return Err(quota_full(used, quota));
+        }
+    }
+    // Bounds the bodies held in memory at once.
+    let _slot = node
+        .stores
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("store slots closed"))?;
+    let body = read_body(body, declared, MAX_BODY_LEN, node.cfg.limits.body_timeout).await?;
+    let now = node.now();
+    let key = kairos_net::signed::verify_request(
+        &headers,
+        &method,
+        &uri,
+        &body,
+        now,
+        node.skew(),
+        &node.replay,
+    )?;
+    node.key_limiter
+        .check(&key)
+        .map_err(ApiError::too_many_requests)?;
+    let piece = PieceBody::decode(body).map_err(|e| ApiError::bad_request("bad_piece", e))?;
+    if piece.hash() != hash {
+        return Err(ApiError::bad_request(
+            "hash_mismatch",
+            "the piece's share and shard do not hash to the id in the path",
+        ));
+    }
+    let release = piece.release;
+    // Up to the accepted clock skew in the past, like signed requests: an upload that
+    // straddles its release time is not refused half way.
+    if release.saturating_add(node.skew()) < now {
+        return Err(ApiError::bad_request(
+            "release_in_past",
+            format!(
+                "release time {} is in the past (node clock {}); choose a future release time",
+                kairos_proto::time::rfc3339(release),
+                kairos_proto::time::rfc3339(now)
+            ),
+        ));
+    }
+    let max = now.saturating_add(node.cfg.max_release.as_secs());
+    if release > max {
+        return Err(ApiError::bad_request(
+            "release_too_far",
+            format!(
+                "release time {} is further ahead than this node accepts (at most {})",
+                kairos_proto::time::rfc3339(release),
+                kairos_proto::time::rfc3339(max)
+            ),
+        ));
+    }
+    let len = piece.data.len() as u64;
+    if let Some(free) = free_disk_bytes(&node) {
+        if free < len.saturating_mul(2).saturating_add(DISK_MARGIN) {
+            return Err(storage_full(
+                "disk_full",
+                format!("this node's disk is full ({free} bytes free); try another node"),
+            ));
+        }
+    }
+    let write = PieceWrite {
+        hash,
+        info: PieceInfo {
+            release,
+            stored_at: now,
+            uploader: key,
+            block: piece.block,
+            shard: piece.shard,
+            len,
+        },
+        delete_at: release.saturating_add(node.cfg.retention.as_secs()),
+        data: piece.data,
+    };
+    let outcome = node.writer.submit(Op::Put(write)).await?;
+    let response = |created| {
+        Json(StoreResponse {
+            hash: hash_to_text(&hash),
+            release,
+            created,
+        })
+    };
+    match outcome {
+        Outcome::Put(PutOutcome::Stored) => Ok((StatusCode::CREATED, response(true))),
+        Outcome::Put(PutOutcome::Existing) => Ok((StatusCode::OK, response(false))),
+        Outcome::Put(PutOutcome::Conflict { release: have }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "this piece is already stored with release time {}; stored pieces are immutable",
+                kairos_proto::time::rfc3339(have)
+            ),
+        )),
+        Outcome::Put(PutOutcome::QuotaFull { used, quota }) => Err(quota_full(used, quota)),
+        Outcome::Swept(_) => Err(ApiError::internal("unexpected writer answer")),
+    }
+}
+
+fn quota_full(used: u64, quota: u64) -> ApiError {
+    storage_full(
+        "quota_full",
+        format!("this node's quota is full ({used} of {quota} bytes used); try another node"),
+    )
+}
+
+async fn fetch_piece(
+    State(node): State<Arc<Node>>,
+    Path(hash_text): Path<String>,
+) -> Result<Response, ApiError> {
+    let hash = parse_hash(&hash_text)?;
+    let now = node.now();
+    let store = node.store.clone();
+    let found = tokio::task::spawn_blocking(move || store.read(&hash, now))
+        .await
+        .map_err(|e| ApiError::internal(format!("read task failed: {e}")))??;
+    match found {
+        None => Err(ApiError::not_found("this node does not hold that piece")),
+        Some((info, None)) => Err(ApiError::locked("this piece", info.release, now)),
+        Some((_, Some(body))) => {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Client side of the peer API: storing a piece on a peer and fetching one back.
+//!
+//! Invariants: stores are signed by this node's identity (the uploader) over method, path,
+//! time, nonce and body; a fetched body is never read past the size the manifest allows, so a
+//! hostile peer cannot make a downloader buffer more than one shard; in direct mode only
+//! loopback peers are contacted. Requests are spread over a pool of HTTP clients — in Tor mode
+//! each has its own SOCKS credentials, hence its own circuit (DESIGN.md "Transport").
+
+use crate::piece::hash_to_text;
+use bytes::{Bytes, BytesMut};
+use kairos_net::{ErrorBody, Transport};
+use kairos_proto::Identity;
+use kairos_seal::PieceHash;
+use reqwest::StatusCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Most HTTP clients (circuits) in the pool.
+const MAX_CLIENTS: usize = 32;
+
+/// Why a peer request failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PeerError {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("locked until {}", kairos_proto::time::rfc3339(*until))]
+    Locked { until: u64 },
+    #[error("does not have the piece")]
+    NotFound,
+    #[error("refused ({status} {code}): {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("sent an invalid answer: {0}")]
+    Invalid(String),
+}
+
+/// A pool of HTTP clients for peer requests.
+pub struct PeerClient {
+    clients: Vec<reqwest::Client>,
+    next: AtomicUsize,
+    timeout: Duration,
+    direct: bool,
+}
+
+impl PeerClient {
+    pub fn new(transport: &Transport, size: usize) -> Result<Self, kairos_net::TransportError> {
+        let size = size.clamp(1, MAX_CLIENTS);
+        let clients = (0..size)
+            .map(|i| transport.client(&format!("peer-{i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PeerClient {
+            clients,
+            next: AtomicUsize::new(0),
+            timeout: if transport.is_anonymous() {
+                Duration::from_secs(180)
+            } else {
+                Duration::from_secs(60)
+            },
+            direct: !transport.is_anonymous(),
+        })
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        &self.clients[i]
+    }
+
+    /// Whether `addr` may be contacted with this transport.
+    pub fn allowed(&self, addr: &str) -> bool {
+        !self.direct || kairos_net::check_direct_addr(addr, false).is_ok()
+    }
+
+    fn check(&self, addr: &str) -> Result<(), PeerError> {
+        if self.allowed(addr) {
+            Ok(())
+        } else {
+            Err(PeerError::Unreachable(format!(
+                "{addr} is not a loopback address and the direct transport only talks to loopback"
+            )))
+        }
+    }
+
+    /// `PUT /v1/pieces/{hash}` with a signed body. Ok(true) = newly stored, Ok(false) = the
+    /// peer already had it.
+    pub async fn store(
+        &self,
+        identity: &Identity,
+        addr: &str,
+        hash: &PieceHash,
+        body: Bytes,
+        now: u64,
+    ) -> Result<bool, PeerError> {
+        self.check(addr)?;
+        let path = format!("/v1/pieces/{}", hash_to_text(hash));
+        let req = self
+            .client()
+            .put(Transport::url(addr, &path))
+            .timeout(self.timeout)
+            .header("content-type", "application/octet-stream");
+        let req = kairos_net::signed::sign(req, identity, "PUT", &path, &body, now).body(body);
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::OK => Ok(false),
+            _ => Err(refusal(resp).await),
+        }
+    }
+
+    /// `GET /v1/pieces/{hash}`; the body may be at most `max_len` bytes.
+    pub async fn fetch(
+        &self,
+        addr: &str,
+        hash: &PieceHash,
+        max_len: usize,
+    ) -> Result<Bytes, PeerError> {
+        self.check(addr)?;
+        let path = format!("/v1/pieces/{}", hash_to_text(hash));
+        let mut resp = self
+            .client()
+            .get(Transport::url(addr, &path))
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+        if resp.status() != StatusCode::OK {
+            return Err(refusal(resp).await);
+        }
+        if resp.content_length().is_some_and(|n| n > max_len as u64) {
+            return Err(PeerError::Invalid(format!(
+                "piece body larger than the {max_len} bytes the manifest allows"
+            )));
+        }
+        let mut buf =
+            BytesMut::with_capacity(max_len.min(resp.content_length().unwrap_or(0) as usize));
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| PeerError::Unreachable(e.to_string()))?
+        {
+            if buf.len() + chunk.len() > max_len {
+                return Err(PeerError::Invalid(format!(
+                    "piece body larger than the {max_len} bytes the manifest allows"
+                )));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+}
+
+/// Reads an error answer (bounded) into a [`PeerError`].
+async fn refusal(resp: reqwest::Response) -> PeerError {
+    let status = resp.status();
+    let mut body = Vec::new();
+    let mut resp = resp;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        if body.len() + chunk.len() > 16 * 1024 {
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let parsed: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+    match (status, parsed) {
+        (StatusCode::NOT_FOUND, _) => PeerError::NotFound,
+        (StatusCode::FORBIDDEN, Some(b)) if b.error == "locked" => PeerError::Locked {
+            until: b.locked_until.unwrap_or(0),
+        },
+        (_, Some(b)) => PeerError::Refused {
+            status: status.as_u16(),
+            code: b.error,
+            message: b.message,
+        },
+        (_, None) => PeerError::Refused {
+            status: status.as_u16(),
+            code: "http".into(),
+            message: format!("HTTP {status} without a kairos error body"),
+        },
+    }
+}

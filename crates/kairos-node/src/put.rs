@@ -1,0 +1,388 @@
+//! The put engine: seal a file as a stream, place every block's `n` pieces on `n` distinct
+//! nodes, upload them in parallel, then sign and publish the manifest.
+//!
+//! Pipeline: a blocking thread runs [`kairos_seal::Sealer`] over the file and hands sealed
+//! blocks over a channel of capacity 1; this task turns each piece into a peer-API body and
+//! starts its upload once one of `upload_concurrency` slots is free, so the sealer waits
+//! whenever the network does.
+//!
+//! Invariants:
+//! * memory is O(block size × (sealer threads + 2) + piece size × upload_concurrency),
+//!   independent of the file size;
+//! * the release time is checked (future, within `max_release`) and the peer list is checked
+//!   (at least `n` usable nodes) before anything is read or uploaded;
+//! * the manifest records where each piece actually landed: a piece whose node fails moves to
+//!   another node that holds nothing of its block ([`crate::placement`]);
+//! * the file id exists only once every piece is durable on its node and the manifest is
+//!   published; a failure before that returns an error (pieces already stored are orphans
+//!   that expire with their retention).
+
+use crate::node::Node;
+use crate::ops::{EventSink, OpError};
+use crate::piece::PieceBody;
+use crate::placement::{Candidate, Placement};
+use crate::wire::PutResult;
+use bytes::Bytes;
+use kairos_proto::{BlockEntry, Manifest, Peer, PieceEntry};
+use kairos_seal::{FileSalt, PieceHash, SealError, SealedBlock, Sealer, MAX_NAME_LEN, TAG_LEN};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+/// Most nodes asked of a directory for one upload.
+const LIST_COUNT: usize = 256;
+/// Most stores tried for one piece before the upload gives up.
+const MAX_ATTEMPTS: usize = 5;
+
+/// State of one upload shared by its piece tasks.
+struct Ctx {
+    node: Arc<Node>,
+    sink: EventSink,
+    placement: Mutex<Placement>,
+    n: usize,
+    total: u64,
+    done: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// One block's placement while its pieces upload.
+struct BlockState {
+    /// Node (index into the placement) of each shard.
+    assigned: Mutex<Vec<usize>>,
+    /// Pieces not yet stored.
+    remaining: AtomicUsize,
+    plain_len: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The file name to seal: the path's last component, cut to 255 bytes of UTF-8.
+fn sealed_name(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut end = name.len().min(MAX_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
+}
+
+fn open_input(path: &Path) -> Result<(File, u64), OpError> {
+    let bad = |e: std::io::Error| OpError::BadInput(format!("cannot read {}: {e}", path.display()));
+    let file = File::open(path).map_err(bad)?;
+    let meta = file.metadata().map_err(bad)?;
+    if !meta.is_file() {
+        return Err(OpError::BadInput(format!(
+            "{} is not a regular file; put uploads one file at a time",
+            path.display()
+        )));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Seal worker threads: two when the machine has two cores or more.
+fn seal_threads() -> usize {
+    match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        1 => 1,
+        _ => 2,
+    }
+}
+
+/// Uploads the file at `path` (absolute) to open at `release` (Unix seconds).
+pub async fn put(
+    node: Arc<Node>,
+    path: PathBuf,
+    release: u64,
+    sink: EventSink,
+) -> Result<PutResult, OpError> {
+    let started = Instant::now();
+    let params = node.cfg.params;
+    let n = params.total_shards();
+    let now = node.now();
+    if release <= now {
+        return Err(OpError::ReleaseInPast { release, now });
+    }
+    let max = now.saturating_add(node.cfg.max_release.as_secs());
+    if release > max {
+        return Err(OpError::ReleaseTooFar { release, max });
+    }
+    if !path.is_absolute() {
+        return Err(OpError::BadInput(format!(
+            "{} is not an absolute path",
+            path.display()
+        )));
+    }
+    let input = path.clone();
+    let (file, size) = tokio::task::spawn_blocking(move || open_input(&input))
+        .await
+        .map_err(|e| OpError::Internal(e.to_string()))??;
+    let name = sealed_name(&path);
+    let dir = node.directory.clone().ok_or_else(|| {
+        OpError::DirectoryUnreachable(
+            "this node has no directories configured; start the daemon with --directory".into(),
+        )
+    })?;
+    let records = dir.list_nodes(LIST_COUNT, None).await?;
+    let candidates: Vec<Candidate> = records
+        .iter()
+        .map(|r| Candidate {
+            key: r.record().key,
+            addr: r.record().addr.clone(),
+        })
+        .filter(|c| node.peers.allowed(&c.addr))
+        .collect();
+    if candidates.len() < n {
+        return Err(OpError::NotEnoughNodes {
+            needed: n,
+            known: candidates.len(),
+        });
+    }
+    let block_total = kairos_seal::block_count(&params, name.len(), size);
+    if block_total > u64::from(u32::MAX) {
+        return Err(OpError::BadInput(format!(
+            "{} is too large for these coding parameters",
+            path.display()
+        )));
+    }
+    sink.info(format!(
+        "sealing {name:?} ({size} bytes) into {block_total} blocks of {n} pieces over {} nodes",
+        candidates.len()
+    ));
+    let ctx = Arc::new(Ctx {
+        sink: sink.clone(),
+        placement: Mutex::new(Placement::new(candidates, n)),
+        n,
+        total: kairos_seal::framed_len(name.len(), size),
+        done: AtomicU64::new(0),
+        retries: AtomicU64::new(0),
+        node: node.clone(),
+    });
+
+    // The sealer thread: blocks out, spent blocks back for buffer reuse.
+    let (block_tx, mut block_rx) = mpsc::channel::<Result<SealedBlock, SealError>>(1);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<SealedBlock>();
+    let seal_name = name.clone();
+    let sealer = tokio::task::spawn_blocking(move || -> Result<FileSalt, SealError> {
+        let mut sealer = Sealer::new(file, params, &seal_name, seal_threads())?;
+        let salt = sealer.salt();
+        while let Some(item) = sealer.next() {
+            while let Ok(spent) = recycle_rx.try_recv() {
+                sealer.recycle(spent);
+            }
+            if block_tx.blocking_send(item).is_err() {
+                break;
+            }
+        }
+        Ok(salt)
+    });
+
+    let slots = Arc::new(Semaphore::new(node.cfg.upload_concurrency));
+    let mut uploads: JoinSet<Result<(), OpError>> = JoinSet::new();
+    let mut blocks: Vec<(u32, Vec<PieceHash>, Arc<BlockState>)> = Vec::new();
+    while let Some(item) = block_rx.recv().await {
+        let block = item.map_err(|e| seal_error(&path, e))?;
+        let b = block.index;
+        let targets = lock(&ctx.placement)
+            .for_block(u64::from(b))
+            .ok_or_else(|| OpError::NotEnoughNodes {
+                needed: n,
+                known: lock(&ctx.placement).healthy(),
+            })?;
+        let state = Arc::new(BlockState {
+            assigned: Mutex::new(targets),
+            remaining: AtomicUsize::new(n),
+            plain_len: u64::from(block.cipher_len) - TAG_LEN as u64,
+        });
+        blocks.push((block.cipher_len, block.hashes(), state.clone()));
+        for (i, piece) in block.pieces.iter().enumerate() {
+            let body = Bytes::from(PieceBody::encode(
+                release,
+                b,
+                i as u8,
+                &piece.share,
+                &piece.shard,
+            ));
+            while let Some(done) = uploads.try_join_next() {
+                joined(done)?;
+            }
+            let permit = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| OpError::Internal(e.to_string()))?;
+            uploads.spawn(upload_piece(
+                ctx.clone(),
+                state.clone(),
+                b,
+                i,
+                piece.hash,
+                body,
+                permit,
+            ));
+        }
+        let _ = recycle_tx.send(block);
+    }
+    while let Some(done) = uploads.join_next().await {
+        joined(done)?;
+    }
+    let salt = sealer
+        .await
+        .map_err(|e| OpError::Internal(format!("sealer thread: {e}")))?
+        .map_err(|e| seal_error(&path, e))?;
+    if blocks.len() as u64 != block_total {
+        return Err(OpError::Internal(format!(
+            "sealed {} blocks, expected {block_total}",
+            blocks.len()
+        )));
+    }
+
+    let (peers, entries) = landed(&ctx, &blocks);
+    let nodes_used = peers.len();
+    let manifest = Manifest {
+        uploader: node.identity.public(),
+        created: now,
+        release,
+        salt,
+        params,
+        peers,
+        blocks: entries,
+    };
+    let signed = manifest
+        .sign(&node.identity)
+        .map_err(|e| OpError::Internal(format!("signing the manifest: {e}")))?;
+    dir.publish(&signed).await.map_err(|e| {
+        OpError::DirectoryUnreachable(format!(
+            "every piece is stored but the manifest could not be published, so the file has no id yet: {e}"
+        ))
+    })?;
+    sink.progress(ctx.total, ctx.total);
+    Ok(PutResult {
+        id: signed.id(),
+        release,
+        release_rfc3339: kairos_proto::time::rfc3339(release),
+        name,
+        size,
+        blocks: block_total as u32,
+        pieces: block_total * n as u64,
+        nodes: nodes_used,
+        retries: ctx.retries.load(Ordering::SeqCst),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Where every piece landed: the manifest's peer list and block entries.
+fn landed(
+    ctx: &Ctx,
+    blocks: &[(u32, Vec<PieceHash>, Arc<BlockState>)],
+) -> (Vec<Peer>, Vec<BlockEntry>) {
+    let placement = lock(&ctx.placement);
+    let mut peer_index: HashMap<usize, u16> = HashMap::new();
+    let mut peers = Vec::new();
+    let mut entries = Vec::with_capacity(blocks.len());
+    for (cipher_len, hashes, state) in blocks {
+        let assigned = lock(&state.assigned);
+        let pieces = assigned
+            .iter()
+            .zip(hashes)
+            .map(|(&node_i, hash)| {
+                let peer = *peer_index.entry(node_i).or_insert_with(|| {
+                    let c = placement.node(node_i);
+                    peers.push(Peer {
+                        key: c.key,
+                        addr: c.addr.clone(),
+                    });
+                    (peers.len() - 1) as u16
+                });
+                PieceEntry { peer, hash: *hash }
+            })
+            .collect();
+        entries.push(BlockEntry {
+            cipher_len: *cipher_len,
+            pieces,
+        });
+    }
+    (peers, entries)
+}
+
+fn seal_error(path: &Path, e: SealError) -> OpError {
+    match e {
+        SealError::Io(e) => OpError::BadInput(format!("reading {} failed: {e}", path.display())),
+        other => OpError::Internal(format!("sealing failed: {other}")),
+    }
+}
+
+fn joined(r: Result<Result<(), OpError>, tokio::task::JoinError>) -> Result<(), OpError> {
+    r.map_err(|e| OpError::Internal(format!("upload task: {e}")))?
+}
+
+/// Stores one piece, moving it to another node when its node fails.
+#[allow(clippy::too_many_arguments)]
+async fn upload_piece(
+    ctx: Arc<Ctx>,
+    state: Arc<BlockState>,
+    block: u32,
+    shard: usize,
+    hash: PieceHash,
+    body: Bytes,
+    _permit: OwnedSemaphorePermit,
+) -> Result<(), OpError> {
+    let mut attempts = 0;
+    loop {
+        let node_i = lock(&state.assigned)[shard];
+        let addr = lock(&ctx.placement).node(node_i).addr.clone();
+        let node = &ctx.node;
+        let result = node
+            .peers
+            .store(&node.identity, &addr, &hash, body.clone(), node.now())
+            .await;
+        let err = match result {
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        attempts += 1;
+        // Lock order: block, then placement (every replacement in a block is serialised, so
+        // two failing pieces of one block cannot pick the same new node).
+        let mut assigned = lock(&state.assigned);
+        let mut placement = lock(&ctx.placement);
+        let replacement = placement.replace(node_i, &assigned);
+        let Some(next) = replacement.filter(|_| attempts < MAX_ATTEMPTS) else {
+            let healthy = placement.healthy();
+            drop(placement);
+            drop(assigned);
+            ctx.sink.warning(format!(
+                "block {block} piece {shard}: {addr} failed ({err}); no other node can take it"
+            ));
+            if attempts >= MAX_ATTEMPTS {
+                return Err(OpError::UploadFailed(format!(
+                    "block {block} piece {shard} could not be stored after {attempts} attempts; last error from {addr}: {err}"
+                )));
+            }
+            return Err(OpError::NotEnoughNodes {
+                needed: ctx.n,
+                known: healthy,
+            });
+        };
+        assigned[shard] = next;
+        let next_addr = placement.node(next).addr.clone();
+        drop(placement);
+        drop(assigned);
+        ctx.retries.fetch_add(1, Ordering::SeqCst);
+        ctx.sink.warning(format!(
+            "block {block} piece {shard}: {addr} failed ({err}); retrying on {next_addr}"
+        ));
+    }
+    if state.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let done = ctx.done.fetch_add(state.plain_len, Ordering::SeqCst) + state.plain_len;
+        ctx.sink.progress(done.min(ctx.total), ctx.total);
+    }
+    Ok(())
+}

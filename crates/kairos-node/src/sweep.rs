@@ -1,0 +1,49 @@
+//! Retention: pieces are deleted `retention` after their release time.
+//!
+//! Invariant: each piece's delete time (release + retention, fixed when it was stored) is
+//! indexed, so a sweep touches only expired pieces, in bounded batches, through the writer
+//! (the same group commit as stores).
+
+use crate::node::Node;
+use crate::serve::stopped;
+use crate::writer::{Op, Outcome};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Sweeps once now and then every `sweep_interval` until `stop`.
+pub async fn sweep_loop(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    loop {
+        sweep_now(&node).await;
+        tokio::select! {
+            _ = tokio::time::sleep(node.cfg.sweep_interval) => {}
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Deletes every piece whose delete time has passed. Returns how many were deleted.
+pub async fn sweep_now(node: &Node) -> u64 {
+    let mut total = 0;
+    loop {
+        match node.writer.submit(Op::Sweep { now: node.now() }).await {
+            Ok(Outcome::Swept(rep)) => {
+                total += rep.pieces;
+                if rep.pieces > 0 {
+                    tracing::info!(
+                        "retention: deleted {} pieces ({} bytes)",
+                        rep.pieces,
+                        rep.bytes
+                    );
+                }
+                if !rep.more {
+                    return total;
+                }
+            }
+            Ok(_) => return total,
+            Err(e) => {
+                tracing::warn!("retention sweep failed: {e}");
+                return total;
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! JSON shapes of the local API (documented in `docs/node-api.md`), shared by the daemon and
+//! [`crate::local_client::LocalClient`] so both sides agree by construction.
+//!
+//! `put` and `get` answer with a stream of newline-delimited JSON [`Event`]s: any number of
+//! `info` / `progress` / `warning` / `bad_piece` events, then exactly one terminal event —
+//! `put_result`, `get_result` or `error`.
+
+use kairos_proto::FileId;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    /// The node's public key (text form).
+    pub key: String,
+    /// Where peers reach this node's peer API (`host:port`; an onion address in Tor mode).
+    pub advertise: String,
+    /// The local address the peer API is bound to.
+    pub listen: String,
+    /// `direct` or `tor (socks HOST:PORT)`.
+    pub transport: String,
+    /// Whether the node has joined the network (subscribed and heartbeating).
+    pub joined: bool,
+    pub directories: Vec<DirectoryStatus>,
+    /// Live nodes the directories listed at the last heartbeat (this one included).
+    pub peers_known: usize,
+    pub pieces_held: u64,
+    pub bytes_used: u64,
+    pub quota: u64,
+    /// The node's clock, Unix seconds.
+    pub now: u64,
+    pub version: String,
+}
+
+/// How one directory answered the node's subscriptions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DirectoryStatus {
+    pub addr: String,
+    /// Unix seconds of the last accepted subscription.
+    pub last_success: Option<u64>,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<u64>,
+}
+
+/// `POST /v1/start` → 200.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StartResult {
+    pub joined: bool,
+    /// Directories that accepted the subscription just now.
+    pub directories_reached: usize,
+    pub directories: Vec<DirectoryStatus>,
+}
+
+/// `POST /v1/put` request body.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PutRequest {
+    /// Absolute path of the file to upload (read by the daemon).
+    pub path: PathBuf,
+    /// Release time, Unix seconds.
+    pub release: u64,
+}
+
+/// `POST /v1/get` request body.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GetRequest {
+    pub id: FileId,
+    /// Absolute output path: a file to create (or replace), or an existing directory to create
+    /// the file in under its sealed name.
+    pub output: PathBuf,
+}
+
+/// The terminal event of a successful put.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PutResult {
+    pub id: FileId,
+    /// Release time, Unix seconds, and as RFC 3339.
+    pub release: u64,
+    pub release_rfc3339: String,
+    /// File name sealed with the file (inside the encryption).
+    pub name: String,
+    pub size: u64,
+    pub blocks: u32,
+    /// Pieces stored (blocks × n).
+    pub pieces: u64,
+    /// Distinct nodes holding pieces.
+    pub nodes: usize,
+    /// Pieces that had to be re-sent to another node.
+    pub retries: u64,
+    pub elapsed_ms: u64,
+}
+
+/// A piece a peer served that did not match the manifest (or could not be used).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BadPiece {
+    pub block: u32,
+    pub shard: u8,
+    /// The peer's key (text form) and address as listed in the manifest.
+    pub peer: String,
+    pub addr: String,
+    pub reason: String,
+}
+
+/// The terminal event of a successful get.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GetResult {
+    pub id: FileId,
+    /// Where the file was written.
+    pub path: PathBuf,
+    /// The file name sealed with the file.
+    pub name: String,
+    pub size: u64,
+    /// BLAKE3 of the file, hex (checked against the hash sealed with it).
+    pub blake3: String,
+    pub blocks: u32,
+    /// Pieces that failed their hash check, naming the peers that served them.
+    pub bad_pieces: Vec<BadPiece>,
+    /// Peers that could not be reached or refused (`addr: reason`), deduplicated.
+    pub unreachable: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+/// A typed failure: `error` is a stable code (`locked`, `not_enough_nodes`, `not_found`,
+/// `not_enough_pieces`, `release_in_past`, `release_too_far`, `bad_input`, `bad_output`,
+/// `directory_unreachable`, `upload_failed`, `integrity`, `internal`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorEvent {
+    pub error: String,
+    pub message: String,
+    /// For `locked`: the release time, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<u64>,
+    /// For `not_enough_nodes`: nodes needed and nodes known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needed: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known: Option<usize>,
+}
+
+/// One line of a put/get stream.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A narration line for people.
+    Info {
+        message: String,
+    },
+    /// Bytes of the sealed stream (file plus a few bytes of framing) done so far.
+    Progress {
+        done: u64,
+        total: u64,
+    },
+    /// Something went wrong and was worked around (a retry on another node, a peer down).
+    Warning {
+        message: String,
+    },
+    /// A peer served a piece that failed its hash check.
+    BadPiece(BadPiece),
+    PutResult(PutResult),
+    GetResult(GetResult),
+    Error(ErrorEvent),
+}
+
+impl Event {
+    /// Whether this event ends the stream.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Event::PutResult(_) | Event::GetResult(_) | Event::Error(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_json_shapes() {
+        let e = Event::Progress { done: 1, total: 2 };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event":"progress","done":1,"total":2}"#
+        );
+        let e = Event::Error(ErrorEvent {
+            error: "locked".into(),
+            message: "m".into(),
+            locked_until: Some(5),
+            needed: None,
+            known: None,
+        });
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            text,
+            r#"{"event":"error","error":"locked","message":"m","locked_until":5}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);
+    }
+}
