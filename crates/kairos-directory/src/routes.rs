@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use kairos_net::ApiError;
-use kairos_proto::{FileId, PublicKey, SignedManifest, SignedNodeRecord};
+use kairos_proto::{FileId, ManifestError, PublicKey, SignedManifest, SignedNodeRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -215,6 +215,21 @@ async fn publish(
         limits.body_timeout,
     )
     .await?;
+    // Same hash ⇒ same bytes: a manifest already stored under this id is answered at once,
+    // without verifying it again and without spending the uploader's rate-limit tokens
+    // (anyone may re-publish a manifest they hold; only the uploader can create a new id).
+    let actual = FileId::of(&bytes);
+    if actual != id {
+        return Err(manifest_error(ManifestError::WrongId {
+            expected: id,
+            actual,
+        }));
+    }
+    let retention = app.cfg.manifest_retention.as_secs();
+    if let Some(row) = app.store.manifest(&id, |_| false).map_err(internal)? {
+        let expires = row.release.saturating_add(retention);
+        return Ok(published(id, row.release, expires, false));
+    }
     let manifest =
         tokio::task::spawn_blocking(move || SignedManifest::verify(Vec::from(bytes), &id))
             .await
@@ -222,18 +237,6 @@ async fn publish(
             .map_err(manifest_error)?;
     let m = manifest.manifest();
     let (release, uploader) = (m.release, m.uploader);
-    let retention = app.cfg.manifest_retention.as_secs();
-    // Anyone may re-publish a manifest they hold; that must not spend the uploader's
-    // rate-limit tokens. Only the uploader can create a new id (it signs the bytes).
-    let stored = app.store.manifest(&id, |_| false).map_err(internal)?;
-    if stored.is_some() {
-        return Ok(published(
-            id,
-            release,
-            release.saturating_add(retention),
-            false,
-        ));
-    }
     let expires_at = validate::admit_manifest(&manifest, &app.policy())?;
     app.limit_identity(&uploader)?;
     let write = ManifestWrite {
