@@ -438,20 +438,14 @@ pub fn open_block_into(
             corrupt.push(i);
             continue;
         }
-        let mut hasher = piece_hasher(share);
         let base = i * shard_len;
-        let mut off = 0;
-        while off < shard_len {
-            let end_off = hash_boundary(off + OPEN_STRIP).max(off + 1).min(shard_len);
-            let strip = &shard[off..end_off];
-            hasher.update(strip);
-            let (start, end) = (base + off, (base + end_off).min(c));
+        let hash = hash_piece(share, shard, |off, strip| {
+            let (start, end) = (base + off, (base + off + strip.len()).min(c));
             if start < end {
                 out[start..end].copy_from_slice(&strip[..end - start]);
             }
-            off = end_off;
-        }
-        if hasher.finalize() == expected[i] {
+        });
+        if hash == expected[i] {
             good.push(i);
         } else {
             corrupt.push(i);
@@ -471,7 +465,7 @@ pub fn open_block_into(
             };
             if share.len() == SHARE_LEN
                 && shard.len() == shard_len
-                && piece_hasher(share).update(shard).finalize() == expected[i]
+                && hash_piece(share, shard, |_, _| ()) == expected[i]
             {
                 good.push(i);
             } else {
@@ -529,6 +523,23 @@ pub fn open_block_into(
     .map_err(|_| OpenError::Decrypt { block: index })?;
     out.truncate(c - TAG_LEN);
     Ok(())
+}
+
+/// `piece_hash(share, shard)`, fed in strips aligned for BLAKE3 (see [`hash_boundary`]);
+/// `on_strip(offset, strip)` sees each strip right after it was hashed, while it is in cache.
+fn hash_piece(share: &[u8], shard: &[u8], mut on_strip: impl FnMut(usize, &[u8])) -> blake3::Hash {
+    let mut hasher = piece_hasher(share);
+    let mut off = 0;
+    while off < shard.len() {
+        let end = hash_boundary(off + OPEN_STRIP)
+            .max(off + 1)
+            .min(shard.len());
+        let strip = &shard[off..end];
+        hasher.update(strip);
+        on_strip(off, strip);
+        off = end;
+    }
+    hasher.finalize()
 }
 
 /// Reed-Solomon-decodes the missing data shards from the `k` intact pieces in `good` and copies
