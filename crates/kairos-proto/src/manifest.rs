@@ -247,7 +247,7 @@ impl Manifest {
         let block_count = r.u32("block count")? as usize;
         let n = params.total_shards();
         let block_len = 4 + n * PIECE_ENTRY_LEN;
-        let expected = block_count.checked_mul(block_len).unwrap_or(usize::MAX);
+        let expected = block_count.saturating_mul(block_len);
         if expected != r.remaining() {
             return Err(DecodeError::Invalid {
                 field: "block count",

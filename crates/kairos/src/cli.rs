@@ -134,16 +134,13 @@ pub struct DaemonArgs {
     pub tor: TorArgs,
 }
 
-#[derive(Args, Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct DirectoryArgs {
     /// Home directory: identity key, database, config.toml.
     #[arg(long, env = "KAIROS_HOME")]
-    #[serde(skip)]
     pub home: Option<PathBuf>,
     /// Config file (default `<home>/config.toml`, optional).
     #[arg(long, env = "KAIROS_CONFIG")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Transport [default: tor].
     #[arg(long, value_enum, env = "KAIROS_TRANSPORT")]
@@ -168,7 +165,6 @@ pub struct DirectoryArgs {
     pub allow_loopback_nodes: Option<bool>,
     /// Write `key=...` and `addr=...` lines to this file once serving (for scripts).
     #[arg(long)]
-    #[serde(skip)]
     pub ready_file: Option<PathBuf>,
     #[command(flatten)]
     pub tor: TorArgs,

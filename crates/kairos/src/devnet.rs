@@ -34,9 +34,14 @@ impl Proc {
 
     /// Stops the process: SIGTERM, then SIGKILL after `grace`.
     pub async fn stop(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Some(pid) = child.id() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
         if tokio::time::timeout(grace, child.wait()).await.is_err() {
             let _ = child.kill().await;
@@ -65,14 +70,22 @@ async fn spawn(name: &str, home: &Path, args: &[String], log_dir: &Path) -> Resu
         .args(args)
         .arg("--ready-file")
         .arg(&ready)
-        .env("KAIROS_LOG", std::env::var("KAIROS_LOG").unwrap_or_else(|_| "info".into()))
+        .env(
+            "KAIROS_LOG",
+            std::env::var("KAIROS_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {name}"))?;
-    Ok(Proc { name: name.to_owned(), home: home.to_owned(), child: Some(child), info: HashMap::new() })
+    Ok(Proc {
+        name: name.to_owned(),
+        home: home.to_owned(),
+        child: Some(child),
+        info: HashMap::new(),
+    })
 }
 
 /// Waits until `proc` wrote its ready file (the child writes it atomically once serving) or
@@ -91,14 +104,24 @@ async fn wait_ready(proc: &mut Proc, timeout: Duration, log_dir: &Path) -> Resul
                 .collect();
             return Ok(());
         }
-        let log = || std::fs::read_to_string(log_dir.join(format!("{}.log", proc.name))).unwrap_or_default();
+        let log = || {
+            std::fs::read_to_string(log_dir.join(format!("{}.log", proc.name))).unwrap_or_default()
+        };
         if let Some(child) = proc.child.as_mut() {
             if let Some(status) = child.try_wait()? {
-                bail!("{} exited ({status}) before it was ready; its log:\n{}", proc.name, log());
+                bail!(
+                    "{} exited ({status}) before it was ready; its log:\n{}",
+                    proc.name,
+                    log()
+                );
             }
         }
         if Instant::now() > deadline {
-            bail!("{} was not ready after {timeout:?}; its log:\n{}", proc.name, log());
+            bail!(
+                "{} was not ready after {timeout:?}; its log:\n{}",
+                proc.name,
+                log()
+            );
         }
     }
 }
@@ -106,7 +129,12 @@ async fn wait_ready(proc: &mut Proc, timeout: Duration, log_dir: &Path) -> Resul
 impl Devnet {
     /// Starts a directory and `nodes` daemons under `home`; with `tor`, first a private Tor
     /// network, and everything talks through it.
-    pub async fn start(home: &Path, nodes: usize, tor: bool, coding: Option<&str>) -> Result<Devnet> {
+    pub async fn start(
+        home: &Path,
+        nodes: usize,
+        tor: bool,
+        coding: Option<&str>,
+    ) -> Result<Devnet> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let home = std::path::absolute(home)?;
         let logs = home.join("logs");
@@ -114,27 +142,64 @@ impl Devnet {
         let (transport_args, network, timeout) = if tor {
             eprintln!("devnet: starting a private Tor network on 127.0.0.1 ...");
             let started = Instant::now();
-            let net = TestNetwork::start(&home.join("tor-network")).await.context("starting the private Tor network")?;
-            eprintln!("devnet: private Tor network up in {:.1?}", started.elapsed());
+            let net = TestNetwork::start(&home.join("tor-network"))
+                .await
+                .context("starting the private Tor network")?;
+            eprintln!(
+                "devnet: private Tor network up in {:.1?}",
+                started.elapsed()
+            );
             let torrc = home.join("tor-network").join("client.torrc");
             std::fs::write(&torrc, net.client_torrc_lines().join("\n") + "\n")?;
-            let args = vec!["--transport".into(), "tor".into(), "--tor-config".into(), torrc.display().to_string()];
+            let args = vec![
+                "--transport".into(),
+                "tor".into(),
+                "--tor-config".into(),
+                torrc.display().to_string(),
+            ];
             (args, Some(net), READY_TIMEOUT_TOR)
         } else {
-            (vec!["--transport".into(), "direct".into()], None, READY_TIMEOUT_DIRECT)
+            (
+                vec!["--transport".into(), "direct".into()],
+                None,
+                READY_TIMEOUT_DIRECT,
+            )
         };
 
-        let mut dir_args = vec!["directory".into(), "--home".into(), home.join("directory").display().to_string()];
+        let mut dir_args = vec![
+            "directory".into(),
+            "--home".into(),
+            home.join("directory").display().to_string(),
+        ];
         dir_args.extend(transport_args.iter().cloned());
-        dir_args.extend(["--listen".into(), "127.0.0.1:0".into(), "--sync-interval".into(), "2s".into()]);
+        dir_args.extend([
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--sync-interval".into(),
+            "2s".into(),
+        ]);
         let mut directory = spawn("directory", &home.join("directory"), &dir_args, &logs).await?;
-        let mut net = Devnet { home: home.clone(), directory: Proc { name: String::new(), home: PathBuf::new(), child: None, info: HashMap::new() }, nodes: Vec::new(), tor: network };
+        let mut net = Devnet {
+            home: home.clone(),
+            directory: Proc {
+                name: String::new(),
+                home: PathBuf::new(),
+                child: None,
+                info: HashMap::new(),
+            },
+            nodes: Vec::new(),
+            tor: network,
+        };
         if let Err(e) = wait_ready(&mut directory, timeout, &logs).await {
             directory.stop(Duration::from_secs(2)).await;
             net.shutdown().await;
             return Err(e);
         }
-        let dir_addr = directory.info.get("addr").cloned().context("directory ready file has no addr")?;
+        let dir_addr = directory
+            .info
+            .get("addr")
+            .cloned()
+            .context("directory ready file has no addr")?;
         net.directory = directory;
 
         for i in 0..nodes {

@@ -69,13 +69,23 @@ pub fn bytes(text: &str, what: &str) -> Result<u64> {
 
 /// Coding parameters `K+M` (e.g. `4+2`) with the default shard size.
 pub fn coding(text: &str) -> Result<kairos_seal::Params> {
-    let (k, m) = text.split_once('+').with_context(|| format!("--coding {text:?}: expected K+M such as 4+2"))?;
+    let (k, m) = text
+        .split_once('+')
+        .with_context(|| format!("--coding {text:?}: expected K+M such as 4+2"))?;
     let params = kairos_seal::Params {
-        data_shards: k.trim().parse().with_context(|| format!("--coding {text:?}: K is not a number"))?,
-        parity_shards: m.trim().parse().with_context(|| format!("--coding {text:?}: M is not a number"))?,
+        data_shards: k
+            .trim()
+            .parse()
+            .with_context(|| format!("--coding {text:?}: K is not a number"))?,
+        parity_shards: m
+            .trim()
+            .parse()
+            .with_context(|| format!("--coding {text:?}: M is not a number"))?,
         ..kairos_seal::Params::default()
     };
-    params.validate().with_context(|| format!("--coding {text:?}"))?;
+    params
+        .validate()
+        .with_context(|| format!("--coding {text:?}"))?;
     Ok(params)
 }
 
@@ -112,24 +122,68 @@ pub fn daemon(flags: DaemonArgs) -> Result<(PathBuf, DaemonArgs)> {
     Ok((home, merged))
 }
 
-/// Directory settings with the config file merged in, and the resolved home.
-pub fn directory(flags: DirectoryArgs) -> Result<(PathBuf, DirectoryArgs)> {
+/// What the directory command needs besides the library config: the transport and Tor options
+/// (flags over the file's `transport` key and `[tor]` table).
+pub struct DirectorySettings {
+    pub home: PathBuf,
+    pub config: kairos_directory::DirectoryConfig,
+    pub transport: Option<TransportKind>,
+    pub tor: TorArgs,
+}
+
+/// Directory settings: defaults, then `config.toml` (the directory library's file format plus
+/// `transport` and `[tor]`), then flags and environment.
+pub fn directory(flags: DirectoryArgs) -> Result<DirectorySettings> {
     let home = home_or_default(flags.home.clone(), ".kairos-directory")?;
-    let file: DirectoryArgs = load_file(&home, flags.config.as_deref())?;
-    let merged = DirectoryArgs {
-        home: Some(home.clone()),
-        config: flags.config,
-        transport: flags.transport.or(file.transport),
-        listen: flags.listen.or(file.listen),
-        siblings: flags.siblings.or(file.siblings),
-        node_ttl: flags.node_ttl.or(file.node_ttl),
-        retention: flags.retention.or(file.retention),
-        sync_interval: flags.sync_interval.or(file.sync_interval),
-        allow_loopback_nodes: flags.allow_loopback_nodes.or(file.allow_loopback_nodes),
-        ready_file: flags.ready_file,
-        tor: merge_tor(flags.tor, file.tor),
+    let mut table: toml::Table = load_file(&home, flags.config.as_deref())?;
+    let file_transport: Option<TransportKind> = table
+        .remove("transport")
+        .map(|v| v.try_into())
+        .transpose()
+        .context("config file: transport")?;
+    let file_tor: TorArgs = table
+        .remove("tor")
+        .map(|v| v.try_into())
+        .transpose()
+        .context("config file: [tor]")?
+        .unwrap_or_default();
+    let file = kairos_directory::ConfigFile::from_toml(&toml::to_string(&table)?)
+        .map_err(anyhow::Error::msg)?;
+    let mut config = kairos_directory::DirectoryConfig {
+        home: home.clone(),
+        ..Default::default()
     };
-    Ok((home, merged))
+    file.apply(&mut config).map_err(anyhow::Error::msg)?;
+    if let Some(v) = flags.listen {
+        config.listen = v;
+    }
+    if let Some(v) = &flags.node_ttl {
+        config.node_ttl = duration(v, "--node-ttl")?;
+    }
+    if let Some(v) = &flags.retention {
+        config.manifest_retention = duration(v, "--retention")?;
+    }
+    if let Some(v) = &flags.sync_interval {
+        config.sync_interval = duration(v, "--sync-interval")?;
+    }
+    if let Some(v) = flags.allow_loopback_nodes {
+        config.allow_loopback_nodes = v;
+    }
+    if let Some(list) = &flags.siblings {
+        config.siblings = list
+            .iter()
+            .map(|s| {
+                s.parse::<kairos_directory::Sibling>()
+                    .map_err(|e| anyhow::anyhow!("--sibling {s:?}: {e}"))
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(DirectorySettings {
+        home,
+        config,
+        transport: flags.transport.or(file_transport),
+        tor: merge_tor(flags.tor, file_tor),
+    })
 }
 
 /// The transport kind, defaulting to Tor.

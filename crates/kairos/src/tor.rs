@@ -91,7 +91,10 @@ impl TorSession {
     /// `tor_socks` / `tor_control` / `tor_pid` lines for the ready file (tests check that the
     /// process talks to nothing else).
     pub fn ready_lines(&self) -> Vec<(&'static str, String)> {
-        let mut v = vec![("tor_socks", self.tor.socks_addr().to_string()), ("tor_control", self.tor.control_addr().to_string())];
+        let mut v = vec![
+            ("tor_socks", self.tor.socks_addr().to_string()),
+            ("tor_control", self.tor.control_addr().to_string()),
+        ];
         if let Some(pid) = self.tor.pid() {
             v.push(("tor_pid", pid.to_string()));
         }

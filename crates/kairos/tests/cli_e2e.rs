@@ -9,7 +9,10 @@ fn put_locked_get_then_released_get() {
     let net = Net::start(6, false);
     let (path, data) = random_file(net.dir.path(), "report.bin", 3 * 1024 * 1024 + 17);
     let release = now() + 6;
-    let release_text = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(release)).to_string();
+    let release_text = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(release),
+    )
+    .to_string();
     let id = put(&net, 0, &path, &release_text);
     assert_eq!(id.len(), 52, "file id {id:?}");
 
@@ -17,13 +20,22 @@ fn put_locked_get_then_released_get() {
     let out = net.dir.path().join("out.bin");
     let o = net.kairos(5, &["get", &id, "--output", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
-    assert!(stderr(&o).contains("locked until"), "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("locked until"),
+        "stderr: {}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains(&release_text), "stderr: {}", stderr(&o));
     assert!(!out.exists(), "a refused get created the output file");
 
     wait_until(release);
     let o = net.kairos(5, &["get", &id, "--output", out.to_str().unwrap()]);
-    assert!(o.status.success(), "get failed: {}\n{}", stderr(&o), net.logs());
+    assert!(
+        o.status.success(),
+        "get failed: {}\n{}",
+        stderr(&o),
+        net.logs()
+    );
     assert_eq!(std::fs::read(&out).unwrap(), data);
 
     // With m = 2 nodes gone the file still comes back; into a directory it keeps its name.
@@ -32,7 +44,11 @@ fn put_locked_get_then_released_get() {
     let dl = net.dir.path().join("downloads");
     std::fs::create_dir(&dl).unwrap();
     let o = net.kairos(5, &["get", &id, "--output", dl.to_str().unwrap()]);
-    assert!(o.status.success(), "get with 2 nodes down failed: {}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "get with 2 nodes down failed: {}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(dl.join("report.bin")).unwrap(), data);
 
     // A third node gone: more than m pieces of some block are missing → a clear error.
@@ -42,14 +58,25 @@ fn put_locked_get_then_released_get() {
     assert!(!o.status.success());
     assert!(!out3.exists());
     let err = stderr(&o);
-    assert!(err.contains("block") || err.contains("pieces"), "unclear error: {err}");
+    assert!(
+        err.contains("block") || err.contains("pieces"),
+        "unclear error: {err}"
+    );
 }
 
 #[test]
 fn cli_refuses_bad_input_clearly() {
     let net = Net::start(6, false);
     let (path, _) = random_file(net.dir.path(), "a.bin", 10);
-    let o = net.kairos(0, &["put", path.to_str().unwrap(), "--release-time", "2001-01-01T00:00:00Z"]);
+    let o = net.kairos(
+        0,
+        &[
+            "put",
+            path.to_str().unwrap(),
+            "--release-time",
+            "2001-01-01T00:00:00Z",
+        ],
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not in the future"), "{}", stderr(&o));
     let o = net.kairos(0, &["put", "/nonexistent/file", "--release-time", "+1m"]);
@@ -57,16 +84,29 @@ fn cli_refuses_bad_input_clearly() {
     assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
     let o = net.kairos(0, &["get", "not-an-id"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("not a kairos file id"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a kairos file id"),
+        "{}",
+        stderr(&o)
+    );
     // A well-formed id nobody published.
     let o = net.kairos(0, &["get", &"a".repeat(52)]);
     assert!(!o.status.success());
     assert_ne!(o.status.code(), Some(3));
     // --json put result is machine-readable.
-    let o = net.kairos(0, &["put", path.to_str().unwrap(), "--release-time", "+1h", "--json"]);
+    let o = net.kairos(
+        0,
+        &[
+            "put",
+            path.to_str().unwrap(),
+            "--release-time",
+            "+1h",
+            "--json",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["file_id"].as_str().unwrap().len(), 52);
+    assert_eq!(v["id"].as_str().unwrap().len(), 52);
     // status works and reports the node's pieces.
     let o = net.kairos(0, &["status", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -75,7 +115,10 @@ fn cli_refuses_bad_input_clearly() {
 
 #[test]
 fn selftest_round_trips() {
-    let o = std::process::Command::new(KAIROS).args(["selftest", "--size-mib", "9"]).output().unwrap();
+    let o = std::process::Command::new(KAIROS)
+        .args(["selftest", "--size-mib", "9"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("selftest: OK"));
 }

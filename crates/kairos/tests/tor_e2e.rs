@@ -14,7 +14,11 @@ fn sockets(pid: u32) -> (Vec<(u16, String, u16, u8)>, bool) {
     if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
         for e in rd.flatten() {
             if let Ok(t) = std::fs::read_link(e.path()) {
-                if let Some(i) = t.to_str().and_then(|s| s.strip_prefix("socket:[")).and_then(|s| s.strip_suffix(']')) {
+                if let Some(i) = t
+                    .to_str()
+                    .and_then(|s| s.strip_prefix("socket:["))
+                    .and_then(|s| s.strip_suffix(']'))
+                {
                     inodes.insert(i.to_owned());
                 }
             }
@@ -46,7 +50,11 @@ fn sockets(pid: u32) -> (Vec<(u16, String, u16, u8)>, bool) {
     let mut udp = false;
     for file in ["udp", "udp6"] {
         let text = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")).unwrap_or_default();
-        udp |= text.lines().skip(1).any(|l| l.split_whitespace().nth(9).is_some_and(|i| inodes.contains(i)));
+        udp |= text.lines().skip(1).any(|l| {
+            l.split_whitespace()
+                .nth(9)
+                .is_some_and(|i| inodes.contains(i))
+        });
     }
     (tcp, udp)
 }
@@ -63,10 +71,18 @@ fn assert_only_tor(net: &Net, name: &str) {
     for (lport, rip, rport, state) in tcp {
         if state == 0x0A {
             // LISTEN: must be the loopback peer/directory API
-            assert_eq!(lport, listen, "{name} listens on an unexpected port {lport}");
+            assert_eq!(
+                lport, listen,
+                "{name} listens on an unexpected port {lport}"
+            );
             continue;
         }
-        assert!(rip.starts_with("127.") || rip.starts_with("0000000000000000FFFF00000100007F") || rip == "00000000000000000000000001000000", "{name} connected to a non-loopback address {rip}");
+        assert!(
+            rip.starts_with("127.")
+                || rip.starts_with("0000000000000000FFFF00000100007F")
+                || rip == "00000000000000000000000001000000",
+            "{name} connected to a non-loopback address {rip}"
+        );
         assert!(
             rport == socks || rport == control || lport == listen,
             "{name} has a connection {lport} -> {rip}:{rport} that is neither to its tor (socks {socks}, control {control}) nor on its listener {listen}"
@@ -91,7 +107,10 @@ fn onion_network_put_get_with_time_lock() {
 
     let (path, data) = random_file(net.dir.path(), "onion.bin", 2 * 1024 * 1024 + 5);
     let release = now() + 40;
-    let release_text = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(release)).to_string();
+    let release_text = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(release),
+    )
+    .to_string();
     let id = put(&net, 0, &path, &release_text);
     check_all(&net);
 
@@ -102,14 +121,23 @@ fn onion_network_put_get_with_time_lock() {
 
     wait_until(release);
     let o = net.kairos(4, &["get", &id, "--output", out.to_str().unwrap()]);
-    assert!(o.status.success(), "get over Tor failed: {}\n{}", stderr(&o), net.logs());
+    assert!(
+        o.status.success(),
+        "get over Tor failed: {}\n{}",
+        stderr(&o),
+        net.logs()
+    );
     assert_eq!(std::fs::read(&out).unwrap(), data);
     check_all(&net);
 
     net.kill_node(1);
     let out2 = net.dir.path().join("out2.bin");
     let o = net.kairos(4, &["get", &id, "--output", out2.to_str().unwrap()]);
-    assert!(o.status.success(), "get with a node down failed: {}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "get with a node down failed: {}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(&out2).unwrap(), data);
 }
 
@@ -119,7 +147,12 @@ fn daemon_without_tor_fails_clearly_and_never_falls_back() {
     let o = std::process::Command::new(KAIROS)
         .args(["daemon", "--home"])
         .arg(dir.path())
-        .args(["--directory", "abc.onion:80", "--tor-binary", "/nonexistent/tor"])
+        .args([
+            "--directory",
+            "abc.onion:80",
+            "--tor-binary",
+            "/nonexistent/tor",
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());

@@ -22,23 +22,32 @@ fn progress(label: &'static str) -> ProgressBar {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(label);
     bar
 }
 
+/// Progress to the bar; warnings and bad pieces to stderr as they happen.
 fn on_event(bar: &ProgressBar) -> impl FnMut(&Event) + '_ {
-    move |ev| {
-        if let Some((done, total)) = ev.progress() {
-            bar.set_length(total);
-            bar.set_position(done);
+    move |ev| match ev {
+        Event::Progress { done, total } => {
+            bar.set_length(*total);
+            bar.set_position(*done);
         }
-        if let Some(msg) = ev.message() {
-            bar.set_message(msg.to_owned());
-        }
+        Event::Info { message } => bar.set_message(message.clone()),
+        Event::Warning { message } => bar.suspend(|| eprintln!("warning: {message}")),
+        Event::BadPiece(b) => bar.suspend(|| {
+            eprintln!(
+                "warning: peer {} ({}) served a bad piece (block {}, shard {}): {}",
+                b.peer, b.addr, b.block, b.shard, b.reason
+            )
+        }),
+        _ => {}
     }
 }
 
@@ -47,7 +56,10 @@ fn locked_exit(e: LocalError) -> anyhow::Error {
     match e.locked_until() {
         Some(t) => Exit(
             EXIT_LOCKED,
-            format!("the file is locked until {} (time-lock); try again after that", kairos_proto::time::rfc3339(t)),
+            format!(
+                "the file is locked until {} (time-lock); try again after that",
+                kairos_proto::time::rfc3339(t)
+            ),
         )
         .into(),
         None => e.into(),
@@ -60,8 +72,12 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 
 pub async fn start(args: ClientArgs) -> Result<()> {
     let c = client(&args)?;
-    let status = c.start().await?;
-    println!("joined the network as {}", status.address.as_deref().unwrap_or("(address pending)"));
+    let result = c.start().await?;
+    println!(
+        "joined the network: {} of {} directories reached",
+        result.directories_reached,
+        result.directories.len()
+    );
     Ok(())
 }
 
@@ -71,14 +87,15 @@ pub async fn status(args: StatusArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!("{status}");
+        print_status(&status);
     }
     Ok(())
 }
 
 pub async fn put(args: PutArgs) -> Result<()> {
     let path = absolute(&args.path)?;
-    let meta = std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
     anyhow::ensure!(meta.is_file(), "{} is not a regular file", path.display());
     let release = release::parse_release(&args.release_time, kairos_proto::time::now_unix())?;
     let c = client(&args.client)?;
@@ -97,7 +114,7 @@ pub async fn put(args: PutArgs) -> Result<()> {
             result.nodes,
             kairos_proto::time::rfc3339(release)
         );
-        println!("{}", result.file_id);
+        println!("{}", result.id);
     }
     Ok(())
 }
@@ -113,10 +130,43 @@ pub async fn get(args: GetArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        for bad in &result.bad_peers {
-            eprintln!("warning: peer {bad} served a corrupt or missing piece; it was skipped");
+        for u in &result.unreachable {
+            eprintln!("note: {u}");
         }
+        eprintln!(
+            "{} ({} bytes) verified, BLAKE3 {}",
+            result.name, result.size, result.blake3
+        );
         println!("{}", result.path.display());
     }
     Ok(())
+}
+
+fn print_status(s: &kairos_node::Status) {
+    let when = |t: Option<u64>| t.map_or("never".to_owned(), kairos_proto::time::rfc3339);
+    println!("node key:     {}", s.key);
+    println!("address:      {}  (listening on {})", s.advertise, s.listen);
+    println!("transport:    {}", s.transport);
+    println!(
+        "joined:       {}",
+        if s.joined {
+            "yes"
+        } else {
+            "no (run `kairos start`)"
+        }
+    );
+    for d in &s.directories {
+        match &d.last_error {
+            Some(e) => println!(
+                "directory:    {}  last ok {}, last error: {e}",
+                d.addr,
+                when(d.last_success)
+            ),
+            None => println!("directory:    {}  last ok {}", d.addr, when(d.last_success)),
+        }
+    }
+    println!("peers known:  {}", s.peers_known);
+    println!("pieces held:  {}", s.pieces_held);
+    println!("storage:      {} of {} bytes used", s.bytes_used, s.quota);
+    println!("clock:        {}", kairos_proto::time::rfc3339(s.now));
 }

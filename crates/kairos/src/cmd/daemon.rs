@@ -10,10 +10,15 @@ use kairos_node::NodeConfig;
 
 pub async fn run(flags: DaemonArgs) -> Result<()> {
     let (home, args) = settings::daemon(flags)?;
-    kairos_net::home::ensure_home(&home).with_context(|| format!("creating home {}", home.display()))?;
-    let identity = kairos_net::home::load_or_create_identity(&home).context("loading the node identity")?;
+    kairos_net::home::ensure_home(&home)
+        .with_context(|| format!("creating home {}", home.display()))?;
+    let identity =
+        kairos_net::home::load_or_create_identity(&home).context("loading the node identity")?;
 
-    let mut config = NodeConfig { home: home.clone(), ..NodeConfig::default() };
+    let mut config = NodeConfig {
+        home: home.clone(),
+        ..NodeConfig::default()
+    };
     if let Some(v) = &args.quota {
         config.quota = settings::bytes(v, "--quota")?;
     }
@@ -44,7 +49,10 @@ pub async fn run(flags: DaemonArgs) -> Result<()> {
             config.listen = tor_listen(args.listen)?;
             let session = TorSession::open(&args.tor, &home.join("tor")).await?;
             config.transport = session.transport();
-            config.advertise = Some(format!("{}:{ONION_PORT}", identity.public().onion_address()));
+            config.advertise = Some(format!(
+                "{}:{ONION_PORT}",
+                identity.public().onion_address()
+            ));
             tor = Some(session);
         }
         TransportKind::Direct => {
@@ -61,16 +69,28 @@ pub async fn run(flags: DaemonArgs) -> Result<()> {
         }
     }
 
-    let handle = kairos_node::start(config).await.context("starting the node")?;
+    let handle = kairos_node::start(config)
+        .await
+        .context("starting the node")?;
     let addr = match tor.as_mut() {
         Some(t) => t.publish(&identity, handle.peer_addr()).await?,
-        None => args.advertise.clone().unwrap_or_else(|| handle.peer_addr().to_string()),
+        None => args
+            .advertise
+            .clone()
+            .unwrap_or_else(|| handle.peer_addr().to_string()),
     };
     let socket = handle.socket_path();
     if join {
-        LocalClient::new(socket.clone()).start().await.context("joining the network")?;
+        LocalClient::new(socket.clone())
+            .start()
+            .await
+            .context("joining the network")?;
     }
-    println!("daemon ready: address {addr}, key {}, local socket {}", handle.public_key(), socket.display());
+    println!(
+        "daemon ready: address {addr}, key {}, local socket {}",
+        handle.public_key(),
+        socket.display()
+    );
     if let Some(path) = &args.ready_file {
         let mut lines = vec![
             ("key", handle.public_key().to_string()),

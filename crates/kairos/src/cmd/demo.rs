@@ -26,7 +26,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     };
     say(&format!(
         "starting a local network: 1 directory + {NODES} nodes{} in {}",
-        if args.tor { " as onion services on a private Tor network" } else { " on loopback (direct transport, not anonymous)" },
+        if args.tor {
+            " as onion services on a private Tor network"
+        } else {
+            " on loopback (direct transport, not anonymous)"
+        },
         home.display()
     ));
     let mut net = Devnet::start(&home, NODES, args.tor, None).await?;
@@ -60,16 +64,27 @@ async fn story(net: &mut Devnet, home: &std::path::Path, args: &DemoArgs) -> Res
         args.size_kib
     ));
     let put = uploader.put(&input, release, |_| {}).await.context("put")?;
-    say(&format!("file id: {}  ({} blocks on {} nodes)", put.file_id, put.blocks, put.nodes));
+    say(&format!(
+        "file id: {}  ({} blocks on {} nodes)",
+        put.id, put.blocks, put.nodes
+    ));
 
     let out_dir = home.join("downloads");
     std::fs::create_dir_all(&out_dir)?;
     let output = out_dir.join("report.bin");
-    say(&format!("node-{}: kairos get {} --output {}  (before the release)", NODES - 1, put.file_id, output.display()));
-    match downloader.get(&put.file_id, &output, |_| {}).await {
+    say(&format!(
+        "node-{}: kairos get {} --output {}  (before the release)",
+        NODES - 1,
+        put.id,
+        output.display()
+    ));
+    match downloader.get(&put.id, &output, |_| {}).await {
         Ok(_) => bail!("the file was served before its release time"),
         Err(e) => match e.locked_until() {
-            Some(t) => say(&format!("refused as expected: locked until {}", kairos_proto::time::rfc3339(t))),
+            Some(t) => say(&format!(
+                "refused as expected: locked until {}",
+                kairos_proto::time::rfc3339(t)
+            )),
             None => return Err(e).context("get before release failed, but not with 'locked'"),
         },
     }
@@ -78,22 +93,42 @@ async fn story(net: &mut Devnet, home: &std::path::Path, args: &DemoArgs) -> Res
 
     let now = kairos_proto::time::now_unix();
     if release >= now {
-        say(&format!("waiting {} s for the release time ...", release - now + 1));
+        say(&format!(
+            "waiting {} s for the release time ...",
+            release - now + 1
+        ));
         tokio::time::sleep(Duration::from_secs(release - now + 1)).await;
     }
-    say(&format!("node-{}: kairos get {} --output {}  (after the release)", NODES - 1, put.file_id, output.display()));
-    let got = downloader.get(&put.file_id, &output, |_| {}).await.context("get after release")?;
+    say(&format!(
+        "node-{}: kairos get {} --output {}  (after the release)",
+        NODES - 1,
+        put.id,
+        output.display()
+    ));
+    let got = downloader
+        .get(&put.id, &output, |_| {})
+        .await
+        .context("get after release")?;
     let back = std::fs::read(&got.path)?;
     ensure!(back == data, "downloaded bytes differ from the original");
-    say(&format!("downloaded {} bytes: identical to the original", back.len()));
+    say(&format!(
+        "downloaded {} bytes: identical to the original",
+        back.len()
+    ));
 
     say("stopping node-1 and node-2 (m = 2 of the 6 piece holders of every block)");
     for i in [1, 2] {
         net.nodes[i].stop(Duration::from_secs(10)).await;
     }
     let again = out_dir.join("report-again.bin");
-    let got = downloader.get(&put.file_id, &again, |_| {}).await.context("get with two nodes down")?;
-    ensure!(std::fs::read(&got.path)? == data, "bytes differ after losing two nodes");
+    let got = downloader
+        .get(&put.id, &again, |_| {})
+        .await
+        .context("get with two nodes down")?;
+    ensure!(
+        std::fs::read(&got.path)? == data,
+        "bytes differ after losing two nodes"
+    );
     say("downloaded again with two nodes down: identical");
     Ok(())
 }

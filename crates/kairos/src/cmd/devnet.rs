@@ -21,7 +21,11 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
         kairos_net::Transport::Direct.warn_if_direct();
     }
     let mut net = Devnet::start(&args.home, args.nodes, args.tor, args.coding.as_deref()).await?;
-    eprintln!("devnet: directory at {} (home {})", net.directory_addr(), net.directory.home.display());
+    eprintln!(
+        "devnet: directory at {} (home {})",
+        net.directory_addr(),
+        net.directory.home.display()
+    );
     for n in &net.nodes {
         eprintln!(
             "devnet: {} at {}  —  KAIROS_HOME={} kairos put FILE --release-time +1m",
@@ -30,7 +34,10 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
             n.home.display()
         );
     }
-    eprintln!("devnet: logs in {}; Ctrl-C stops the network", net.home.join("logs").display());
+    eprintln!(
+        "devnet: logs in {}; Ctrl-C stops the network",
+        net.home.join("logs").display()
+    );
     println!("ready");
     kairos_net::shutdown_signal().await;
     eprintln!("devnet: stopping");

@@ -26,18 +26,27 @@ impl Net {
     }
 
     pub fn start_with(nodes: usize, tor: bool, coding: Option<&str>) -> Net {
-        let dir = tempfile::Builder::new().prefix("kairos-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("kairos-test-")
+            .tempdir()
+            .unwrap();
         let mut cmd = Command::new(KAIROS);
-        cmd.args(["devnet", "--nodes", &nodes.to_string(), "--home"]).arg(dir.path());
+        cmd.args(["devnet", "--nodes", &nodes.to_string(), "--home"])
+            .arg(dir.path());
         if tor {
             cmd.arg("--tor");
         }
         if let Some(c) = coding {
             cmd.args(["--coding", c]);
         }
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let mut net = Net { dir, child, nodes };
+        let net = Net { dir, child, nodes };
         // The devnet prints `ready` once every process is serving and joined.
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
@@ -81,7 +90,11 @@ impl Net {
         let mut out = String::new();
         if let Ok(rd) = std::fs::read_dir(self.dir.path().join("logs")) {
             for e in rd.flatten() {
-                out += &format!("--- {}\n{}\n", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default());
+                out += &format!(
+                    "--- {}\n{}\n",
+                    e.path().display(),
+                    std::fs::read_to_string(e.path()).unwrap_or_default()
+                );
             }
         }
         out
@@ -89,12 +102,19 @@ impl Net {
 
     /// Runs `kairos ARGS` as a client of node `i`.
     pub fn kairos(&self, i: usize, args: &[&str]) -> Output {
-        Command::new(KAIROS).args(args).env("KAIROS_HOME", self.home(i)).stdin(Stdio::null()).output().unwrap()
+        Command::new(KAIROS)
+            .args(args)
+            .env("KAIROS_HOME", self.home(i))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 }
 
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.contains(") Z "))
+        .unwrap_or(true)
 }
 
 impl Drop for Net {
@@ -135,15 +155,31 @@ pub fn random_file(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
 
 /// `kairos put` → the file id (last line of stdout), asserting success.
 pub fn put(net: &Net, node: usize, path: &Path, release: &str) -> String {
-    let o = net.kairos(node, &["put", path.to_str().unwrap(), "--release-time", release]);
-    assert!(o.status.success(), "put failed: {}\n{}", stderr(&o), net.logs());
-    stdout(&o).lines().last().expect("put printed the file id").trim().to_owned()
+    let o = net.kairos(
+        node,
+        &["put", path.to_str().unwrap(), "--release-time", release],
+    );
+    assert!(
+        o.status.success(),
+        "put failed: {}\n{}",
+        stderr(&o),
+        net.logs()
+    );
+    stdout(&o)
+        .lines()
+        .last()
+        .expect("put printed the file id")
+        .trim()
+        .to_owned()
 }
 
 /// Sleeps until the Unix time `t` has passed (time-lock tests use short real delays).
 pub fn wait_until(t: u64) {
     loop {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         if now > t {
             return;
         }
@@ -152,5 +188,8 @@ pub fn wait_until(t: u64) {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
