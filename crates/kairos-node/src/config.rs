@@ -151,7 +151,7 @@ impl NodeConfig {
         if l.max_concurrent_stores == 0 || l.max_connections == 0 {
             return Err("max_concurrent_stores and max_connections must be positive".into());
         }
-        if !(l.requests_per_second > 0.0) {
+        if l.requests_per_second.is_nan() || l.requests_per_second <= 0.0 {
             return Err("requests_per_second must be positive".into());
         }
         Ok(())

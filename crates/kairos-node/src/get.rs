@@ -334,7 +334,7 @@ fn open_all(
             .collect();
         opener
             .push_block(block.index, block.cipher_len, &block.expected, &slots)
-            .map_err(|e| open_error(e))?;
+            .map_err(open_error)?;
         done += u64::from(block.cipher_len) - TAG_LEN as u64;
         sink.progress(done, total);
     }

@@ -93,6 +93,9 @@ pub struct PieceWrite {
     pub data: Bytes,
 }
 
+/// A stored piece's metadata and, once released, its peer-API body.
+pub type Stored = (PieceInfo, Option<Vec<u8>>);
+
 /// What storing a piece did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -187,11 +190,7 @@ impl Store {
     /// The piece's metadata and its peer-API body (header ‖ share ‖ shard, see
     /// [`crate::piece`]), if stored — but the body only if `release` has passed by `now` (so
     /// locked bytes are never even read into memory).
-    pub fn read(
-        &self,
-        hash: &PieceHash,
-        now: u64,
-    ) -> Result<Option<(PieceInfo, Option<Vec<u8>>)>, StoreError> {
+    pub fn read(&self, hash: &PieceHash, now: u64) -> Result<Option<Stored>, StoreError> {
         let txn = self.db.begin_read()?;
         let info = txn.open_table(INFO)?;
         let Some(info) = info.get(hash)?.map(|v| PieceInfo::from_value(v.value())) else {
