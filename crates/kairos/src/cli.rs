@@ -119,6 +119,12 @@ pub struct DaemonArgs {
     /// [default: 4+2].
     #[arg(long, env = "KAIROS_CODING")]
     pub coding: Option<String>,
+    /// Pieces uploaded at once by a put (each on its own Tor circuit) [default: 16].
+    #[arg(long, env = "KAIROS_UPLOAD_CONCURRENCY")]
+    pub upload_concurrency: Option<usize>,
+    /// Pieces fetched at once by a get [default: 16].
+    #[arg(long, env = "KAIROS_DOWNLOAD_CONCURRENCY")]
+    pub download_concurrency: Option<usize>,
     /// Join the network at start instead of waiting for `kairos start`.
     #[arg(long, env = "KAIROS_JOIN")]
     pub join: Option<bool>,
@@ -228,6 +234,9 @@ pub struct DevnetArgs {
     /// Coding of the nodes' uploads, `K+M` (needs at least K+M nodes) [default: 4+2].
     #[arg(long)]
     pub coding: Option<String>,
+    /// Extra arguments for every daemon, after `--` (e.g. `-- --upload-concurrency 1`).
+    #[arg(last = true)]
+    pub daemon_args: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -28,10 +28,6 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
-    }
-
     /// Stops the process: SIGTERM, then SIGKILL after `grace`.
     pub async fn stop(&mut self, grace: Duration) {
         let Some(mut child) = self.child.take() else {
@@ -127,13 +123,13 @@ async fn wait_ready(proc: &mut Proc, timeout: Duration, log_dir: &Path) -> Resul
 }
 
 impl Devnet {
-    /// Starts a directory and `nodes` daemons under `home`; with `tor`, first a private Tor
-    /// network, and everything talks through it.
+    /// Starts a directory and `nodes` daemons (each also given `daemon_args`) under `home`;
+    /// with `tor`, first a private Tor network, and everything talks through it.
     pub async fn start(
         home: &Path,
         nodes: usize,
         tor: bool,
-        coding: Option<&str>,
+        daemon_args: &[String],
     ) -> Result<Devnet> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let home = std::path::absolute(home)?;
@@ -216,9 +212,7 @@ impl Devnet {
                 "127.0.0.1:0".into(),
             ];
             args.extend(transport_args.iter().cloned());
-            if let Some(c) = coding {
-                args.extend(["--coding".into(), c.to_owned()]);
-            }
+            args.extend(daemon_args.iter().cloned());
             match spawn(&format!("node-{i}"), &node_home, &args, &logs).await {
                 Ok(p) => net.nodes.push(p),
                 Err(e) => {

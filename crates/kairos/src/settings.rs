@@ -114,6 +114,8 @@ pub fn daemon(flags: DaemonArgs) -> Result<(PathBuf, DaemonArgs)> {
         retention: flags.retention.or(file.retention),
         heartbeat: flags.heartbeat.or(file.heartbeat),
         coding: flags.coding.or(file.coding),
+        upload_concurrency: flags.upload_concurrency.or(file.upload_concurrency),
+        download_concurrency: flags.download_concurrency.or(file.download_concurrency),
         join: flags.join.or(file.join),
         allow_non_loopback: flags.allow_non_loopback,
         ready_file: flags.ready_file,

@@ -92,7 +92,7 @@ fn assert_only_tor(net: &Net, name: &str) {
 
 #[test]
 fn onion_network_put_get_with_time_lock() {
-    let net = Net::start_with(5, true, Some("3+1"));
+    let net = Net::start_with(5, true, Some("3+1"), &[]);
     let check_all = |net: &Net| {
         assert_only_tor(net, "directory");
         for i in 0..net.nodes {

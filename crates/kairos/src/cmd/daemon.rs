@@ -31,6 +31,12 @@ pub async fn run(flags: DaemonArgs) -> Result<()> {
     if let Some(v) = &args.heartbeat {
         config.heartbeat = settings::duration(v, "--heartbeat")?;
     }
+    if let Some(v) = args.upload_concurrency {
+        config.upload_concurrency = v;
+    }
+    if let Some(v) = args.download_concurrency {
+        config.download_concurrency = v;
+    }
     if let Some(v) = &args.coding {
         config.params = settings::coding(v)?;
     }

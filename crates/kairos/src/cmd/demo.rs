@@ -33,7 +33,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         },
         home.display()
     ));
-    let mut net = Devnet::start(&home, NODES, args.tor, None).await?;
+    let mut net = Devnet::start(&home, NODES, args.tor, &[]).await?;
     let result = story(&mut net, &home, &args).await;
     say("stopping the network");
     net.shutdown().await;

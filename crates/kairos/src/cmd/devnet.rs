@@ -20,7 +20,13 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
     if !args.tor {
         kairos_net::Transport::Direct.warn_if_direct();
     }
-    let mut net = Devnet::start(&args.home, args.nodes, args.tor, args.coding.as_deref()).await?;
+    let mut net = {
+        let mut daemon_args = args.daemon_args.clone();
+        if let Some(c) = &args.coding {
+            daemon_args.extend(["--coding".into(), c.clone()]);
+        }
+        Devnet::start(&args.home, args.nodes, args.tor, &daemon_args).await?
+    };
     eprintln!(
         "devnet: directory at {} (home {})",
         net.directory_addr(),

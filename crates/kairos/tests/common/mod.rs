@@ -22,10 +22,10 @@ fn signal(pid: u32, sig: nix::sys::signal::Signal) {
 
 impl Net {
     pub fn start(nodes: usize, tor: bool) -> Net {
-        Self::start_with(nodes, tor, None)
+        Self::start_with(nodes, tor, None, &[])
     }
 
-    pub fn start_with(nodes: usize, tor: bool, coding: Option<&str>) -> Net {
+    pub fn start_with(nodes: usize, tor: bool, coding: Option<&str>, daemon_args: &[&str]) -> Net {
         let dir = tempfile::Builder::new()
             .prefix("kairos-test-")
             .tempdir()
@@ -38,6 +38,9 @@ impl Net {
         }
         if let Some(c) = coding {
             cmd.args(["--coding", c]);
+        }
+        if !daemon_args.is_empty() {
+            cmd.arg("--").args(daemon_args);
         }
         let mut child = cmd
             .stdin(Stdio::null())
