@@ -19,6 +19,7 @@
 //! * a name taken from the sealed stream is reduced to one plain path component and never
 //!   replaces an existing file.
 
+use crate::flusher::Flusher;
 use crate::node::Node;
 use crate::ops::{EventSink, OpError};
 use crate::peer_client::PeerError;
@@ -40,6 +41,9 @@ use std::time::Instant;
 use tempfile::NamedTempFile;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
+
+/// Output bytes between background flushes.
+const FLUSH_EVERY: u64 = 32 << 20;
 
 /// Where the output goes.
 enum Target {
@@ -314,6 +318,8 @@ fn open_all(
 ) -> Result<(FileInfo, NamedTempFile), OpError> {
     let out_err = |e: std::io::Error| OpError::BadOutput(format!("writing the output: {e}"));
     let file = temp.as_file().try_clone().map_err(out_err)?;
+    let flusher = Flusher::new(temp.as_file().try_clone().map_err(out_err)?).map_err(out_err)?;
+    let mut unflushed = 0u64;
     let mut opener = Opener::new(
         BufWriter::with_capacity(1 << 20, file),
         params,
@@ -335,11 +341,18 @@ fn open_all(
         opener
             .push_block(block.index, block.cipher_len, &block.expected, &slots)
             .map_err(open_error)?;
-        done += u64::from(block.cipher_len) - TAG_LEN as u64;
+        let len = u64::from(block.cipher_len) - TAG_LEN as u64;
+        done += len;
+        unflushed += len;
+        if unflushed >= FLUSH_EVERY {
+            flusher.kick();
+            unflushed = 0;
+        }
         sink.progress(done, total);
     }
     let (info, writer) = opener.finish_with_writer().map_err(open_error)?;
     let file = writer.into_inner().map_err(|e| out_err(e.into_error()))?;
+    flusher.finish().map_err(out_err)?;
     file.sync_all().map_err(out_err)?;
     Ok((info, temp))
 }

@@ -25,8 +25,11 @@
 //! appears only once it verified as a whole (`get`).
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod bench_support;
 pub mod config;
 mod error;
+mod flusher;
 mod get;
 mod local_api;
 pub mod local_client;
