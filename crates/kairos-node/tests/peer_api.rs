@@ -99,18 +99,25 @@ async fn refusals_store_nothing_and_the_lock_holds() {
     )
     .await;
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "hash_mismatch"));
-    // Oversized body.
-    let (s, v) = put(
-        &http,
-        &addr,
-        &uploader,
-        &p.hash,
-        vec![0; MAX_BODY_LEN + 1],
-        None,
-        now,
-    )
-    .await;
-    assert_eq!((s, code(&v)), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
+    // Oversized body: refused from its Content-Length. The node answers 413 without reading
+    // the body, so the client may see the 413 or a broken pipe while still sending. It gets
+    // its own connection: the node closes it after refusing.
+    let big = vec![0; MAX_BODY_LEN + 1];
+    let path = format!("/v1/pieces/{}", hash_to_text(&p.hash));
+    let once = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let req = once.put(Transport::url(&addr, &path));
+    let req = kairos_net::signed::sign(req, &uploader, "PUT", &path, &big, now);
+    match req.body(big).send().await {
+        Ok(r) => {
+            assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(code(&v), "too_large");
+        }
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
     // Malformed body.
     let mut garbage = p.body.clone();
     garbage[0] = b'X';
@@ -156,5 +163,52 @@ async fn refusals_store_nothing_and_the_lock_holds() {
     let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.unwrap().to_vec(), p.body);
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_and_retention() {
+    let clock = manual_clock();
+    let net = Net::start_with(1, small_params(), clock.clock(), |c| {
+        c.quota = 6000;
+        c.retention = Duration::from_secs(10);
+        c.sweep_interval = Duration::from_millis(50);
+    })
+    .await;
+    let addr = net.node(0).peer_addr().to_string();
+    let http = reqwest::Client::new();
+    let uploader = Identity::generate();
+    let now = clock.now();
+    let a = piece(now + 5, 10);
+    let (s, _) = put(&http, &addr, &uploader, &a.hash, a.body.clone(), None, now).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // A second piece would exceed the quota: refused, nothing stored.
+    let b = piece(now + 5, 20);
+    let (s, v) = put(&http, &addr, &uploader, &b.hash, b.body, None, now).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::INSUFFICIENT_STORAGE, "quota_full")
+    );
+    let st = net.node(0).status().unwrap();
+    assert_eq!(st.pieces_held, 1);
+    assert_eq!(st.bytes_used, (kairos_seal::SHARE_LEN + 4096) as u64);
+
+    // Retention: deleted `retention` after release, and the quota is free again.
+    let url = Transport::url(&addr, &format!("/v1/pieces/{}", hash_to_text(&a.hash)));
+    clock.advance(Duration::from_secs(14));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    clock.advance(Duration::from_secs(2));
+    let mut gone = false;
+    for _ in 0..50 {
+        if net.node(0).status().unwrap().pieces_held == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "retention sweep did not delete the piece");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
+    assert_eq!(net.node(0).status().unwrap().bytes_used, 0);
     net.shutdown().await;
 }

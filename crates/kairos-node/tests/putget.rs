@@ -239,3 +239,40 @@ async fn put_refusals_and_joining() {
     late.shutdown().await;
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn put_moves_pieces_off_a_dead_node() {
+    let clock = manual_clock();
+    let mut net = Net::start(7, small_params(), clock.clock()).await;
+    // The directory still lists node 6 (its record has not expired), but it is gone.
+    let dead = net.node(6).public_key();
+    net.stop_node(6).await;
+    let work = tempfile::tempdir().unwrap();
+    let bytes = data(2_000_000, 11);
+    let path = write_file(work.path(), "f", &bytes);
+    let release = clock.now() + 30;
+    let mut warnings = 0;
+    let put = net
+        .client(0)
+        .put(&path, release, |e| {
+            if matches!(e, kairos_node::Event::Warning { .. }) {
+                warnings += 1;
+            }
+        })
+        .await
+        .unwrap();
+    assert!(put.retries >= 1, "{put:?}");
+    assert!(warnings >= 1);
+    assert_eq!(put.nodes, 6);
+    clock.advance(Duration::from_secs(30));
+    let dir = DirectoryClient::new(Transport::Direct, vec![net.dir_addr()])
+        .unwrap()
+        .with_clock(clock.clock());
+    let m = dir.fetch_manifest(&put.id, None).await.unwrap();
+    assert!(m.manifest().peers.iter().all(|p| p.key != dead));
+    let dest = work.path().join("out");
+    let got = net.client(1).get(&put.id, &dest, |_| {}).await.unwrap();
+    assert!(got.unreachable.is_empty(), "{:?}", got.unreachable);
+    assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    net.shutdown().await;
+}

@@ -59,6 +59,16 @@ pub fn node_config(home: &Path, dir: &str, params: Params, clock: &Clock) -> Nod
 
 impl Net {
     pub async fn start(count: usize, params: Params, clock: Clock) -> Net {
+        Self::start_with(count, params, clock, |_| {}).await
+    }
+
+    /// [`Net::start`] with every node's configuration adjusted by `adjust`.
+    pub async fn start_with(
+        count: usize,
+        params: Params,
+        clock: Clock,
+        adjust: impl Fn(&mut NodeConfig),
+    ) -> Net {
         init_tracing();
         let root = tempfile::tempdir().unwrap();
         let mut dcfg = DirectoryConfig {
@@ -84,7 +94,9 @@ impl Net {
         };
         let starts = (0..count).map(|i| {
             let home = net.root.path().join(format!("node-{i}"));
-            node_config(&home, &dir_addr, params, &clock)
+            let mut c = node_config(&home, &dir_addr, params, &clock);
+            adjust(&mut c);
+            c
         });
         let configs: Vec<NodeConfig> = starts.collect();
         let handles =
