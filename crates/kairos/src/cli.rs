@@ -245,11 +245,11 @@ pub struct DemoArgs {
     #[arg(long)]
     pub tor: bool,
     /// Size of the demo file in KiB.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 10_000)]
     pub size_kib: usize,
-    /// Seconds between upload and release.
-    #[arg(long, default_value_t = 8)]
-    pub delay: u64,
+    /// Seconds between the start of the upload and the release [default: 8, with --tor 30].
+    #[arg(long)]
+    pub delay: Option<u64>,
     /// Keep the network's homes in this directory instead of a temporary one.
     #[arg(long)]
     pub keep: Option<PathBuf>,

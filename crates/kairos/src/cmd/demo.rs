@@ -56,7 +56,8 @@ async fn story(net: &mut Devnet, home: &std::path::Path, args: &DemoArgs) -> Res
     let mut data = vec![0u8; args.size_kib * 1024];
     rand::thread_rng().fill_bytes(&mut data);
     std::fs::write(&input, &data)?;
-    let release = kairos_proto::time::now_unix() + args.delay;
+    let delay = args.delay.unwrap_or(if args.tor { 30 } else { 8 });
+    let release = kairos_proto::time::now_unix() + delay;
     say(&format!(
         "node-0: kairos put {} --release-time {}  ({} KiB)",
         input.display(),
