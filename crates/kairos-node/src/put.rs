@@ -132,6 +132,7 @@ pub async fn put(
         )
     })?;
     let records = dir.list_nodes(LIST_COUNT, None).await?;
+    node.membership.set_peers_known(records.len());
     let candidates: Vec<Candidate> = records
         .iter()
         .map(|r| Candidate {

@@ -117,7 +117,8 @@ async fn lost_and_corrupt_pieces() {
     let entry = m.blocks[0].pieces[0];
     let holder = &m.peers[entry.peer as usize];
     let victim = net.index_of(&holder.key).unwrap();
-    assert_ne!(victim, 0, "the uploader holds pieces too; pick any node");
+    // The node whose local API drives the gets below: any node but the victim.
+    let keep = (0..6).find(|&i| i != victim).unwrap();
     let url = Transport::url(
         &holder.addr,
         &format!(
@@ -138,7 +139,7 @@ async fn lost_and_corrupt_pieces() {
     let dest = work.path().join("out1");
     let mut bad_events = 0;
     let got = net
-        .client(if victim == 5 { 4 } else { 5 })
+        .client(keep)
         .get(&put.id, &dest, |e| {
             if matches!(e, kairos_node::Event::BadPiece(_)) {
                 bad_events += 1;
@@ -154,8 +155,7 @@ async fn lost_and_corrupt_pieces() {
 
     // m = 2 holders gone (every node holds one piece of each block with 6 nodes; the node with
     // the corrupt piece is one of them): still fine.
-    let keep = 0;
-    let other = (1..6).find(|&i| i != victim).unwrap();
+    let other = (0..6).find(|&i| i != victim && i != keep).unwrap();
     let gone = [victim, other];
     for &i in &gone {
         net.stop_node(i).await;
@@ -163,7 +163,8 @@ async fn lost_and_corrupt_pieces() {
     let dest = work.path().join("out2");
     let got = net.client(keep).get(&put.id, &dest, |_| {}).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
-    assert_eq!(got.unreachable.len(), 2, "{:?}", got.unreachable);
+    // Only peers asked for a piece show up (data shards are asked first).
+    assert!(got.unreachable.len() <= 2, "{:?}", got.unreachable);
 
     // m + 1 gone: a clear error naming the block and the missing shards; no output.
     let third = (0..6)
@@ -216,6 +217,8 @@ async fn put_refusals_and_joining() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "bad_input", "{err}");
+    // `start` on a joined node heartbeats again (and recounts the peers).
+    assert_eq!(c.start().await.unwrap().directories_reached, 1);
     let st = c.status().await.unwrap();
     assert!(st.joined);
     assert_eq!(st.peers_known, 3);
