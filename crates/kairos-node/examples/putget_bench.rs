@@ -44,6 +44,26 @@ fn vm_hwm_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user, system) used by this process so far.
+fn cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = 100.0; // USER_HZ on Linux
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+    (get(11), get(12))
+}
+
+fn cpu_since(start: (f64, f64)) -> String {
+    let now = cpu_secs();
+    format!(
+        "CPU {:.2} s user + {:.2} s sys",
+        now.0 - start.0,
+        now.1 - start.1
+    )
+}
+
 /// Resets the peak-RSS counter (Linux: writing 5 to clear_refs).
 fn reset_hwm() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -77,6 +97,12 @@ fn mbps(bytes: u64, secs: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let size_mib: u64 = arg("--size-mib").map_or(1024, |s| s.parse().expect("--size-mib N"));
     let nodes: usize = arg("--nodes").map_or(6, |s| s.parse().expect("--nodes N"));
     let base: PathBuf = arg("--dir").map_or_else(std::env::temp_dir, PathBuf::from);
@@ -97,6 +123,7 @@ async fn main() {
 
     // 1. The store on its own.
     reset_hwm();
+    let cpu = cpu_secs();
     let store_rate = kairos_node::bench_support::store_write_rate(
         &root.path().join("store-bench"),
         piece_volume,
@@ -106,9 +133,10 @@ async fn main() {
     .await
     .unwrap();
     let store_rss = vm_hwm_mib();
+    let store_cpu = cpu_since(cpu);
     std::fs::remove_dir_all(root.path().join("store-bench")).unwrap();
     println!(
-        "store:  {:>7.1} MB/s durable ({} MiB of pieces into one node's store), peak RSS {store_rss:.0} MiB",
+        "store:  {:>7.1} MB/s durable ({} MiB of pieces into one node's store), {store_cpu}, peak RSS {store_rss:.0} MiB",
         store_rate / 1e6,
         piece_volume >> 20
     );
@@ -138,6 +166,12 @@ async fn main() {
             ..NodeConfig::default()
         };
         cfg.limits.shutdown_grace = Duration::from_secs(2);
+        if let Some(c) = arg("--upload-concurrency") {
+            cfg.upload_concurrency = c.parse().expect("--upload-concurrency N");
+        }
+        if let Some(c) = arg("--download-concurrency") {
+            cfg.download_concurrency = c.parse().expect("--download-concurrency N");
+        }
         if let Some(c) = arg("--db-cache-mib") {
             cfg.limits.db_cache_bytes = c.parse::<usize>().expect("--db-cache-mib N") << 20;
         }
@@ -151,13 +185,15 @@ async fn main() {
     let client = LocalClient::new(handles[0].socket_path());
     let release = clock.now() + 60;
     reset_hwm();
+    let cpu = cpu_secs();
     let t = Instant::now();
     let put = client.put(&input, release, |_| {}).await.unwrap();
     let put_secs = t.elapsed().as_secs_f64();
     let put_rss = vm_hwm_mib();
+    let put_cpu = cpu_since(cpu);
     let put_piece_rate = mbps(piece_volume, put_secs);
     println!(
-        "put:    {:>7.1} MB/s of file ({:.1} MB/s of pieces stored durably = {:.2}x the store rate), {:.2} s, {} retries, peak RSS {put_rss:.0} MiB",
+        "put:    {:>7.1} MB/s of file ({:.1} MB/s of pieces stored durably = {:.2}x the store rate), {:.2} s, {} retries, {put_cpu}, peak RSS {put_rss:.0} MiB",
         mbps(size, put_secs),
         put_piece_rate,
         put_piece_rate * 1e6 / store_rate,
@@ -170,13 +206,15 @@ async fn main() {
     let output = root.path().join("output.bin");
     let client = LocalClient::new(handles[1 % nodes].socket_path());
     reset_hwm();
+    let cpu = cpu_secs();
     let t = Instant::now();
     let got = client.get(&put.id, &output, |_| {}).await.unwrap();
     let get_secs = t.elapsed().as_secs_f64();
     let get_rss = vm_hwm_mib();
+    let get_cpu = cpu_since(cpu);
     assert_eq!(got.blake3, want.to_hex().to_string(), "output differs");
     println!(
-        "get:    {:>7.1} MB/s of file (written and fsync'd = {:.2}x the store rate), {:.2} s, peak RSS {get_rss:.0} MiB",
+        "get:    {:>7.1} MB/s of file (written and fsync'd = {:.2}x the store rate), {:.2} s, {get_cpu}, peak RSS {get_rss:.0} MiB",
         mbps(size, get_secs),
         mbps(size, get_secs) * 1e6 / store_rate,
         get_secs

@@ -19,9 +19,9 @@
 //! * a name taken from the sealed stream is reduced to one plain path component and never
 //!   replaces an existing file.
 
-use crate::flusher::Flusher;
 use crate::node::Node;
 use crate::ops::{EventSink, OpError};
+use crate::output::OutputWriter;
 use crate::peer_client::PeerError;
 use crate::piece::{PieceBody, HEADER_LEN};
 use crate::wire::{BadPiece, GetResult};
@@ -32,18 +32,14 @@ use kairos_seal::{FileInfo, OpenError, Opener, PieceHash, SHARE_LEN, TAG_LEN};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::future::Future;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tempfile::NamedTempFile;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
-
-/// Output bytes between background flushes.
-const FLUSH_EVERY: u64 = 32 << 20;
 
 /// Where the output goes.
 enum Target {
@@ -318,16 +314,18 @@ fn open_all(
 ) -> Result<(FileInfo, NamedTempFile), OpError> {
     let out_err = |e: std::io::Error| OpError::BadOutput(format!("writing the output: {e}"));
     let file = temp.as_file().try_clone().map_err(out_err)?;
-    let flusher = Flusher::new(temp.as_file().try_clone().map_err(out_err)?).map_err(out_err)?;
-    let mut unflushed = 0u64;
     let mut opener = Opener::new(
-        BufWriter::with_capacity(1 << 20, file),
+        OutputWriter::new(file).map_err(out_err)?,
         params,
         salt,
         block_count,
     );
     let mut done = 0u64;
+    let (mut waiting, mut working) = (Duration::ZERO, Duration::ZERO);
+    let mut mark = Instant::now();
     while let Some(block) = ready.blocking_recv() {
+        waiting += mark.elapsed();
+        mark = Instant::now();
         let slots: Vec<Option<(&[u8], &[u8])>> = block
             .pieces
             .iter()
@@ -341,19 +339,18 @@ fn open_all(
         opener
             .push_block(block.index, block.cipher_len, &block.expected, &slots)
             .map_err(open_error)?;
-        let len = u64::from(block.cipher_len) - TAG_LEN as u64;
-        done += len;
-        unflushed += len;
-        if unflushed >= FLUSH_EVERY {
-            flusher.kick();
-            unflushed = 0;
-        }
+        done += u64::from(block.cipher_len) - TAG_LEN as u64;
         sink.progress(done, total);
+        working += mark.elapsed();
+        mark = Instant::now();
     }
+    tracing::debug!(
+        "opener: {:.2} s opening and writing, {:.2} s waiting for blocks",
+        working.as_secs_f64(),
+        waiting.as_secs_f64()
+    );
     let (info, writer) = opener.finish_with_writer().map_err(open_error)?;
-    let file = writer.into_inner().map_err(|e| out_err(e.into_error()))?;
-    flusher.finish().map_err(out_err)?;
-    file.sync_all().map_err(out_err)?;
+    writer.finish().map_err(out_err)?;
     Ok((info, temp))
 }
 

@@ -29,13 +29,13 @@
 pub mod bench_support;
 pub mod config;
 mod error;
-mod flusher;
 mod get;
 mod local_api;
 pub mod local_client;
 mod membership;
 mod node;
 pub mod ops;
+mod output;
 mod peer_api;
 mod peer_client;
 pub mod piece;
