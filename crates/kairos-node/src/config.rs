@@ -53,6 +53,9 @@ pub struct NodeConfig {
     pub upload_concurrency: usize,
     /// Pieces downloaded at once by a get (default 16).
     pub download_concurrency: usize,
+    /// A get asks for one more piece of a block each time this passes without the block
+    /// completing, racing slow peers (default 5 s).
+    pub spare_fetch_after: Duration,
     /// Subscribe to the directories at start (default false: wait for `kairos start`).
     pub auto_join: bool,
     /// The clock of the time-lock, retention and signed requests (default the system clock).
@@ -115,6 +118,7 @@ impl Default for NodeConfig {
             params: Params::default(),
             upload_concurrency: 16,
             download_concurrency: 16,
+            spare_fetch_after: Duration::from_secs(5),
             auto_join: false,
             clock: Clock::system(),
             limits: PeerLimits::default(),
@@ -133,6 +137,9 @@ impl NodeConfig {
         }
         if self.heartbeat.is_zero() || self.sweep_interval.is_zero() {
             return Err("heartbeat and sweep intervals must be positive".into());
+        }
+        if self.spare_fetch_after.is_zero() {
+            return Err("spare_fetch_after must be positive".into());
         }
         if self.max_release.as_secs() == 0 {
             return Err("the maximum release horizon must be at least one second".into());

@@ -419,7 +419,24 @@ async fn fetch_block(ctx: Arc<Ctx>, b: u32) -> Result<ReadyBlock, OpError> {
         inflight.push(launch(next));
         next += 1;
     }
-    while let Some((i, outcome)) = inflight.next().await {
+    // A slow peer is raced: while the block is incomplete, one more piece is asked for every
+    // `spare_fetch_after`, and the first k good pieces win.
+    let race = ctx.node.cfg.spare_fetch_after;
+    let spare = tokio::time::sleep(race);
+    tokio::pin!(spare);
+    loop {
+        let (i, outcome) = tokio::select! {
+            r = inflight.next() => match r {
+                Some(r) => r,
+                None => break,
+            },
+            () = &mut spare, if next < n => {
+                inflight.push(launch(next));
+                next += 1;
+                spare.as_mut().reset(tokio::time::Instant::now() + race);
+                continue;
+            }
+        };
         let peer = peer_of(i);
         match outcome {
             PieceOutcome::Good(body) => {

@@ -279,3 +279,48 @@ async fn put_moves_pieces_off_a_dead_node() {
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_peer_is_raced() {
+    let clock = manual_clock();
+    let mut net = Net::start_with(6, small_params(), clock.clock(), |c| {
+        c.spare_fetch_after = Duration::from_millis(200);
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let bytes = data(600_000, 5);
+    let path = write_file(work.path(), "f", &bytes);
+    let release = clock.now() + 30;
+    let put = net.client(0).put(&path, release, |_| {}).await.unwrap();
+    clock.advance(Duration::from_secs(30));
+    // Node 3 is replaced by a listener that accepts connections and never answers.
+    let addr = net.node(3).peer_addr();
+    net.stop_node(3).await;
+    let mut hung = None;
+    for _ in 0..50 {
+        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
+            hung = Some(l);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hung = hung.expect("rebind the hung peer's port");
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hung.accept().await {
+            held.push(s);
+        }
+    });
+    let dest = work.path().join("out");
+    let got = tokio::time::timeout(
+        Duration::from_secs(20),
+        net.client(1).get(&put.id, &dest, |_| {}),
+    )
+    .await
+    .expect("a hung peer must not stall the download")
+    .unwrap();
+    assert_eq!(got.size, bytes.len() as u64);
+    assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    holder.abort();
+    net.shutdown().await;
+}
