@@ -4,8 +4,8 @@
 //! * `GET /v1/pieces/{hash}` — fetch a piece, refused with `403 locked` until release;
 //! * `GET /v1/info` — the node's key and address.
 //!
-//! Invariants: a store is checked completely — size, signature and freshness, replay, rate,
-//! body layout, `piece_hash(share, shard) == hash`, release window, quota, free disk — before
+//! Invariants: a store is checked completely — size, body layout,
+//! `piece_hash(share, shard) == hash`, signature and freshness, replay, rate, release window, quota, free disk — before
 //! anything is written, so a refused request stores nothing; it is acknowledged only after the
 //! piece is durable; a stored piece never changes (same hash + same release is an idempotent
 //! 200, another release a 409). A piece's bytes are not even read before the node's own clock
@@ -191,18 +191,6 @@ async fn store_piece(
         .map_err(|_| ApiError::internal("store slots closed"))?;
     let body = read_body(body, declared, MAX_BODY_LEN, node.cfg.limits.body_timeout).await?;
     let now = node.now();
-    let key = kairos_net::signed::verify_request(
-        &headers,
-        &method,
-        &uri,
-        &body,
-        now,
-        node.skew(),
-        &node.replay,
-    )?;
-    node.key_limiter
-        .check(&key)
-        .map_err(ApiError::too_many_requests)?;
     let piece = PieceBody::decode(body).map_err(|e| ApiError::bad_request("bad_piece", e))?;
     if piece.hash() != hash {
         return Err(ApiError::bad_request(
@@ -210,6 +198,20 @@ async fn store_piece(
             "the piece's share and shard do not hash to the id in the path",
         ));
     }
+    // The signature covers the header and the (now verified) piece hash, which binds the
+    // share and shard: one hash pass over the piece instead of two.
+    let key = kairos_net::signed::verify_request(
+        &headers,
+        &method,
+        &uri,
+        &piece.signed_bytes(&hash),
+        now,
+        node.skew(),
+        &node.replay,
+    )?;
+    node.key_limiter
+        .check(&key)
+        .map_err(ApiError::too_many_requests)?;
     let release = piece.release;
     // Up to the accepted clock skew in the past, like signed requests: an upload that
     // straddles its release time is not refused half way.

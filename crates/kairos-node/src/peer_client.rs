@@ -1,12 +1,13 @@
 //! Client side of the peer API: storing a piece on a peer and fetching one back.
 //!
 //! Invariants: stores are signed by this node's identity (the uploader) over method, path,
-//! time, nonce and body; a fetched body is never read past the size the manifest allows, so a
-//! hostile peer cannot make a downloader buffer more than one shard; in direct mode only
+//! time, nonce and the piece's header and hash ([`PieceBody::signed_bytes`]); a fetched body
+//! is never read past the size the manifest allows, so a hostile peer cannot make a
+//! downloader buffer more than one shard; in direct mode only
 //! loopback peers are contacted. Requests are spread over a pool of HTTP clients — in Tor mode
 //! each has its own SOCKS credentials, hence its own circuit (DESIGN.md "Transport").
 
-use crate::piece::hash_to_text;
+use crate::piece::{hash_to_text, PieceBody};
 use bytes::{Bytes, BytesMut};
 use kairos_net::{ErrorBody, Transport};
 use kairos_proto::Identity;
@@ -101,7 +102,8 @@ impl PeerClient {
             .put(Transport::url(addr, &path))
             .timeout(self.timeout)
             .header("content-type", "application/octet-stream");
-        let req = kairos_net::signed::sign(req, identity, "PUT", &path, &body, now).body(body);
+        let signed = PieceBody::signed_bytes_of(&body, hash);
+        let req = kairos_net::signed::sign(req, identity, "PUT", &path, &signed, now).body(body);
         let resp = req
             .send()
             .await

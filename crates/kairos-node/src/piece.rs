@@ -89,6 +89,24 @@ impl PieceBody {
         })
     }
 
+    /// What the uploader's signature covers (as the signed request's "body"): the header
+    /// fields and the piece hash — `header ‖ hash`, 50 bytes. The hash binds share and shard,
+    /// so this is as strong as signing the whole body, for one hash pass instead of two.
+    pub fn signed_bytes(&self, hash: &PieceHash) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + 32);
+        Self::encode_header(&mut out, self.release, self.block, self.shard);
+        out.extend_from_slice(hash);
+        out
+    }
+
+    /// [`PieceBody::signed_bytes`] of an encoded body (its first [`HEADER_LEN`] bytes).
+    pub fn signed_bytes_of(body: &[u8], hash: &PieceHash) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + 32);
+        out.extend_from_slice(&body[..HEADER_LEN.min(body.len())]);
+        out.extend_from_slice(hash);
+        out
+    }
+
     /// The body for `share` and `shard` bytes.
     pub fn encode(
         release: u64,
@@ -149,6 +167,10 @@ mod tests {
         assert_eq!(p.share()[0], 3);
         let h = p.hash();
         assert_eq!(hash_from_text(&hash_to_text(&h)), Some(h));
+        assert_eq!(
+            p.signed_bytes(&h),
+            PieceBody::signed_bytes_of(&sample(), &h)
+        );
         assert_eq!(hash_from_text("../../etc/passwd"), None);
         assert_eq!(hash_from_text(&"g".repeat(64)), None);
     }

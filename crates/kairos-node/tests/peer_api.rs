@@ -37,7 +37,8 @@ async fn put(
 ) -> (StatusCode, serde_json::Value) {
     let path = format!("/v1/pieces/{}", hash_to_text(hash));
     let req = http.put(Transport::url(addr, &path));
-    let req = kairos_net::signed::sign(req, id, "PUT", &path, signed_body.unwrap_or(&body), now);
+    let signed = PieceBody::signed_bytes_of(&body, hash);
+    let req = kairos_net::signed::sign(req, id, "PUT", &path, signed_body.unwrap_or(&signed), now);
     let resp = req.body(body).send().await.unwrap();
     let status = resp.status();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
