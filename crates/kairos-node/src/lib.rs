@@ -13,9 +13,11 @@
 //! * `peer_api` — what peers may ask; [`piece`] — the piece body on the wire;
 //! * `store` — the redb tables; `writer` — the group-commit writer thread; `sweep` — retention;
 //! * `membership` — subscribing and heartbeats;
-//! * `put` / `placement` / `get` — the engines; `peer_client` — their HTTP client;
+//! * `put` / `placement` / `get` — the engines; `peer_client` — their HTTP client; `output` —
+//!   the download's output file, written and flushed on its own threads;
 //! * `local_api` — the daemon side of the CLI's API; [`local_client`] — the CLI side;
-//!   [`wire`] — their JSON shapes; [`ops`] — their typed errors and events.
+//!   [`wire`] — their JSON shapes; [`ops`] — their typed errors and events;
+//! * `bench_support` — the piece store measured on its own, for `examples/putget_bench.rs`.
 //!
 //! Security invariants, kept by the modules named: a piece's bytes leave the node only after
 //! its release time by the node's own clock (`peer_api`, `store`); a refused store changes
