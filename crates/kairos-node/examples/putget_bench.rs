@@ -35,10 +35,14 @@ fn arg(name: &str) -> Option<String> {
 }
 
 fn vm_hwm_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
@@ -178,6 +182,10 @@ async fn main() {
         handles.push(kairos_node::start(cfg).await.unwrap());
     }
 
+    println!(
+        "network up: directory + {nodes} nodes in this process, RSS {:.0} MiB",
+        status_mib("VmRSS:")
+    );
     let input = root.path().join("input.bin");
     let want = generate(&input, size);
 
