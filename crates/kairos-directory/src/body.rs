@@ -1,5 +1,5 @@
-//! Request plumbing shared by the routes: the connection id, bounded body reading, and the
-//! per-connection rate limit.
+//! Request plumbing shared by the routes: bounded body reading and the per-connection rate
+//! limit (keyed by the [`ConnId`] the accept loop attaches to each request).
 //!
 //! Invariant: no route buffers more than its configured cap of a request body — an oversized
 //! `Content-Length` is refused before reading, a body that grows past the cap is refused as
@@ -13,13 +13,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use kairos_net::serve::ConnId;
 use kairos_net::ApiError;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Identifies one accepted TCP connection (one Tor stream in onion mode), for rate limiting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConnId(pub u64);
 
 fn too_large(what: &str, limit: usize) -> ApiError {
     ApiError::new(

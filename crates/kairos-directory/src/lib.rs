@@ -11,7 +11,7 @@
 //! * [`config`] — [`DirectoryConfig`], [`Sibling`], [`Clock`], limits and their defaults;
 //!   [`ConfigFile`] — the TOML file form of the same settings;
 //! * `server` — [`start`], [`run`], [`DirectoryHandle`]: lifecycle of the tasks below;
-//! * `serve` — the HTTP accept loop; `routes` — the handlers; `body` — bounded bodies and the
+//! * `routes` — the handlers (served by [`kairos_net::serve`]); `body` — bounded bodies and the
 //!   per-connection rate limit; `validate` — admission rules;
 //! * `store` — the redb tables; `writer` — the group-commit writer thread; `nodes` — the
 //!   in-memory index of live nodes;
@@ -22,7 +22,7 @@
 //! directory itself (`validate`, `federation`); a manifest leaves before its release only to a
 //! request signed by its uploader or to a signed sibling pull (`routes`, `federation`); a
 //! refused request changes nothing stored (`routes`); no network input can panic the server or
-//! make it buffer more than its limits (`body`, `serve`).
+//! make it buffer more than its limits (`body`, [`kairos_net::serve`]).
 #![forbid(unsafe_code)]
 
 mod body;
@@ -33,7 +33,6 @@ mod error;
 mod federation;
 mod nodes;
 mod routes;
-mod serve;
 mod server;
 mod store;
 mod sweep;

@@ -1,6 +1,6 @@
 //! Starting and stopping a directory: the shared state of its tasks, and their lifecycle.
 //!
-//! A running directory is: the HTTP accept loop ([`crate::serve`]), one federation puller per
+//! A running directory is: the HTTP accept loop ([`kairos_net::serve`]), one federation puller per
 //! sibling ([`crate::federation`]), the expiry sweeper ([`crate::sweep`]) and the writer thread
 //! ([`crate::writer`]), all sharing one [`App`].
 //!
@@ -15,8 +15,9 @@ use crate::nodes::{NodeEntry, NodeIndex};
 use crate::store::Store;
 use crate::validate::Policy;
 use crate::writer::Writer;
-use crate::{federation, routes, serve, sweep};
+use crate::{federation, routes, sweep};
 use kairos_net::ratelimit::RateLimiter;
+use kairos_net::serve::{self, NoDelayTcp, ServeLimits};
 use kairos_net::ApiError;
 use kairos_proto::{Identity, PublicKey, ReplayGuard, SignedNodeRecord};
 use std::collections::HashSet;
@@ -224,10 +225,16 @@ pub async fn start_on(
     let (stop, stop_rx) = watch::channel(false);
 
     let router = routes::router(app.clone());
+    let l = &app.cfg.limits;
+    let limits = ServeLimits {
+        max_connections: l.max_connections,
+        header_timeout: l.header_timeout,
+        shutdown_grace: l.shutdown_grace,
+    };
     let server = tokio::spawn(serve::serve(
-        listener,
+        NoDelayTcp(listener),
         router,
-        serve::ServeLimits::from(&app.cfg.limits),
+        limits,
         stop_rx.clone(),
     ));
     let mut tasks = vec![tokio::spawn(sweep::sweep_loop(

@@ -6,12 +6,14 @@
 //!   is no fallback. [`Transport::Direct`] is plain HTTP for development on loopback only.
 //! * [`ApiError`] is the JSON error body every route returns.
 //! * [`signed`] verifies signed requests inside axum handlers.
+//! * [`serve`] is the HTTP/1.1 accept loop of every kairos server.
 //! * [`shutdown_signal`] resolves on SIGINT or SIGTERM.
 #![forbid(unsafe_code)]
 
 mod error;
 pub mod home;
 pub mod ratelimit;
+pub mod serve;
 pub mod signed;
 mod transport;
 

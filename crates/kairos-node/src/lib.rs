@@ -9,7 +9,7 @@
 //! Module map:
 //! * [`config`] — [`NodeConfig`] and its defaults; [`Clock`] for the time-lock;
 //! * `node` — [`start`], [`run`], [`NodeHandle`]: lifecycle of the tasks below;
-//! * `serve` — the HTTP accept loop (TCP and Unix); `socket` — the 0600 local socket;
+//! * `socket` — the 0600 local socket (both APIs are served by [`kairos_net::serve`]);
 //! * `peer_api` — what peers may ask; [`piece`] — the piece body on the wire;
 //! * `store` — the redb tables; `writer` — the group-commit writer thread; `sweep` — retention;
 //! * `membership` — subscribing and heartbeats;
@@ -43,7 +43,6 @@ mod peer_client;
 pub mod piece;
 mod placement;
 mod put;
-mod serve;
 mod socket;
 mod store;
 mod sweep;

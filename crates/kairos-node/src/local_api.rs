@@ -12,7 +12,6 @@
 
 use crate::node::Node;
 use crate::ops::{EventSink, OpError};
-use crate::serve::stopped;
 use crate::wire::{Event, GetRequest, PutRequest, StartResult, Status};
 use crate::{get, membership, put};
 use axum::body::Body;
@@ -23,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get as get_route, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use kairos_net::serve::stopped;
 use kairos_net::ApiError;
 use std::convert::Infallible;
 use std::future::Future;

@@ -8,9 +8,9 @@
 //! directory is tried independently, so one unreachable directory does not hide the others.
 
 use crate::node::Node;
-use crate::serve::stopped;
 use crate::wire::DirectoryStatus;
 use kairos_directory::DirectoryClient;
+use kairos_net::serve::stopped;
 use kairos_proto::NodeRecord;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

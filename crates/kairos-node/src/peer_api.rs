@@ -14,7 +14,6 @@
 
 use crate::node::Node;
 use crate::piece::{hash_from_text, hash_to_text, PieceBody, MAX_BODY_LEN};
-use crate::serve::ConnId;
 use crate::store::{PieceInfo, PieceWrite, PutOutcome};
 use crate::writer::{Op, Outcome};
 use axum::body::Body;
@@ -26,6 +25,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use kairos_net::serve::ConnId;
 use kairos_net::ApiError;
 use kairos_seal::PieceHash;
 use serde::{Deserialize, Serialize};

@@ -5,8 +5,8 @@
 //! (the same group commit as stores).
 
 use crate::node::Node;
-use crate::serve::stopped;
 use crate::writer::{Op, Outcome};
+use kairos_net::serve::stopped;
 use std::sync::Arc;
 use tokio::sync::watch;
 
