@@ -11,8 +11,8 @@
 //! * [`config`] — [`DirectoryConfig`], [`Sibling`], [`Clock`], limits and their defaults;
 //!   [`ConfigFile`] — the TOML file form of the same settings;
 //! * `server` — [`start`], [`run`], [`DirectoryHandle`]: lifecycle of the tasks below;
-//! * `routes` — the handlers (served by [`kairos_net::serve`]); `body` — bounded bodies and the
-//!   per-connection rate limit; `validate` — admission rules;
+//! * `routes` — the handlers (served by [`kairos_net::serve`], with bounded bodies and the
+//!   per-connection rate limit of [`kairos_net::request`]); `validate` — admission rules;
 //! * `store` — the redb tables; `writer` — the group-commit writer thread; `nodes` — the
 //!   in-memory index of live nodes;
 //! * `federation` — the sync feed and the sibling pullers; `sweep` — expiry;
@@ -22,10 +22,10 @@
 //! directory itself (`validate`, `federation`); a manifest leaves before its release only to a
 //! request signed by its uploader or to a signed sibling pull (`routes`, `federation`); a
 //! refused request changes nothing stored (`routes`); no network input can panic the server or
-//! make it buffer more than its limits (`body`, [`kairos_net::serve`]).
+//! make it buffer more than its limits (`routes` through [`kairos_net::request`],
+//! [`kairos_net::serve`]).
 #![forbid(unsafe_code)]
 
-mod body;
 pub mod client;
 pub mod config;
 mod config_file;

@@ -5,7 +5,6 @@
 //! panics on any input; a manifest's bytes leave the directory before its release time only in
 //! answer to a request signed by its uploader (or to a sibling's signed federation pull).
 
-use crate::body::{limit_connection, read_body};
 use crate::federation;
 use crate::nodes::NodeEntry;
 use crate::server::{internal, App};
@@ -20,6 +19,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use kairos_net::request::{bad_method, content_length, limit_connection, no_route, read_body};
 use kairos_net::ApiError;
 use kairos_proto::{FileId, ManifestError, PublicKey, SignedManifest, SignedNodeRecord};
 use serde::Deserialize;
@@ -40,24 +40,16 @@ pub fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(bad_method)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            limit_connection,
+            limit_connection::<App>,
         ))
         .with_state(app)
 }
 
-async fn no_route(uri: Uri) -> ApiError {
+fn too_large(what: &str, limit: usize) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_route",
-        format!("no such route: {}", uri.path()),
-    )
-}
-
-async fn bad_method(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{method} is not supported on {}", uri.path()),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("{what} is larger than this directory's limit of {limit} bytes"),
     )
 }
 
@@ -92,12 +84,13 @@ async fn subscribe(
     body: Body,
 ) -> Result<Json<SubscribeResponse>, ApiError> {
     let limits = &app.cfg.limits;
+    let limit = limits.max_record_bytes;
     let bytes = read_body(
         body,
-        &headers,
-        "a node record",
-        limits.max_record_bytes,
+        content_length(&headers),
+        limit,
         limits.body_timeout,
+        || too_large("a node record", limit),
     )
     .await?;
     let record = SignedNodeRecord::from_bytes(Vec::from(bytes)).map_err(record_error)?;
@@ -207,12 +200,13 @@ async fn publish(
             "shutting down",
         )
     })?;
+    let limit = limits.max_manifest_bytes;
     let bytes = read_body(
         body,
-        &headers,
-        "the manifest",
-        limits.max_manifest_bytes,
+        content_length(&headers),
+        limit,
         limits.body_timeout,
+        || too_large("the manifest", limit),
     )
     .await?;
     // Same hash ⇒ same bytes: a manifest already stored under this id is answered at once,

@@ -17,6 +17,7 @@ use crate::validate::Policy;
 use crate::writer::Writer;
 use crate::{federation, routes, sweep};
 use kairos_net::ratelimit::RateLimiter;
+use kairos_net::request::ConnLimited;
 use kairos_net::serve::{self, NoDelayTcp, ServeLimits};
 use kairos_net::ApiError;
 use kairos_proto::{Identity, PublicKey, ReplayGuard, SignedNodeRecord};
@@ -43,6 +44,12 @@ pub struct App {
     pub id_limiter: RateLimiter<PublicKey>,
     pub uploads: Semaphore,
     pub sibling_keys: HashSet<PublicKey>,
+}
+
+impl ConnLimited for App {
+    fn conn_limiter(&self) -> &RateLimiter<u64> {
+        &self.conn_limiter
+    }
 }
 
 impl App {

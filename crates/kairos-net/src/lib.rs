@@ -6,13 +6,15 @@
 //!   is no fallback. [`Transport::Direct`] is plain HTTP for development on loopback only.
 //! * [`ApiError`] is the JSON error body every route returns.
 //! * [`signed`] verifies signed requests inside axum handlers.
-//! * [`serve`] is the HTTP/1.1 accept loop of every kairos server.
+//! * [`serve`] is the HTTP/1.1 accept loop of every kairos server; [`request`] the plumbing
+//!   their routes share (bounded bodies, per-connection rate limit, fallbacks).
 //! * [`shutdown_signal`] resolves on SIGINT or SIGTERM.
 #![forbid(unsafe_code)]
 
 mod error;
 pub mod home;
 pub mod ratelimit;
+pub mod request;
 pub mod serve;
 pub mod signed;
 mod transport;

@@ -17,11 +17,12 @@ use crate::{get, membership, put};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
-use axum::http::{header, Method, StatusCode, Uri};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get as get_route, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use kairos_net::request::bad_method;
 use kairos_net::serve::stopped;
 use kairos_net::ApiError;
 use std::convert::Infallible;
@@ -54,14 +55,6 @@ async fn no_route(uri: Uri) -> ApiError {
             "no such route: {} (is the CLI newer than the daemon?)",
             uri.path()
         ),
-    )
-}
-
-async fn bad_method(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{method} is not supported on {}", uri.path()),
     )
 }
 

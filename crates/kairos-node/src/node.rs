@@ -22,6 +22,7 @@ use crate::{local_api, peer_api, sweep};
 use axum::serve::ListenerExt;
 use kairos_directory::DirectoryClient;
 use kairos_net::ratelimit::RateLimiter;
+use kairos_net::request::ConnLimited;
 use kairos_net::serve::{self, ServeLimits};
 use kairos_net::Transport;
 use kairos_proto::{Identity, PublicKey, ReplayGuard};
@@ -53,6 +54,12 @@ pub struct Node {
     /// A client of all configured directories (`None` if none are configured).
     pub directory: Option<DirectoryClient>,
     pub peers: PeerClient,
+}
+
+impl ConnLimited for Node {
+    fn conn_limiter(&self) -> &RateLimiter<u64> {
+        &self.conn_limiter
+    }
 }
 
 impl Node {

@@ -17,20 +17,16 @@ use crate::piece::{hash_from_text, hash_to_text, PieceBody, MAX_BODY_LEN};
 use crate::store::{PieceInfo, PieceWrite, PutOutcome};
 use crate::writer::{Op, Outcome};
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use kairos_net::serve::ConnId;
+use kairos_net::request::{bad_method, content_length, limit_connection, no_route, read_body};
 use kairos_net::ApiError;
 use kairos_seal::PieceHash;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Free disk space kept in reserve beyond a piece (redb grows its file in steps).
 const DISK_MARGIN: u64 = 64 << 20;
@@ -59,34 +55,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .method_not_allowed_fallback(bad_method)
         .layer(axum::middleware::from_fn_with_state(
             node.clone(),
-            limit_connection,
+            limit_connection::<Node>,
         ))
         .with_state(node)
-}
-
-async fn no_route(uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_route",
-        format!("no such route: {}", uri.path()),
-    )
-}
-
-async fn bad_method(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{method} is not supported on {}", uri.path()),
-    )
-}
-
-/// Middleware: one token per request from the connection's bucket.
-async fn limit_connection(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
-    let conn = req.extensions().get::<ConnId>().map_or(0, |c| c.0);
-    if let Err(secs) = node.conn_limiter.check(&conn) {
-        return ApiError::too_many_requests(secs).into_response();
-    }
-    next.run(req).await
 }
 
 async fn info(State(node): State<Arc<Node>>) -> Json<InfoResponse> {
@@ -118,42 +89,6 @@ fn storage_full(code: &str, message: String) -> ApiError {
     ApiError::new(StatusCode::INSUFFICIENT_STORAGE, code, message)
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (413) or a slow sender (408).
-async fn read_body(
-    body: Body,
-    declared: Option<u64>,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, ApiError> {
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large(limit));
-    }
-    let read = async {
-        let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::bad_request("body_read", format!("could not read the request body: {e}"))
-            })?;
-            if buf.len() + chunk.len() > limit {
-                return Err(too_large(limit));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(buf.freeze())
-    };
-    tokio::time::timeout(timeout, read).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
-            format!(
-                "the request body did not arrive within {} s",
-                timeout.as_secs()
-            ),
-        )
-    })?
-}
-
 /// Free bytes on the file system holding the home (None if it cannot be asked).
 fn free_disk_bytes(node: &Node) -> Option<u64> {
     let st = rustix::fs::statvfs(&node.cfg.home).ok()?;
@@ -169,10 +104,7 @@ async fn store_piece(
     body: Body,
 ) -> Result<(StatusCode, Json<StoreResponse>), ApiError> {
     let hash = parse_hash(&hash_text)?;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = content_length(&headers);
     if declared.is_some_and(|n| n > MAX_BODY_LEN as u64) {
         return Err(too_large(MAX_BODY_LEN));
     }
@@ -189,7 +121,14 @@ async fn store_piece(
         .acquire()
         .await
         .map_err(|_| ApiError::internal("store slots closed"))?;
-    let body = read_body(body, declared, MAX_BODY_LEN, node.cfg.limits.body_timeout).await?;
+    let body = read_body(
+        body,
+        declared,
+        MAX_BODY_LEN,
+        node.cfg.limits.body_timeout,
+        || too_large(MAX_BODY_LEN),
+    )
+    .await?;
     let now = node.now();
     let piece = PieceBody::decode(body).map_err(|e| ApiError::bad_request("bad_piece", e))?;
     if piece.hash() != hash {
