@@ -174,29 +174,24 @@ impl Devnet {
             "--sync-interval".into(),
             "2s".into(),
         ]);
-        let mut directory = spawn("directory", &home.join("directory"), &dir_args, &logs).await?;
+        let directory = spawn("directory", &home.join("directory"), &dir_args, &logs).await?;
+        // From here on `net` owns every process, so each failure path can just shut it down.
         let mut net = Devnet {
             home: home.clone(),
-            directory: Proc {
-                name: String::new(),
-                home: PathBuf::new(),
-                child: None,
-                info: HashMap::new(),
-            },
+            directory,
             nodes: Vec::new(),
             tor: network,
         };
-        if let Err(e) = wait_ready(&mut directory, timeout, &logs).await {
-            directory.stop(Duration::from_secs(2)).await;
+        if let Err(e) = wait_ready(&mut net.directory, timeout, &logs).await {
             net.shutdown().await;
             return Err(e);
         }
-        let dir_addr = directory
+        let dir_addr = net
+            .directory
             .info
             .get("addr")
             .cloned()
             .context("directory ready file has no addr")?;
-        net.directory = directory;
 
         for i in 0..nodes {
             let node_home = home.join(format!("node-{i}"));
