@@ -82,7 +82,7 @@ pub struct TorArgs {
 #[derive(Args, Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonArgs {
-    /// Home directory: identity key, database, local socket, config.toml.
+    /// Home directory: identity key, database, local socket, config.toml [default: ~/.kairos].
     #[arg(long, env = "KAIROS_HOME")]
     #[serde(skip)]
     pub home: Option<PathBuf>,
@@ -142,7 +142,7 @@ pub struct DaemonArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct DirectoryArgs {
-    /// Home directory: identity key, database, config.toml.
+    /// Home directory: identity key, database, config.toml [default: ~/.kairos-directory].
     #[arg(long, env = "KAIROS_HOME")]
     pub home: Option<PathBuf>,
     /// Config file (default `<home>/config.toml`, optional).
@@ -178,7 +178,7 @@ pub struct DirectoryArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
-    /// Home directory of the daemon to talk to (its local socket lives there).
+    /// Home directory of the daemon to talk to (its local socket lives there) [default: ~/.kairos].
     #[arg(long, env = "KAIROS_HOME")]
     pub home: Option<PathBuf>,
 }
