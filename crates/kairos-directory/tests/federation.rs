@@ -4,16 +4,9 @@
 mod common;
 
 use common::*;
-use kairos_directory::{ClientError, DirectoryClient, DirectoryConfig, DirectoryHandle};
-use kairos_net::Transport;
+use kairos_directory::{ClientError, DirectoryConfig, DirectoryHandle};
 use kairos_proto::{Identity, PublicKey};
 use std::net::SocketAddr;
-
-fn client_of(h: &DirectoryHandle, clk: &kairos_directory::ManualClock) -> DirectoryClient {
-    DirectoryClient::new(Transport::Direct, vec![h.local_addr().to_string()])
-        .unwrap()
-        .with_clock(clk.clock())
-}
 
 /// Waits until `h` serves manifest `m` (to its uploader).
 async fn has_manifest(

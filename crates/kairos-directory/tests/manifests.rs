@@ -14,9 +14,7 @@ async fn publish_then_fetch_respects_the_time_lock() {
     let dir = tempfile::tempdir().unwrap();
     let clk = clock();
     let h = start(config(dir.path(), &clk)).await;
-    let client = DirectoryClient::new(Transport::Direct, vec![h.local_addr().to_string()])
-        .unwrap()
-        .with_clock(clk.clock());
+    let client = client_of(&h, &clk);
     let uploader = Identity::generate();
     let now = clk.now();
     let release = now + 3600;
@@ -133,9 +131,7 @@ async fn expired_manifests_are_swept_and_answer_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let clk = clock();
     let h = start(config(dir.path(), &clk)).await; // retention 1000 s
-    let client = DirectoryClient::new(Transport::Direct, vec![h.local_addr().to_string()])
-        .unwrap()
-        .with_clock(clk.clock());
+    let client = client_of(&h, &clk);
     let uploader = Identity::generate();
     let now = clk.now();
     let m = manifest(&uploader, now, now + 10, 1);
@@ -185,9 +181,7 @@ async fn restart_keeps_manifests_nodes_and_replay_state() {
 
     let h = start(config(dir.path(), &clk)).await;
     assert_eq!(h.public_key(), key, "identity survives restart");
-    let client = DirectoryClient::new(Transport::Direct, vec![h.local_addr().to_string()])
-        .unwrap()
-        .with_clock(clk.clock());
+    let client = client_of(&h, &clk);
     assert_eq!(
         client
             .fetch_manifest(&m.id(), Some(&uploader))

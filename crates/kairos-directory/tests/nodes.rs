@@ -14,9 +14,7 @@ async fn subscribe_list_and_expire() {
     let dir = tempfile::tempdir().unwrap();
     let clk = clock();
     let h = start(config(dir.path(), &clk)).await;
-    let client = DirectoryClient::new(Transport::Direct, vec![h.local_addr().to_string()])
-        .unwrap()
-        .with_clock(clk.clock());
+    let client = client_of(&h, &clk);
 
     let ids: Vec<Identity> = (0..5).map(|_| Identity::generate()).collect();
     for id in &ids {

@@ -55,6 +55,16 @@ pub async fn start(cfg: DirectoryConfig) -> DirectoryHandle {
 }
 
 /// Binds `addr` (retrying briefly: a port just released may still be held by the old server).
+/// A client of `h` alone, signing with the test's clock.
+pub fn client_of(h: &DirectoryHandle, clk: &ManualClock) -> kairos_directory::DirectoryClient {
+    kairos_directory::DirectoryClient::new(
+        kairos_net::Transport::Direct,
+        vec![h.local_addr().to_string()],
+    )
+    .unwrap()
+    .with_clock(clk.clock())
+}
+
 pub async fn bind(addr: std::net::SocketAddr) -> TcpListener {
     for _ in 0..50 {
         if let Ok(l) = TcpListener::bind(addr).await {
