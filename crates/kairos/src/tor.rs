@@ -21,6 +21,8 @@ pub const ONION_PORT: u16 = 80;
 /// A running (or attached) tor for this process.
 pub struct TorSession {
     tor: TorProcess,
+    /// Service ids we published (without `.onion`), removed again on shutdown.
+    published: Vec<String>,
 }
 
 impl TorSession {
@@ -58,7 +60,10 @@ impl TorSession {
                 .context("starting tor (kairos does not fall back to direct connections)")?
         };
         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, socks = %tor.socks_addr(), "tor ready");
-        Ok(TorSession { tor })
+        Ok(TorSession {
+            tor,
+            published: Vec::new(),
+        })
     }
 
     /// The transport every outgoing request of this process must use.
@@ -85,6 +90,8 @@ impl TorSession {
             "tor: onion service {host} published in {:.1?}",
             started.elapsed()
         );
+        self.published
+            .push(host.trim_end_matches(".onion").to_owned());
         Ok(format!("{host}:{ONION_PORT}"))
     }
 
@@ -101,9 +108,15 @@ impl TorSession {
         v
     }
 
-    /// Stops a launched tor (an attached one keeps running; its onion service is removed by
-    /// tor when it notices, or stays until its restart since it was added detached).
-    pub async fn shutdown(self) {
+    /// Removes our onion services and stops a launched tor. An attached tor keeps running, so
+    /// the services (added detached) must be deleted explicitly or they would outlive us,
+    /// pointing at a closed port.
+    pub async fn shutdown(mut self) {
+        for id in std::mem::take(&mut self.published) {
+            if let Err(e) = self.tor.control().del_onion(&id).await {
+                tracing::warn!("removing onion service {id}: {e}");
+            }
+        }
         if let Err(e) = self.tor.shutdown().await {
             tracing::warn!("stopping tor: {e}");
         }
