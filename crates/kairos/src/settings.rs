@@ -130,6 +130,8 @@ pub struct DirectorySettings {
     pub home: PathBuf,
     pub config: kairos_directory::DirectoryConfig,
     pub transport: Option<TransportKind>,
+    /// Flag or file; `None` lets the transport decide (direct: yes, Tor: never).
+    pub allow_loopback_nodes: Option<bool>,
     pub tor: TorArgs,
 }
 
@@ -168,9 +170,6 @@ pub fn directory(flags: DirectoryArgs) -> Result<DirectorySettings> {
     if let Some(v) = &flags.sync_interval {
         config.sync_interval = duration(v, "--sync-interval")?;
     }
-    if let Some(v) = flags.allow_loopback_nodes {
-        config.allow_loopback_nodes = v;
-    }
     if let Some(list) = &flags.siblings {
         config.siblings = list
             .iter()
@@ -184,6 +183,7 @@ pub fn directory(flags: DirectoryArgs) -> Result<DirectorySettings> {
         home,
         config,
         transport: flags.transport.or(file_transport),
+        allow_loopback_nodes: flags.allow_loopback_nodes.or(file.allow_loopback_nodes),
         tor: merge_tor(flags.tor, file_tor),
     })
 }
@@ -239,5 +239,40 @@ mod tests {
             ..Default::default()
         };
         assert!(daemon(flags).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn directory_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "transport = \"direct\"\nallow_loopback_nodes = false\nnode_ttl = \"2m\"\n[tor]\ntor_timeout = 5\n",
+        )
+        .unwrap();
+        let flags = DirectoryArgs {
+            home: Some(dir.path().into()),
+            retention: Some("1d".into()),
+            ..Default::default()
+        };
+        let s = directory(flags).unwrap();
+        assert_eq!(s.transport, Some(TransportKind::Direct));
+        assert_eq!(
+            s.allow_loopback_nodes,
+            Some(false),
+            "the file's choice is kept"
+        );
+        assert_eq!(s.config.node_ttl, Duration::from_secs(120));
+        assert_eq!(s.config.manifest_retention, Duration::from_secs(86400));
+        assert_eq!(s.tor.tor_timeout, Some(5));
+        let flags = DirectoryArgs {
+            home: Some(dir.path().into()),
+            allow_loopback_nodes: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            directory(flags).unwrap().allow_loopback_nodes,
+            Some(true),
+            "flags win"
+        );
     }
 }

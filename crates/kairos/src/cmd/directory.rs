@@ -9,11 +9,11 @@ use kairos_net::Transport;
 pub async fn run(flags: DirectoryArgs) -> Result<()> {
     let ready_file = flags.ready_file.clone();
     let listen_flag = flags.listen;
-    let loopback_flag = flags.allow_loopback_nodes;
     let settings::DirectorySettings {
         home,
         mut config,
         transport,
+        allow_loopback_nodes,
         tor: tor_args,
     } = settings::directory(flags)?;
     kairos_net::home::ensure_home(&home)
@@ -36,7 +36,7 @@ pub async fn run(flags: DirectoryArgs) -> Result<()> {
             // kairos_directory::start logs the loud not-anonymous warning.
             config.transport = Transport::Direct;
             kairos_net::check_direct_addr(&config.listen.to_string(), false)?;
-            config.allow_loopback_nodes = loopback_flag.unwrap_or(true);
+            config.allow_loopback_nodes = allow_loopback_nodes.unwrap_or(true);
         }
     }
 
