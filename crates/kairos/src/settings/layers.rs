@@ -89,7 +89,7 @@ pub fn resolve<T: DeserializeOwned>(flags: &impl Serialize, file: &ConfigSource)
 }
 
 /// `upper`'s keys over `lower`'s, recursing into tables present in both.
-pub fn merge(upper: toml::Table, mut lower: toml::Table) -> toml::Table {
+fn merge(upper: toml::Table, mut lower: toml::Table) -> toml::Table {
     for (key, value) in upper {
         let merged = match (value, lower.remove(&key)) {
             (toml::Value::Table(u), Some(toml::Value::Table(l))) => toml::Value::Table(merge(u, l)),
