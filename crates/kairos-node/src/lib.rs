@@ -53,6 +53,8 @@ mod socket;
 mod start;
 mod state;
 mod store;
+#[cfg(test)]
+mod store_model;
 mod sweep;
 mod target;
 pub mod wire;

@@ -46,6 +46,12 @@ pub fn spawn(store: Store, quota: u64) -> std::io::Result<(Writer, oneshot::Rece
     kairos_host::Writer::spawn("kairos-node-writer", Pieces { store, quota }, LIMITS)
 }
 
+/// The writer's side of the store without its thread (the model test applies batches itself).
+#[cfg(test)]
+pub(crate) fn pieces(store: Store, quota: u64) -> Pieces {
+    Pieces { store, quota }
+}
+
 impl Apply for Pieces {
     type Op = Op;
     type Outcome = Outcome;
