@@ -11,7 +11,7 @@
 //! * Sizes are bounded ([`MAX_LINE`], [`MAX_REPLY`]) so a broken peer cannot make us buffer
 //!   without limit.
 
-use crate::control::ControlError;
+use crate::error::ControlError;
 
 /// Longest accepted line, in bytes, including CRLF.
 pub const MAX_LINE: usize = 1 << 20;

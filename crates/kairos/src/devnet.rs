@@ -7,7 +7,7 @@
 //! binds a fixed port.
 
 use anyhow::{bail, Context, Result};
-use kairos_tor::TestNetwork;
+use kairos_tor_testnet::TestNetwork;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
