@@ -1,6 +1,6 @@
 //! A local kairos network of real processes: one directory and N daemons, each a child
 //! `kairos` process with its own home under one folder, on loopback (direct transport) or on a
-//! private Tor network started here.
+//! private Tor network started here (`kairos-tor-testnet`).
 //!
 //! Invariants: every child is started by us and stopped by us by PID (SIGTERM, then SIGKILL
 //! after a grace period), also when start-up fails half-way or the `Devnet` is dropped; nothing

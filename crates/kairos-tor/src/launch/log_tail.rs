@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tracing::{debug, warn};
 
 /// Lines of tor's log kept for error messages.
-pub const LOG_TAIL_LINES: usize = 40;
+const LOG_TAIL_LINES: usize = 40;
 
 /// The last lines tor printed, shared with the task that reads its output.
 #[derive(Clone, Default)]

@@ -5,8 +5,8 @@
 //! * [`torrc`] — the torrc we write (complete on its own) and its quoting;
 //! * [`spawn`] — starting tor on a torrc and taking ownership of it over the control port
 //!   ([`spawn_tor`], [`SpawnedTor`]); also the building block of `kairos-tor-testnet`;
-//! * [`log_tail`] — the last lines tor printed, for error messages;
-//! * [`bootstrap`] — waiting for bootstrap, with progress reports;
+//! * `log_tail.rs` — the last lines tor printed, for error messages;
+//! * `bootstrap.rs` — waiting for bootstrap, with progress reports;
 //! * [`process`] — [`TorProcess`]: the launched or attached tor the rest of kairos uses.
 //!
 //! Invariants:
@@ -23,9 +23,9 @@
 //!   bootstrap timeout carries the tail of tor's log.
 
 pub mod binary;
-pub mod bootstrap;
+mod bootstrap;
 pub mod config;
-pub mod log_tail;
+mod log_tail;
 pub mod process;
 pub mod spawn;
 pub mod torrc;

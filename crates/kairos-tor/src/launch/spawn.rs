@@ -2,9 +2,9 @@
 //! [`super::TorProcess::launch`] and of every node of the private test network
 //! (`kairos-tor-testnet`), which needs relays and authorities that never act as clients.
 //!
-//! [`spawn_tor`] runs four steps: prepare the DataDirectory, write the torrc, start the child
-//! (its output pumped into a [`LogTail`]), wait for the control port, then authenticate with
-//! the cookie and send `TAKEOWNERSHIP`.
+//! [`spawn_tor`] runs in steps: prepare the DataDirectory, write the torrc, start the child
+//! (its output pumped into a log tail), wait for the control port, then authenticate with the
+//! cookie and send `TAKEOWNERSHIP`.
 //!
 //! Invariants:
 //! * A stale control-port file is removed before tor starts, so the address we read is the one
