@@ -1,13 +1,13 @@
 //! A local kairos network of real processes: one directory and N daemons, each a child
 //! `kairos` process with its own home under one folder, on loopback (direct transport) or on a
-//! private Tor network started here.
+//! private Tor network started here (`kairos-tor-testnet`).
 //!
 //! Invariants: every child is started by us and stopped by us by PID (SIGTERM, then SIGKILL
 //! after a grace period), also when start-up fails half-way or the `Devnet` is dropped; nothing
 //! binds a fixed port.
 
 use anyhow::{bail, Context, Result};
-use kairos_tor::TestNetwork;
+use kairos_tor_testnet::TestNetwork;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
