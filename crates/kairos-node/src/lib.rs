@@ -1,5 +1,5 @@
 //! The kairos node daemon as a library: the piece store, the peer API, the local API for the
-//! CLI, and the put/get engine (DESIGN.md "The three programs").
+//! CLI, and the put/get engine (`docs/architecture.md`).
 //!
 //! A node holds an Ed25519 identity (`home/identity.key`, 0600), keeps the pieces others
 //! upload to it in `home/node.redb`, serves them back only after their release time, and runs
