@@ -69,9 +69,14 @@ impl std::fmt::Debug for Piece {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Piece")
             .field("shard_len", &self.shard.len())
-            .field("hash", &crate::hex(&self.hash))
+            .field("hash", &hex(&self.hash))
             .finish_non_exhaustive()
     }
+}
+
+/// Lower-case hex, for `Debug` output.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A sealed block: `n` pieces, piece `i` = shard `i` + share `i`.

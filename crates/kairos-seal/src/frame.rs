@@ -29,14 +29,11 @@
 use std::io::{Read, Write};
 
 use crate::error::{OpenError, SealError};
+use crate::format::{FORMAT_VERSION, MAX_NAME_LEN};
 use crate::params::Params;
 
 /// First bytes of every framed stream.
 pub const MAGIC: [u8; 4] = *b"KRSF";
-/// Version of the framing (and of the block format described in [`crate::block`]).
-pub const FORMAT_VERSION: u8 = 1;
-/// Longest file name, in bytes of UTF-8.
-pub const MAX_NAME_LEN: usize = 255;
 /// Bytes of the fixed part of the header (magic, version, name length).
 pub const HEADER_FIXED_LEN: usize = 6;
 /// Bytes of the trailer: size (8) + BLAKE3 (32).

@@ -19,9 +19,10 @@ use data_encoding::HEXLOWER;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::block::seal_block_with_secret;
+use crate::block::{seal_block_with_secret, SealedBlock};
 use crate::frame::Framer;
-use crate::{Opener, Params, SealedBlock};
+use crate::params::Params;
+use crate::stream::Opener;
 
 /// A deterministic "CSPRNG" for the test vectors only: the BLAKE3 XOF of a seed.
 struct XofRng(blake3::OutputReader);

@@ -23,6 +23,7 @@
 
 pub mod block;
 pub mod error;
+pub mod format;
 pub mod frame;
 pub mod keys;
 pub mod params;
@@ -33,15 +34,11 @@ mod kat;
 
 pub use block::{open_block, open_block_into, seal_block, Piece, SealedBlock};
 pub use error::{OpenError, SealError};
-pub use frame::{block_count, framed_len, FileInfo, FORMAT_VERSION, MAX_NAME_LEN};
+pub use format::{FORMAT_VERSION, MAX_NAME_LEN};
+pub use frame::{block_count, framed_len, FileInfo};
 pub use keys::{
     block_aad, block_key, block_nonce, new_salt, piece_hash, FileSalt, KeyShare, PieceHash,
     SECRET_LEN, SHARE_LEN,
 };
 pub use params::{Params, ParamsError, SHARD_ALIGN, TAG_LEN};
 pub use stream::{BlockPieces, Opener, Sealer};
-
-/// Lower-case hex, for `Debug` output.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
