@@ -36,12 +36,12 @@ use std::sync::Mutex;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rand::{CryptoRng, RngCore};
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{OpenError, SealError};
 use crate::keys::{
-    block_aad, block_key, block_nonce, combine_secret, new_secret, piece_hasher, split_secret,
-    CombineError, FileSalt, KeyShare, PieceHash, SECRET_LEN, SHARE_LEN,
+    combine_secret, new_secret, piece_hasher, split_secret, BlockPos, CombineError, KeyShare,
+    PieceHash, SECRET_LEN, SHARE_LEN,
 };
 use crate::params::{Params, SHARD_ALIGN, TAG_LEN};
 
@@ -113,17 +113,12 @@ thread_local! {
 }
 
 /// Checks a plaintext length against the block-shape invariant.
-fn check_plaintext(
-    params: &Params,
-    index: u32,
-    is_last: bool,
-    len: usize,
-) -> Result<(), SealError> {
-    let max = params.block_plaintext_size();
+fn check_plaintext(params: &Params, pos: &BlockPos, len: usize) -> Result<(), SealError> {
+    let (index, max) = (pos.index, params.block_plaintext_size());
     if len > max {
         return Err(SealError::BlockTooLarge { index, len, max });
     }
-    if !is_last && len != max {
+    if !pos.is_last && len != max {
         return Err(SealError::ShortBlock {
             index,
             len,
@@ -175,25 +170,21 @@ impl ShardPool {
 
 /// Seals one block of plaintext with a fresh random secret.
 ///
-/// `plaintext` must be exactly `params.block_plaintext_size()` bytes unless `is_last`, when it
-/// may be shorter (even empty). Pure: no I/O besides drawing randomness.
+/// `plaintext` must be exactly `params.block_plaintext_size()` bytes unless `pos.is_last`, when
+/// it may be shorter (even empty). Pure: no I/O besides drawing randomness.
 pub fn seal_block(
     params: &Params,
-    salt: &FileSalt,
-    index: u32,
-    is_last: bool,
+    pos: BlockPos,
     plaintext: &[u8],
 ) -> Result<SealedBlock, SealError> {
     params.validate()?;
-    check_plaintext(params, index, is_last, plaintext.len())?;
+    check_plaintext(params, &pos, plaintext.len())?;
     let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN + params.k() * SHARD_ALIGN);
     buf.extend_from_slice(plaintext);
     let secret = new_secret();
     seal_in_place(
         params,
-        salt,
-        index,
-        is_last,
+        pos,
         &mut buf,
         &secret,
         &mut rand::thread_rng(),
@@ -206,102 +197,138 @@ pub fn seal_block(
 #[cfg(test)]
 pub(crate) fn seal_block_with_secret<G: RngCore + CryptoRng>(
     params: &Params,
-    salt: &FileSalt,
-    index: u32,
-    is_last: bool,
+    pos: BlockPos,
     plaintext: &[u8],
     secret: &[u8; SECRET_LEN],
     shamir_rng: &mut G,
 ) -> Result<SealedBlock, SealError> {
     params.validate()?;
-    check_plaintext(params, index, is_last, plaintext.len())?;
+    check_plaintext(params, &pos, plaintext.len())?;
     let mut buf = plaintext.to_vec();
-    seal_in_place(
-        params, salt, index, is_last, &mut buf, secret, shamir_rng, None,
-    )
+    seal_in_place(params, pos, &mut buf, secret, shamir_rng, None)
 }
 
 /// The sealing core. `buf` holds the plaintext; it is encrypted and padded in place (so the
 /// caller can reuse it for the next block) and copied into the shards strip by strip. Shard
 /// buffers come from `pool` when it has some.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn seal_in_place<G: RngCore + CryptoRng>(
     params: &Params,
-    salt: &FileSalt,
-    index: u32,
-    is_last: bool,
+    pos: BlockPos,
     buf: &mut Vec<u8>,
     secret: &[u8; SECRET_LEN],
     shamir_rng: &mut G,
     pool: Option<&ShardPool>,
 ) -> Result<SealedBlock, SealError> {
     params.validate()?;
-    check_plaintext(params, index, is_last, buf.len())?;
-    let (k, m, n) = (params.k(), params.m(), params.total_shards());
+    check_plaintext(params, &pos, buf.len())?;
+    let (k, n) = (params.k(), params.total_shards());
     let cipher_len = buf.len() + TAG_LEN;
     let shard_len = params.shard_len_for(cipher_len);
-    let internal =
-        |stage: &'static str| move |detail: String| SealError::Internal { stage, detail };
 
     // 1. Encrypt in place; the tag follows the ciphertext; zero-pad to k shards.
-    {
-        let key = block_key(salt, index, secret);
-        let key = UnboundKey::new(&AES_256_GCM, &key[..])
-            .map(LessSafeKey::new)
-            .map_err(|e| internal("aead key")(e.to_string()))?;
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(block_nonce(index)),
-                Aad::from(block_aad(salt, index, is_last)),
-                &mut buf[..],
-            )
-            .map_err(|e| internal("aead seal")(e.to_string()))?;
-        buf.extend_from_slice(tag.as_ref());
-    }
+    encrypt_in_place(&pos, secret, buf)?;
     buf.resize(k * shard_len, 0);
 
     // 2. Key shares; each piece hasher absorbs its share first (hash = H(share || shard)).
-    let shares = split_secret(secret, k, n, shamir_rng).map_err(internal("shamir"))?;
+    let shares = split_secret(secret, k, n, shamir_rng).map_err(seal_internal("shamir"))?;
     let mut hashers: Vec<blake3::Hasher> = shares.iter().map(|s| piece_hasher(s)).collect();
 
-    // 3. Strip by strip: feed the data strips to the RS encoder and copy them into their shards,
-    //    store the parity strips, and hash what is complete - all while the strip is in cache.
+    // 3. Erasure-code, copy and hash strip by strip.
     let mut shards: Vec<Vec<u8>> = (0..n)
         .map(|_| match pool {
             Some(pool) => pool.take(shard_len),
             None => Vec::with_capacity(shard_len),
         })
         .collect();
-    let strip = strip_len(n, shard_len);
-    // Shard bytes below `hashed` are in the hashers (the same for every shard).
-    let mut hashed = 0;
-    ENCODER.with(|cell| -> Result<(), SealError> {
+    encode_strips(params, shard_len, buf, &mut shards, &mut hashers)?;
+
+    Ok(SealedBlock {
+        index: pos.index,
+        cipher_len: cipher_len as u32,
+        pieces: into_pieces(shards, shares, hashers),
+    })
+}
+
+/// A [`SealError::Internal`] maker for one stage, for `map_err`.
+fn seal_internal(stage: &'static str) -> impl Fn(String) -> SealError {
+    move |detail| SealError::Internal { stage, detail }
+}
+
+/// The AES-256-GCM key for the 32 key bytes of [`BlockPos::key`].
+fn aead_key(key: &[u8; 32]) -> Result<LessSafeKey, aws_lc_rs::error::Unspecified> {
+    UnboundKey::new(&AES_256_GCM, &key[..]).map(LessSafeKey::new)
+}
+
+/// Encrypts the plaintext in `buf` in place and appends the tag.
+fn encrypt_in_place(
+    pos: &BlockPos,
+    secret: &[u8; SECRET_LEN],
+    buf: &mut Vec<u8>,
+) -> Result<(), SealError> {
+    let key = aead_key(&pos.key(secret)).map_err(|e| seal_internal("aead key")(e.to_string()))?;
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(pos.nonce()),
+            Aad::from(pos.aad()),
+            &mut buf[..],
+        )
+        .map_err(|e| seal_internal("aead seal")(e.to_string()))?;
+    buf.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
+/// Runs `f` with this thread's Reed-Solomon encoder, set up for `k + m` shards of `width` bytes.
+fn with_encoder<T>(
+    k: usize,
+    m: usize,
+    width: usize,
+    f: impl FnOnce(&mut ReedSolomonEncoder) -> Result<T, SealError>,
+) -> Result<T, SealError> {
+    let rs_err = |e: reed_solomon_simd::Error| seal_internal("reed-solomon encode")(e.to_string());
+    ENCODER.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let mut width = strip.min(shard_len);
-        let rs_err = internal("reed-solomon encode");
         let encoder = match slot.as_mut() {
             Some(enc) => {
-                enc.reset(k, m, width).map_err(|e| rs_err(e.to_string()))?;
+                enc.reset(k, m, width).map_err(rs_err)?;
                 enc
             }
-            None => slot
-                .insert(ReedSolomonEncoder::new(k, m, width).map_err(|e| rs_err(e.to_string()))?),
+            None => slot.insert(ReedSolomonEncoder::new(k, m, width).map_err(rs_err)?),
         };
+        f(encoder)
+    })
+}
+
+/// Splits the padded ciphertext `buf` (`k * shard_len` bytes) into the `k` data shards, adds
+/// the `m` parity shards and feeds every shard to its piece hasher. Works strip by strip: each
+/// strip of the data is coded, copied and hashed while it is in cache (see the module docs).
+fn encode_strips(
+    params: &Params,
+    shard_len: usize,
+    buf: &[u8],
+    shards: &mut [Vec<u8>],
+    hashers: &mut [blake3::Hasher],
+) -> Result<(), SealError> {
+    let (k, m) = (params.k(), params.m());
+    let strip = strip_len(params.total_shards(), shard_len);
+    let rs_err = |e: reed_solomon_simd::Error| seal_internal("reed-solomon encode")(e.to_string());
+    let first = strip.min(shard_len);
+    with_encoder(k, m, first, |encoder| {
+        let mut width = first;
+        // Shard bytes below `hashed` are in the hashers (the same for every shard).
+        let mut hashed = 0;
         let mut off = 0;
         while off < shard_len {
             let w = strip.min(shard_len - off);
             if w != width {
-                encoder.reset(k, m, w).map_err(|e| rs_err(e.to_string()))?;
+                encoder.reset(k, m, w).map_err(rs_err)?;
                 width = w;
             }
             for (i, shard) in shards.iter_mut().enumerate().take(k) {
                 let data = &buf[i * shard_len + off..i * shard_len + off + w];
-                encoder
-                    .add_original_shard(data)
-                    .map_err(|e| rs_err(e.to_string()))?;
+                encoder.add_original_shard(data).map_err(rs_err)?;
                 shard.extend_from_slice(data);
             }
-            let result = encoder.encode().map_err(|e| rs_err(e.to_string()))?;
+            let result = encoder.encode().map_err(rs_err)?;
             for (j, parity) in result.recovery_iter().enumerate() {
                 shards[k + j].extend_from_slice(parity);
             }
@@ -311,17 +338,31 @@ pub(crate) fn seal_in_place<G: RngCore + CryptoRng>(
             } else {
                 hash_boundary(off)
             };
-            if upto > hashed {
-                for (hasher, shard) in hashers.iter_mut().zip(&shards) {
-                    hasher.update(&shard[hashed..upto]);
-                }
-                hashed = upto;
-            }
+            hashed = absorb(hashers, shards, hashed, upto);
         }
         Ok(())
-    })?;
+    })
+}
 
-    let pieces = shards
+/// Feeds every hasher the bytes `from..upto` of its shard (nothing if `upto <= from`); returns
+/// the new count of hashed bytes.
+fn absorb(hashers: &mut [blake3::Hasher], shards: &[Vec<u8>], from: usize, upto: usize) -> usize {
+    if upto <= from {
+        return from;
+    }
+    for (hasher, shard) in hashers.iter_mut().zip(shards) {
+        hasher.update(&shard[from..upto]);
+    }
+    upto
+}
+
+/// Pairs each shard with its share and finished hash.
+fn into_pieces(
+    shards: Vec<Vec<u8>>,
+    shares: Vec<KeyShare>,
+    hashers: Vec<blake3::Hasher>,
+) -> Vec<Piece> {
+    shards
         .into_iter()
         .zip(shares)
         .zip(hashers)
@@ -331,12 +372,7 @@ pub(crate) fn seal_in_place<G: RngCore + CryptoRng>(
             hasher.zeroize();
             Piece { share, shard, hash }
         })
-        .collect();
-    Ok(SealedBlock {
-        index,
-        cipher_len: cipher_len as u32,
-        pieces,
-    })
+        .collect()
 }
 
 /// BLAKE3 hashes a long input fastest when each `update` starts on a boundary of many 1 KiB
@@ -359,69 +395,39 @@ fn strip_len(n: usize, shard_len: usize) -> usize {
     per.min(shard_len).max(SHARD_ALIGN)
 }
 
+/// One piece slot as the open functions take it: `(share, shard)`, or `None` if not fetched.
+type Slot<'a> = Option<(&'a [u8], &'a [u8])>;
+
 /// Opens one block from its pieces; returns the plaintext.
 ///
 /// `expected` holds the `n` piece hashes from the manifest and `pieces` the `n` slots in shard
 /// order (`None` = not fetched). A piece whose hash does not match is an erasure; with at least
 /// `k` intact pieces the block opens. See [`open_block_into`] to reuse an output buffer.
-#[allow(clippy::too_many_arguments)]
 pub fn open_block(
     params: &Params,
-    salt: &FileSalt,
-    index: u32,
-    is_last: bool,
+    pos: BlockPos,
     cipher_len: u32,
     expected: &[PieceHash],
     pieces: &[Option<(&[u8], &[u8])>],
 ) -> Result<Vec<u8>, OpenError> {
     let mut out = Vec::new();
-    open_block_into(
-        params, salt, index, is_last, cipher_len, expected, pieces, &mut out,
-    )?;
+    open_block_into(params, pos, cipher_len, expected, pieces, &mut out)?;
     Ok(out)
 }
 
 /// [`open_block`] writing the plaintext into `out` (replacing its contents). Reusing `out`
 /// across blocks avoids allocating and zeroing a block-sized buffer each time. On error `out`
 /// holds unspecified bytes.
-#[allow(clippy::too_many_arguments)]
 pub fn open_block_into(
     params: &Params,
-    salt: &FileSalt,
-    index: u32,
-    is_last: bool,
+    pos: BlockPos,
     cipher_len: u32,
     expected: &[PieceHash],
     pieces: &[Option<(&[u8], &[u8])>],
     out: &mut Vec<u8>,
 ) -> Result<(), OpenError> {
-    params.validate()?;
-    let (k, m, n) = (params.k(), params.m(), params.total_shards());
-    if expected.len() != n || pieces.len() != n {
-        return Err(OpenError::PieceCount {
-            block: index,
-            expected: n,
-            pieces: pieces.len(),
-            hashes: expected.len(),
-        });
-    }
-    let c = cipher_len as usize;
-    let bad_len = |reason| OpenError::CipherLen {
-        block: index,
-        cipher_len,
-        reason,
-    };
-    if c < TAG_LEN {
-        return Err(bad_len("shorter than the authentication tag"));
-    }
-    if c > params.block_cipher_size() {
-        return Err(bad_len("longer than a full block"));
-    }
-    if !is_last && c != params.block_cipher_size() {
-        return Err(bad_len("every block but the last is full"));
-    }
-    let shard_len = params.shard_len_for(c);
-
+    let shape = OpenShape::check(params, &pos, cipher_len, expected.len(), pieces.len())?;
+    let c = shape.cipher_len;
     // Grow without zeroing what a reused buffer already holds; every byte below `c` is
     // overwritten by a data shard or a reconstructed one.
     if out.len() < c {
@@ -430,104 +436,162 @@ pub fn open_block_into(
         out.truncate(c);
     }
 
-    // 1. Verify data pieces, copying each into place as it is hashed (fused: one read pass).
-    let mut good: Vec<usize> = Vec::with_capacity(n);
-    let mut missing = Vec::new();
-    let mut corrupt = Vec::new();
-    for i in 0..k {
-        let Some((share, shard)) = pieces[i] else {
-            missing.push(i);
-            continue;
-        };
-        if share.len() != SHARE_LEN || shard.len() != shard_len {
-            corrupt.push(i);
-            continue;
-        }
-        let base = i * shard_len;
-        let hash = hash_piece(share, shard, |off, strip| {
-            let (start, end) = (base + off, (base + off + strip.len()).min(c));
-            if start < end {
-                out[start..end].copy_from_slice(&strip[..end - start]);
-            }
-        });
-        if hash == expected[i] {
-            good.push(i);
-        } else {
-            corrupt.push(i);
-        }
-    }
-    let data_good = good.len();
-
-    // 2. Only if data shards are lost: verify parity pieces until k pieces are intact.
-    if data_good < k {
-        for i in k..n {
-            if good.len() == k {
-                break;
-            }
-            let Some((share, shard)) = pieces[i] else {
-                missing.push(i);
-                continue;
-            };
-            if share.len() == SHARE_LEN
-                && shard.len() == shard_len
-                && hash_piece(share, shard, |_, _| ()) == expected[i]
-            {
-                good.push(i);
-            } else {
-                corrupt.push(i);
-            }
-        }
-    }
-    if good.len() < k {
-        return Err(OpenError::NotEnoughPieces {
-            block: index,
-            needed: k,
-            good: good.len(),
-            missing,
-            corrupt,
-        });
-    }
+    // 1-2. Verify pieces: data pieces are copied into `out` as they are hashed; parity pieces
+    //      are hashed only if data pieces are lost.
+    let triage = Triage::verify(&shape, expected, pieces, out)?;
 
     // 3. The block secret from the k intact shares.
-    let shares: Vec<(usize, &[u8])> = good
-        .iter()
-        .map(|&i| (i, pieces[i].map(|p| p.0).unwrap_or_default()))
-        .collect();
-    let secret = combine_secret(&shares).map_err(|e| match e {
-        CombineError::Misplaced(piece) => OpenError::BadShare {
-            block: index,
-            piece,
-        },
-        CombineError::Invalid => OpenError::Internal {
-            block: index,
-            stage: "shamir combine",
-            detail: "vsss-rs rejected well-formed shares".into(),
-        },
-    })?;
+    let secret = recover_secret(shape.block, &triage.good, pieces)?;
 
     // 4. Rebuild lost data shards from the intact ones (skipped when all data is there).
-    if data_good < k {
-        reconstruct(index, k, m, shard_len, c, pieces, &good, out)?;
+    if triage.data_good < shape.k {
+        reconstruct(&shape, pieces, &triage.good, out)?;
     }
 
     // 5. Decrypt and authenticate in place.
-    let key = block_key(salt, index, &secret);
-    drop(secret);
-    let key = UnboundKey::new(&AES_256_GCM, &key[..])
-        .map(LessSafeKey::new)
-        .map_err(|e| OpenError::Internal {
-            block: index,
-            stage: "aead key",
-            detail: e.to_string(),
-        })?;
-    key.open_in_place(
-        Nonce::assume_unique_for_key(block_nonce(index)),
-        Aad::from(block_aad(salt, index, is_last)),
-        &mut out[..],
-    )
-    .map_err(|_| OpenError::Decrypt { block: index })?;
+    decrypt_in_place(&pos, secret, out)?;
     out.truncate(c - TAG_LEN);
     Ok(())
+}
+
+/// The dimensions of a block being opened, after checking the caller's and the manifest's
+/// claims (piece count, ciphertext length) against the parameters.
+struct OpenShape {
+    block: u32,
+    k: usize,
+    m: usize,
+    shard_len: usize,
+    /// Ciphertext bytes including the tag.
+    cipher_len: usize,
+}
+
+impl OpenShape {
+    fn check(
+        params: &Params,
+        pos: &BlockPos,
+        cipher_len: u32,
+        hashes: usize,
+        pieces: usize,
+    ) -> Result<Self, OpenError> {
+        params.validate()?;
+        let (block, n) = (pos.index, params.total_shards());
+        if hashes != n || pieces != n {
+            return Err(OpenError::PieceCount {
+                block,
+                expected: n,
+                pieces,
+                hashes,
+            });
+        }
+        let c = cipher_len as usize;
+        let bad_len = |reason| OpenError::CipherLen {
+            block,
+            cipher_len,
+            reason,
+        };
+        if c < TAG_LEN {
+            return Err(bad_len("shorter than the authentication tag"));
+        }
+        if c > params.block_cipher_size() {
+            return Err(bad_len("longer than a full block"));
+        }
+        if !pos.is_last && c != params.block_cipher_size() {
+            return Err(bad_len("every block but the last is full"));
+        }
+        Ok(OpenShape {
+            block,
+            k: params.k(),
+            m: params.m(),
+            shard_len: params.shard_len_for(c),
+            cipher_len: c,
+        })
+    }
+
+    fn n(&self) -> usize {
+        self.k + self.m
+    }
+}
+
+/// Which pieces of a block are intact (hash matches the manifest), missing or corrupt.
+struct Triage {
+    /// Intact pieces, data pieces first; exactly `k` once [`Triage::verify`] succeeds.
+    good: Vec<usize>,
+    /// How many of `good` are data pieces.
+    data_good: usize,
+    missing: Vec<usize>,
+    corrupt: Vec<usize>,
+}
+
+impl Triage {
+    /// Hashes the data pieces, copying each into place in `out` while it is hashed (one read
+    /// pass); then, only if data pieces are lost, hashes parity pieces until `k` are intact.
+    /// Fails with [`OpenError::NotEnoughPieces`] if fewer than `k` are.
+    fn verify(
+        shape: &OpenShape,
+        expected: &[PieceHash],
+        pieces: &[Slot<'_>],
+        out: &mut [u8],
+    ) -> Result<Triage, OpenError> {
+        let (k, n, shard_len, c) = (shape.k, shape.n(), shape.shard_len, shape.cipher_len);
+        let mut t = Triage {
+            good: Vec::with_capacity(n),
+            data_good: 0,
+            missing: Vec::new(),
+            corrupt: Vec::new(),
+        };
+        for i in 0..k {
+            let base = i * shard_len;
+            t.check(i, pieces[i], &expected[i], shard_len, |off, strip| {
+                let (start, end) = (base + off, (base + off + strip.len()).min(c));
+                if start < end {
+                    out[start..end].copy_from_slice(&strip[..end - start]);
+                }
+            });
+        }
+        t.data_good = t.good.len();
+        if t.data_good < k {
+            for i in k..n {
+                if t.good.len() == k {
+                    break;
+                }
+                t.check(i, pieces[i], &expected[i], shard_len, |_, _| ());
+            }
+        }
+        if t.good.len() < k {
+            return Err(OpenError::NotEnoughPieces {
+                block: shape.block,
+                needed: k,
+                good: t.good.len(),
+                missing: t.missing,
+                corrupt: t.corrupt,
+            });
+        }
+        Ok(t)
+    }
+
+    /// Sorts piece `i` into good, missing or corrupt (wrong lengths or hash mismatch);
+    /// `on_strip` sees the shard strip by strip as it is hashed.
+    fn check(
+        &mut self,
+        i: usize,
+        slot: Slot<'_>,
+        expected: &PieceHash,
+        shard_len: usize,
+        on_strip: impl FnMut(usize, &[u8]),
+    ) {
+        let Some((share, shard)) = slot else {
+            self.missing.push(i);
+            return;
+        };
+        if share.len() == SHARE_LEN
+            && shard.len() == shard_len
+            && hash_piece(share, shard, on_strip) == *expected
+        {
+            self.good.push(i);
+        } else {
+            self.corrupt.push(i);
+        }
+    }
 }
 
 /// `piece_hash(share, shard)`, fed in strips aligned for BLAKE3 (see [`hash_boundary`]);
@@ -547,24 +611,56 @@ fn hash_piece(share: &[u8], shard: &[u8], mut on_strip: impl FnMut(usize, &[u8])
     hasher.finalize()
 }
 
-/// Reed-Solomon-decodes the missing data shards from the `k` intact pieces in `good` and copies
-/// their ciphertext part into `out`.
-#[allow(clippy::too_many_arguments)]
-fn reconstruct(
-    index: u32,
-    k: usize,
-    m: usize,
-    shard_len: usize,
-    cipher_len: usize,
-    pieces: &[Option<(&[u8], &[u8])>],
+/// The block secret from the shares of the intact pieces `good`.
+fn recover_secret(
+    block: u32,
     good: &[usize],
-    out: &mut [u8],
+    pieces: &[Slot<'_>],
+) -> Result<Zeroizing<[u8; SECRET_LEN]>, OpenError> {
+    let shares: Vec<(usize, &[u8])> = good
+        .iter()
+        .map(|&i| (i, pieces[i].map(|p| p.0).unwrap_or_default()))
+        .collect();
+    combine_secret(&shares).map_err(|e| match e {
+        CombineError::Misplaced(piece) => OpenError::BadShare { block, piece },
+        CombineError::Invalid => OpenError::Internal {
+            block,
+            stage: "shamir combine",
+            detail: "vsss-rs rejected well-formed shares".into(),
+        },
+    })
+}
+
+/// Decrypts and authenticates the ciphertext + tag in `buf` in place (the plaintext is left in
+/// front of the tag). The secret is wiped as soon as the key is derived.
+fn decrypt_in_place(
+    pos: &BlockPos,
+    secret: Zeroizing<[u8; SECRET_LEN]>,
+    buf: &mut [u8],
 ) -> Result<(), OpenError> {
-    let rs_err = |e: reed_solomon_simd::Error| OpenError::Internal {
-        block: index,
-        stage: "reed-solomon decode",
+    let key = pos.key(&secret);
+    drop(secret);
+    let key = aead_key(&key).map_err(|e| OpenError::Internal {
+        block: pos.index,
+        stage: "aead key",
         detail: e.to_string(),
-    };
+    })?;
+    key.open_in_place(
+        Nonce::assume_unique_for_key(pos.nonce()),
+        Aad::from(pos.aad()),
+        buf,
+    )
+    .map_err(|_| OpenError::Decrypt { block: pos.index })?;
+    Ok(())
+}
+
+/// Runs `f` with this thread's Reed-Solomon decoder, set up for the block's `k + m` shards.
+fn with_decoder<T>(
+    shape: &OpenShape,
+    f: impl FnOnce(&mut ReedSolomonDecoder) -> Result<T, OpenError>,
+) -> Result<T, OpenError> {
+    let (k, m, shard_len) = (shape.k, shape.m, shape.shard_len);
+    let rs_err = |e: reed_solomon_simd::Error| rs_decode_error(shape.block, e);
     DECODER.with(|cell| {
         let mut slot = cell.borrow_mut();
         let decoder = match slot.as_mut() {
@@ -574,6 +670,29 @@ fn reconstruct(
             }
             None => slot.insert(ReedSolomonDecoder::new(k, m, shard_len).map_err(rs_err)?),
         };
+        f(decoder)
+    })
+}
+
+fn rs_decode_error(block: u32, e: reed_solomon_simd::Error) -> OpenError {
+    OpenError::Internal {
+        block,
+        stage: "reed-solomon decode",
+        detail: e.to_string(),
+    }
+}
+
+/// Reed-Solomon-decodes the missing data shards from the `k` intact pieces in `good` and copies
+/// their ciphertext part into `out`.
+fn reconstruct(
+    shape: &OpenShape,
+    pieces: &[Slot<'_>],
+    good: &[usize],
+    out: &mut [u8],
+) -> Result<(), OpenError> {
+    let (k, shard_len, c) = (shape.k, shape.shard_len, shape.cipher_len);
+    let rs_err = |e| rs_decode_error(shape.block, e);
+    with_decoder(shape, |decoder| {
         for &i in good {
             let shard = pieces[i].map(|p| p.1).unwrap_or_default();
             if i < k {
@@ -584,7 +703,7 @@ fn reconstruct(
         }
         let result = decoder.decode().map_err(rs_err)?;
         for (i, shard) in result.restored_original_iter() {
-            let (start, end) = (i * shard_len, ((i + 1) * shard_len).min(cipher_len));
+            let (start, end) = (i * shard_len, ((i + 1) * shard_len).min(c));
             if start < end {
                 out[start..end].copy_from_slice(&shard[..end - start]);
             }
@@ -612,7 +731,7 @@ mod tests {
         let plain: Vec<u8> = (0..p.block_plaintext_size())
             .map(|i| (i * 7) as u8)
             .collect();
-        let sealed = seal_block(&p, &salt, 0, false, &plain).unwrap();
+        let sealed = seal_block(&p, BlockPos::new(salt, 0, false), &plain).unwrap();
         let originals: Vec<&[u8]> = sealed.pieces[..4].iter().map(|x| &x.shard[..]).collect();
         let whole = reed_solomon_simd::encode(4, 2, &originals).unwrap();
         for (j, parity) in whole.iter().enumerate() {
@@ -629,19 +748,39 @@ mod tests {
         let salt = [1u8; 32];
         for len in [0, 1, 100, p.block_plaintext_size()] {
             let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            let sealed = seal_block(&p, &salt, 7, true, &plain).unwrap();
+            let sealed = seal_block(&p, BlockPos::new(salt, 7, true), &plain).unwrap();
             assert_eq!(sealed.pieces.len(), 5);
             let hashes = sealed.hashes();
             let mut refs = sealed.piece_refs();
-            let got = open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap();
+            let got = open_block(
+                &p,
+                BlockPos::new(salt, 7, true),
+                sealed.cipher_len,
+                &hashes,
+                &refs,
+            )
+            .unwrap();
             assert_eq!(got, plain);
             refs[0] = None;
             refs[2] = None;
-            let got = open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap();
+            let got = open_block(
+                &p,
+                BlockPos::new(salt, 7, true),
+                sealed.cipher_len,
+                &hashes,
+                &refs,
+            )
+            .unwrap();
             assert_eq!(got, plain);
             refs[3] = None;
-            let err =
-                open_block(&p, &salt, 7, true, sealed.cipher_len, &hashes, &refs).unwrap_err();
+            let err = open_block(
+                &p,
+                BlockPos::new(salt, 7, true),
+                sealed.cipher_len,
+                &hashes,
+                &refs,
+            )
+            .unwrap_err();
             assert!(
                 matches!(err, OpenError::NotEnoughPieces { good: 2, .. }),
                 "{err}"
@@ -653,19 +792,19 @@ mod tests {
     fn wrong_position_or_salt_fails_cleanly() {
         let p = small(2, 1);
         let salt = [1u8; 32];
-        let sealed = seal_block(&p, &salt, 3, true, b"hello").unwrap();
+        let sealed = seal_block(&p, BlockPos::new(salt, 3, true), b"hello").unwrap();
         let (h, r, c) = (sealed.hashes(), sealed.piece_refs(), sealed.cipher_len);
         assert!(matches!(
-            open_block(&p, &[2u8; 32], 3, true, c, &h, &r),
+            open_block(&p, BlockPos::new([2u8; 32], 3, true), c, &h, &r),
             Err(OpenError::Decrypt { block: 3 })
         ));
         assert!(matches!(
-            open_block(&p, &salt, 4, true, c, &h, &r),
+            open_block(&p, BlockPos::new(salt, 4, true), c, &h, &r),
             Err(OpenError::Decrypt { block: 4 })
         ));
         // Claiming a short block is not the last is rejected before any crypto.
         assert!(matches!(
-            open_block(&p, &salt, 3, false, c, &h, &r),
+            open_block(&p, BlockPos::new(salt, 3, false), c, &h, &r),
             Err(OpenError::CipherLen { .. })
         ));
     }

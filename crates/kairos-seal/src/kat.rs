@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::{seal_block_with_secret, SealedBlock};
 use crate::frame::Framer;
+use crate::keys::BlockPos;
 use crate::params::Params;
 use crate::stream::Opener;
 
@@ -152,9 +153,7 @@ fn generate() -> KatFile {
             let secret = blake3::derive_key("kairos seal kat secret", &seed);
             let sealed: SealedBlock = seal_block_with_secret(
                 &params,
-                &salt,
-                b.index,
-                b.is_last,
+                BlockPos::new(salt, b.index, b.is_last),
                 &b.buf,
                 &secret,
                 &mut XofRng::new(&seed),

@@ -37,8 +37,8 @@ pub use error::{OpenError, SealError};
 pub use format::{FORMAT_VERSION, MAX_NAME_LEN};
 pub use frame::{block_count, framed_len, FileInfo};
 pub use keys::{
-    block_aad, block_key, block_nonce, new_salt, piece_hash, FileSalt, KeyShare, PieceHash,
-    SECRET_LEN, SHARE_LEN,
+    block_aad, block_key, block_nonce, new_salt, piece_hash, BlockPos, FileSalt, KeyShare,
+    PieceHash, SECRET_LEN, SHARE_LEN,
 };
 pub use params::{Params, ParamsError, SHARD_ALIGN, TAG_LEN};
 pub use stream::{BlockPieces, Opener, Sealer};

@@ -17,7 +17,7 @@ use std::thread::{self, JoinHandle};
 use crate::block::{open_block_into, seal_in_place, SealedBlock, ShardPool};
 use crate::error::{OpenError, SealError};
 use crate::frame::{Deframer, FileInfo, Framer, PlainBlock};
-use crate::keys::{new_salt, new_secret, FileSalt, PieceHash};
+use crate::keys::{new_salt, new_secret, BlockPos, FileSalt, PieceHash};
 use crate::params::Params;
 
 /// Seals the plaintext of one framed block with a fresh secret; `block.buf` is left holding
@@ -31,9 +31,7 @@ fn seal_plain(
     let secret = new_secret();
     seal_in_place(
         params,
-        salt,
-        block.index,
-        block.is_last,
+        BlockPos::new(*salt, block.index, block.is_last),
         &mut block.buf,
         &secret,
         &mut rand::thread_rng(),
@@ -314,9 +312,7 @@ impl<W: Write> Opener<W> {
         let mut buf = std::mem::take(&mut self.buf);
         let opened = open_block_into(
             &self.params,
-            &self.salt,
-            index,
-            is_last,
+            BlockPos::new(self.salt, index, is_last),
             cipher_len,
             expected,
             pieces,
@@ -359,9 +355,7 @@ impl<W: Write> Opener<W> {
                         for (b, is_last, mut buf) in job_rx {
                             let r = open_block_into(
                                 &params,
-                                &salt,
-                                b.index,
-                                is_last,
+                                BlockPos::new(salt, b.index, is_last),
                                 b.cipher_len,
                                 b.expected,
                                 &b.pieces,
