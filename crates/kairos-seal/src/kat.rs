@@ -19,7 +19,8 @@ use data_encoding::HEXLOWER;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::block::{seal_block_with_secret, SealedBlock};
+use crate::block::seal::seal_block_with_secret;
+use crate::block::SealedBlock;
 use crate::frame::Framer;
 use crate::keys::BlockPos;
 use crate::params::Params;

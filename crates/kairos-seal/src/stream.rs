@@ -14,7 +14,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::block::{open_block_into, seal_in_place, SealedBlock, ShardPool};
+use crate::block::open::open_block_into;
+use crate::block::seal::{seal_in_place, ShardPool};
+use crate::block::SealedBlock;
 use crate::error::{OpenError, SealError};
 use crate::frame::{Deframer, FileInfo, Framer, PlainBlock};
 use crate::keys::{new_salt, new_secret, BlockPos, FileSalt, PieceHash};
