@@ -11,7 +11,7 @@
 //! * Secrets, keys and intermediate share buffers are wiped (`zeroize`) when dropped. The shares
 //!   inside a [`crate::Piece`] are handed to the caller, who sends each one to a different peer.
 //! * Share `i` of a block (0-based piece index) always carries the Shamir x-coordinate `i + 1`
-//!   in its first byte; [`combine_secret`] relies on that to reject misplaced shares.
+//!   in its first byte; `combine_secret` relies on that to reject misplaced shares.
 //!
 //! Known gap: vsss-rs 6 keeps the polynomial of the last secret byte it split in a vector it
 //! frees without wiping (its `ZeroizeOnDrop` is a marker only). That is one byte of one block
