@@ -61,8 +61,8 @@ fn set_network(
     s: &settings::daemon::Daemon,
     allow_non_loopback: bool,
 ) -> Result<()> {
+    // kairos_node::start prints the loud not-anonymous warning for the direct transport.
     config.transport = net.transport();
-    config.transport.warn_if_direct();
     config.advertise = match net {
         Network::Tor(_) => Some(format!(
             "{}:{ONION_PORT}",
