@@ -210,6 +210,12 @@ impl<W: Write> Deframer<W> {
         }
     }
 
+    /// The sealed file name, once the header has been read (it ends in the first block or
+    /// two). Not sanitised, like [`FileInfo::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.header.is_none().then_some(self.name.as_str())
+    }
+
     /// Feeds the next block's plaintext.
     pub fn push(&mut self, mut data: &[u8]) -> Result<(), OpenError> {
         if let Some(header) = self.header.as_mut() {

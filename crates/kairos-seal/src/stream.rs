@@ -302,6 +302,13 @@ impl<W: Write> Opener<W> {
         Ok(())
     }
 
+    /// The sealed file name once the blocks pushed so far hold the whole header (normally after
+    /// the first block), so a caller can check where the file will go before writing it. Not
+    /// sanitised: never use it as a path without stripping separators and the like.
+    pub fn name(&self) -> Option<&str> {
+        self.deframer.name()
+    }
+
     /// Opens block `index` (the next one) from its pieces and writes its file bytes.
     pub fn push_block(
         &mut self,

@@ -461,3 +461,18 @@ fn stream_types_can_move_to_worker_threads() {
     sync::<kairos_seal::SealError>();
     sync::<OpenError>();
 }
+
+/// The sealed name is known once the first block is open, before the file is finished, so a
+/// downloader can check where the file goes before writing any of it.
+#[test]
+fn name_is_known_after_the_first_block() {
+    let p = Params::default();
+    let file = file_bytes(3 * p.block_plaintext_size(), 5);
+    let (salt, blocks) = seal(&file, p, 1);
+    let hashes: Vec<Vec<PieceHash>> = blocks.iter().map(SealedBlock::hashes).collect();
+    let mut opener = Opener::new(Vec::new(), p, salt, blocks.len() as u32);
+    assert_eq!(opener.name(), None);
+    let first = BlockPieces::from_sealed(&blocks[0], &hashes[0]);
+    opener.push_blocks(std::iter::once(first), 1).unwrap();
+    assert_eq!(opener.name(), Some(NAME));
+}
