@@ -1,53 +1,50 @@
 //! The get engine: fetch the manifest, fetch `k` good pieces of every block in parallel, open
-//! the blocks in order, and move the file into place only once it verified as a whole.
+//! the blocks in order, and stream the file to the CLI, which writes it
+//! ([`crate::stream_out`]; the CLI side is `crate::target`).
 //!
 //! Pipeline: block fetches run as tasks, at most `window` blocks ahead of the opener and at
 //! most `download_concurrency` piece requests at once; finished blocks are handed in order to
-//! a blocking thread that runs [`kairos_seal::Opener`] into a temporary file in the output's
-//! directory.
+//! a blocking thread that runs [`kairos_seal::Opener`] into a [`PlainStream`].
 //!
 //! Invariants:
 //! * before the release time (the directory withholds the manifest, or the manifest's release
-//!   is still ahead of this node's clock) nothing is created on disk;
+//!   is still ahead of this node's clock) nothing is sent but the error;
 //! * every piece is checked against its manifest hash before use; a bad or absent piece counts
 //!   as missing and the next piece of the block is fetched; a peer that served a bad piece is
 //!   reported ([`crate::wire::BadPiece`]);
-//! * the output appears (by rename, after fsync) only when the whole file verified — size and
-//!   BLAKE3 against the trailer sealed inside the encryption; on any failure or cancellation
-//!   the temporary file is removed (drop guard);
+//! * only bytes of blocks that passed their AEAD check are streamed; the `get_result` event —
+//!   the CLI's signal to move its file into place — is sent only when the whole file verified
+//!   (size and BLAKE3 against the trailer sealed inside the encryption);
 //! * memory is O(piece size × (download_concurrency + n × window)), independent of file size;
-//! * a name taken from the sealed stream is reduced to one plain path component and never
-//!   replaces an existing file ([`crate::target`]).
+//! * the daemon writes nothing to disk for a get.
 //!
-//! One block's fetching is [`crate::fetch`]'s; where the output goes is [`crate::target`]'s.
+//! One block's fetching is [`crate::fetch`]'s.
 
 use crate::fetch::{fetch_block, lock, Download, ReadyBlock};
 use crate::ops::{EventSink, OpError};
-use crate::output::OutputWriter;
 use crate::piece::HEADER_LEN;
 use crate::state::Node;
-use crate::target::{persist, resolve_output, safe_name, Target};
-use crate::wire::GetResult;
+use crate::stream_out::PlainStream;
+use crate::wire::{Event, GetResult};
 use futures::stream::StreamExt;
 use kairos_proto::{FileId, Manifest};
 use kairos_seal::{FileInfo, OpenError, Opener, SHARE_LEN, TAG_LEN};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tempfile::NamedTempFile;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::task::AbortOnDropHandle;
 
-/// Downloads file `id` to `output` (absolute: a file path, or an existing directory).
+/// Downloads file `id`, streaming its `file` and `data` events to `out`.
 pub async fn get(
     node: Arc<Node>,
     id: FileId,
-    output: PathBuf,
+    out: mpsc::Sender<Event>,
     sink: EventSink,
 ) -> Result<GetResult, OpError> {
     let started = Instant::now();
-    let target = resolve_output(&output)?;
     let manifest = released_manifest(&node, &id).await?;
     let (params, block_count) = (manifest.params, manifest.blocks.len() as u32);
     let total: u64 = (manifest.blocks.iter())
@@ -59,14 +56,13 @@ pub async fn get(
         params.total_shards(),
         manifest.peers.len()
     ));
-    let temp = create_temp(target.dir().to_path_buf()).await?;
     let (ready_tx, ready_rx) = mpsc::channel::<ReadyBlock>(2);
     let opener = {
         let (salt, sink) = (manifest.salt, sink.clone());
         AbortOnDropHandle::new(tokio::task::spawn_blocking(move || {
-            let mut out = Opening::new(temp, params, salt, block_count)?;
-            out.run(ready_rx, sink, total)?;
-            out.finish()
+            let mut opening = Opening::new(PlainStream::new(out), params, salt, block_count);
+            opening.run(ready_rx, sink, total)?;
+            opening.finish()
         }))
     };
     let ctx = Arc::new(Download {
@@ -84,15 +80,7 @@ pub async fn get(
     if let Some(e) = failure {
         return Err(e);
     }
-    let (info, temp) = opened?;
-    let path = match &target {
-        Target::File(p) => p.clone(),
-        Target::Dir(d) => d.join(safe_name(&info.name, &id)),
-    };
-    let (replace, final_path) = (matches!(target, Target::File(_)), path.clone());
-    tokio::task::spawn_blocking(move || persist(temp, &final_path, replace))
-        .await
-        .map_err(|e| OpError::Internal(e.to_string()))??;
+    let info = opened?;
     sink.progress(total, total);
     let bad_pieces = lock(&ctx.bad).clone();
     let unreachable = (lock(&ctx.unreachable).iter())
@@ -100,7 +88,7 @@ pub async fn get(
         .collect();
     Ok(GetResult {
         id,
-        path,
+        path: PathBuf::new(),
         name: info.name,
         size: info.size,
         blake3: data_encoding::HEXLOWER.encode(&info.hash),
@@ -149,24 +137,6 @@ fn check_coding(params: &kairos_seal::Params) -> Result<(), OpError> {
     Ok(())
 }
 
-/// A temporary file in the output's directory (removed again if the download fails).
-async fn create_temp(out_dir: PathBuf) -> Result<NamedTempFile, OpError> {
-    tokio::task::spawn_blocking(move || {
-        tempfile::Builder::new()
-            .prefix(".kairos-get-")
-            .suffix(".part")
-            .tempfile_in(&out_dir)
-            .map_err(|e| {
-                OpError::BadOutput(format!(
-                    "cannot create a file in {}: {e}",
-                    out_dir.display()
-                ))
-            })
-    })
-    .await
-    .map_err(|e| OpError::Internal(e.to_string()))?
-}
-
 /// Fetches every block, at most `window` blocks ahead of the opener, and hands them over in
 /// order. Returns the first failure (the remaining fetches are aborted).
 async fn fetch_all(
@@ -193,28 +163,26 @@ async fn fetch_all(
     None
 }
 
-/// The opener thread's state: opens blocks in order into the temporary file, then checks
-/// the whole file and fsyncs it.
+/// The opener thread's state: opens blocks in order into the plaintext stream, announces
+/// the sealed name as soon as it is known, then checks the whole file.
 struct Opening {
-    temp: NamedTempFile,
-    opener: Opener<OutputWriter>,
+    stream: PlainStream,
+    opener: Opener<PlainStream>,
 }
 
 fn out_err(e: std::io::Error) -> OpError {
-    OpError::BadOutput(format!("writing the output: {e}"))
+    OpError::BadOutput(format!("sending the file to the CLI: {e}"))
 }
 
 impl Opening {
     fn new(
-        temp: NamedTempFile,
+        stream: PlainStream,
         params: kairos_seal::Params,
         salt: kairos_seal::FileSalt,
         block_count: u32,
-    ) -> Result<Self, OpError> {
-        let file = temp.as_file().try_clone().map_err(out_err)?;
-        let writer = OutputWriter::new(file).map_err(out_err)?;
-        let opener = Opener::new(writer, params, salt, block_count);
-        Ok(Opening { temp, opener })
+    ) -> Self {
+        let opener = Opener::new(stream.clone(), params, salt, block_count);
+        Opening { stream, opener }
     }
 
     /// Opens every block received, in order, until the sender is done.
@@ -241,30 +209,43 @@ impl Opening {
             self.opener
                 .push_block(block.index, block.cipher_len, &block.expected, &slots)
                 .map_err(open_error)?;
+            self.announce()?;
             done += u64::from(block.cipher_len) - TAG_LEN as u64;
             sink.progress(done, total);
             working += mark.elapsed();
             mark = Instant::now();
         }
         tracing::debug!(
-            "opener: {:.2} s opening and writing, {:.2} s waiting for blocks",
+            "opener: {:.2} s opening and sending, {:.2} s waiting for blocks",
             working.as_secs_f64(),
             waiting.as_secs_f64()
         );
         Ok(())
     }
 
-    /// Checks the whole file against its sealed trailer and makes it durable.
-    fn finish(self) -> Result<(FileInfo, NamedTempFile), OpError> {
-        let (info, writer) = self.opener.finish_with_writer().map_err(open_error)?;
-        writer.finish().map_err(out_err)?;
-        Ok((info, self.temp))
+    /// Sends the sealed name once the opener knows it (then the bytes start flowing).
+    fn announce(&self) -> Result<(), OpError> {
+        match self.opener.name() {
+            Some(name) if !self.stream.announced() => self.stream.announce(name).map_err(out_err),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the whole file against its sealed trailer, then sends the last bytes.
+    fn finish(self) -> Result<FileInfo, OpError> {
+        let (info, mut stream) = self.opener.finish_with_writer().map_err(open_error)?;
+        if !stream.announced() {
+            // An empty file with a header that ended exactly at the last block.
+            stream.announce(&info.name).map_err(out_err)?;
+        }
+        stream.flush().map_err(out_err)?;
+        Ok(info)
     }
 }
 
 fn open_error(e: OpenError) -> OpError {
     match e {
-        OpenError::Io(e) => OpError::BadOutput(format!("writing the output: {e}")),
+        OpenError::Io(e) => out_err(e),
         OpenError::MissingBlocks { .. } => {
             OpError::Internal(format!("the download stopped early: {e}"))
         }

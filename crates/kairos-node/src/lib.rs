@@ -16,9 +16,10 @@
 //! * `store` — the redb tables; `writer` — the node's ops for the host layer's group-commit
 //!   writer ([`kairos_host::writer`]); `sweep` — retention;
 //! * `membership` — standing with the directories; `heartbeat` — joining and re-subscribing;
-//! * `put` / `placement` / `get` — the engines (`fetch` — one block of a get; `target` — where
-//!   its output goes); `peer_client` — their HTTP client; `output` — the download's output
-//!   file, written and flushed on its own threads;
+//! * `put` / `placement` / `get` — the engines (`fetch` — one block of a get; `stream_out` —
+//!   its verified bytes to the CLI); `peer_client` — their HTTP client;
+//! * [`target`] — where the CLI writes a download (checks, temporary file, atomic rename);
+//!   `output` — that file, written and flushed on its own threads;
 //! * `local_api` — the daemon side of the CLI's API; [`local_client`] — the CLI side;
 //!   [`wire`] — their JSON shapes; [`ops`] — their typed errors and events;
 //! * `bench_support` — the piece store measured on its own, for `examples/putget_bench.rs`.
@@ -28,7 +29,7 @@
 //! nothing and an accepted one is durable before it is acknowledged, immutable after
 //! (`peer_api`, `writer`); no piece id or file name from the network becomes a path (`piece`,
 //! `get`); only the daemon's user can reach the local API (`socket`); a download's output
-//! appears only once it verified as a whole (`get`).
+//! appears only once it verified as a whole (`get`, `target`), and never through a link.
 #![forbid(unsafe_code)]
 
 mod admission;
@@ -55,8 +56,9 @@ mod state;
 mod store;
 #[cfg(test)]
 mod store_model;
+mod stream_out;
 mod sweep;
-mod target;
+pub mod target;
 pub mod wire;
 mod writer;
 

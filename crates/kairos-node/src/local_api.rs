@@ -4,11 +4,12 @@
 //! * `GET /v1/status` → [`Status`];
 //! * `POST /v1/start` → join the network now → [`StartResult`];
 //! * `POST /v1/put` [`PutRequest`] → NDJSON [`Event`] stream ending in `put_result` or `error`;
-//! * `POST /v1/get` [`GetRequest`] → NDJSON [`Event`] stream ending in `get_result` or `error`.
+//! * `POST /v1/get` [`GetRequest`] → NDJSON [`Event`] stream carrying the file (`file`, then
+//!   `data` events) and ending in `get_result` or `error`.
 //!
 //! Invariants: the socket is the only way in (no TCP port), so only the daemon's user can
 //! drive it; a put or get whose client disconnects is cancelled (its temporary files are
-//! removed); every stream ends with exactly one terminal event.
+//! removed); every stream ends with exactly one terminal event, after every `data` event.
 
 use crate::ops::{EventSink, OpError};
 use crate::state::Node;
@@ -81,8 +82,8 @@ async fn put_file(
 ) -> Result<Response, ApiError> {
     let Json(req) = req.map_err(bad_json)?;
     let node = l.node.clone();
-    Ok(stream_op(l, move |sink| async move {
-        match put::put(node, req.path, req.release, sink).await {
+    Ok(stream_op(l, None, move |sink| async move {
+        match put::put(node, req, sink).await {
             Ok(r) => Event::PutResult(r),
             Err(e) => Event::Error(e.to_event()),
         }
@@ -95,17 +96,49 @@ async fn get_file(
 ) -> Result<Response, ApiError> {
     let Json(req) = req.map_err(bad_json)?;
     let node = l.node.clone();
-    Ok(stream_op(l, move |sink| async move {
-        match get::get(node, req.id, req.output, sink).await {
+    let (data_tx, data_rx) = mpsc::channel::<Event>(DATA_QUEUE);
+    Ok(stream_op(l, Some(data_rx), move |sink| async move {
+        match get::get(node, req.id, data_tx, sink).await {
             Ok(r) => Event::GetResult(r),
             Err(e) => Event::Error(e.to_event()),
         }
     }))
 }
 
+/// `data` events queued for the CLI at most (1 MiB each): the opener waits when the CLI, or
+/// whatever it writes to, is slower.
+const DATA_QUEUE: usize = 4;
+
+/// The two queues of a stream: `data` (bounded, the file's bytes, in order) and everything
+/// else. Data is taken first, so the terminal event, sent only after the operation returned
+/// and so after its last data, always comes after every data event.
+struct Queues {
+    events: mpsc::UnboundedReceiver<Event>,
+    data: Option<mpsc::Receiver<Event>>,
+}
+
+impl Queues {
+    async fn next(&mut self) -> Option<Event> {
+        let Some(data) = self.data.as_mut() else {
+            return self.events.recv().await;
+        };
+        tokio::select! {
+            biased;
+            d = data.recv() => match d {
+                Some(d) => Some(d),
+                None => {
+                    self.data = None;
+                    self.events.recv().await
+                }
+            },
+            e = self.events.recv() => e,
+        }
+    }
+}
+
 /// Runs an operation in its own task and streams its events as NDJSON. The operation is
 /// dropped (cancelled) if the client goes away or the daemon stops.
-fn stream_op<F, Fut>(l: Local, op: F) -> Response
+fn stream_op<F, Fut>(l: Local, data: Option<mpsc::Receiver<Event>>, op: F) -> Response
 where
     F: FnOnce(EventSink) -> Fut,
     Fut: Future<Output = Event> + Send + 'static,
@@ -123,11 +156,12 @@ where
             }
         }
     });
-    let lines = futures::stream::unfold(rx, |mut rx| async move {
-        let event = rx.recv().await?;
+    let queues = Queues { events: rx, data };
+    let lines = futures::stream::unfold(queues, |mut q| async move {
+        let event = q.next().await?;
         let mut line = serde_json::to_vec(&event).unwrap_or_default();
         line.push(b'\n');
-        Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
+        Some((Ok::<_, Infallible>(Bytes::from(line)), q))
     });
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],

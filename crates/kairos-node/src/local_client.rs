@@ -1,9 +1,13 @@
 //! The CLI's client of the local API: HTTP/1.1 over the daemon's Unix socket.
 //!
 //! Invariant: the client holds no keys and reads no files; it sends paths and ids to the
-//! daemon, which does the work with its own identity. A stream that ends without a terminal
-//! event is an error, never a silent success.
+//! daemon, which does the work with its own identity. A download is written by the client
+//! itself, as its user and against its working directory ([`crate::target`]), and moved into
+//! place only after the daemon's `get_result`. A stream that ends without a terminal event is
+//! an error, never a silent success.
 
+pub use crate::target::Destination;
+use crate::target::{Output, OutputError};
 pub use crate::wire::{
     BadPiece, DirectoryStatus, ErrorEvent, Event, GetResult, PutResult, StartResult, Status,
 };
@@ -37,6 +41,9 @@ pub enum LocalError {
         needed: Option<usize>,
         known: Option<usize>,
     },
+    /// The download could not be written where asked (code `bad_output`).
+    #[error("{0}")]
+    Output(String),
     #[error(
         "the daemon's answer was not understood: {0} (are the CLI and daemon the same version?)"
     )]
@@ -51,6 +58,7 @@ impl LocalError {
             LocalError::NotRunning { .. } => "not_running",
             LocalError::Locked { .. } => "locked",
             LocalError::Daemon { code, .. } => code,
+            LocalError::Output(_) => "bad_output",
             LocalError::Protocol(_) => "protocol",
         }
     }
@@ -83,6 +91,12 @@ impl LocalError {
 #[derive(Clone, Debug)]
 pub struct LocalClient {
     socket: PathBuf,
+}
+
+impl From<OutputError> for LocalError {
+    fn from(e: OutputError) -> Self {
+        LocalError::Output(e.0)
+    }
 }
 
 fn protocol(e: impl std::fmt::Display) -> LocalError {
@@ -179,34 +193,79 @@ impl LocalClient {
         release: u64,
         on_event: impl FnMut(&Event),
     ) -> Result<PutResult, LocalError> {
+        self.put_named(path, None, release, on_event).await
+    }
+
+    /// [`LocalClient::put`], sealing the file under `name` instead of the path's last
+    /// component (`put -`, whose bytes were spooled to a temporary file).
+    pub async fn put_named(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+        release: u64,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<PutResult, LocalError> {
         let req = PutRequest {
             path: absolute(path),
             release,
+            name: name.map(str::to_owned),
         };
         let body = serde_json::to_vec(&req).map_err(protocol)?;
         let resp = self.request(Method::POST, "/v1/put", Some(body)).await?;
-        match self.events(resp, on_event).await? {
+        let handle = |e: Event| {
+            on_event(&e);
+            Ok(())
+        };
+        match self.events(resp, handle).await? {
             Event::PutResult(r) => Ok(r),
             other => Err(protocol(format!("unexpected final event {other:?}"))),
         }
     }
 
-    /// Downloads file `id` to `output` (made absolute if relative): a file path, or an
-    /// existing directory to create the file in under its sealed name.
+    /// Downloads file `id` to `output` (made absolute if relative): a new file, or an
+    /// existing directory to create the file in under its sealed name. Never replaces a file.
     pub async fn get(
         &self,
         id: &FileId,
         output: &Path,
         on_event: impl FnMut(&Event),
     ) -> Result<GetResult, LocalError> {
-        let req = GetRequest {
-            id: *id,
-            output: absolute(output),
+        let dest = Destination::Path {
+            path: absolute(output),
+            force: false,
         };
-        let body = serde_json::to_vec(&req).map_err(protocol)?;
+        self.get_to(id, dest, on_event).await
+    }
+
+    /// Downloads file `id` to `dest`. The destination is checked before the request is sent
+    /// (see [`crate::target`]); `on_event` sees every non-terminal event but the file's bytes.
+    pub async fn get_to(
+        &self,
+        id: &FileId,
+        dest: Destination,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<GetResult, LocalError> {
+        let mut out = Output::new(dest)?;
+        let body = serde_json::to_vec(&GetRequest { id: *id }).map_err(protocol)?;
         let resp = self.request(Method::POST, "/v1/get", Some(body)).await?;
-        match self.events(resp, on_event).await? {
-            Event::GetResult(r) => Ok(r),
+        let handle = |e: Event| match e {
+            Event::File { name } => Ok(out.begin(&name, id)?),
+            Event::Data { b64 } => {
+                let bytes = data_encoding::BASE64
+                    .decode(b64.as_bytes())
+                    .map_err(protocol)?;
+                Ok(out.write(&bytes)?)
+            }
+            other => {
+                on_event(&other);
+                Ok(())
+            }
+        };
+        match self.events(resp, handle).await? {
+            Event::GetResult(mut r) => {
+                r.path = out.finish()?;
+                Ok(r)
+            }
             other => Err(protocol(format!("unexpected final event {other:?}"))),
         }
     }
@@ -215,7 +274,7 @@ impl LocalClient {
     async fn events(
         &self,
         resp: Response<Incoming>,
-        mut on_event: impl FnMut(&Event),
+        mut on_event: impl FnMut(Event) -> Result<(), LocalError>,
     ) -> Result<Event, LocalError> {
         let status = resp.status();
         let mut body = resp.into_body();
@@ -241,7 +300,7 @@ impl LocalClient {
                 match event {
                     Event::Error(e) => return Err(LocalError::from_event(e)),
                     e if e.is_terminal() => return Ok(e),
-                    e => on_event(&e),
+                    e => on_event(e)?,
                 }
             }
         }

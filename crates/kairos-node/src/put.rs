@@ -21,14 +21,14 @@ use crate::ops::{EventSink, OpError};
 use crate::piece::PieceBody;
 use crate::placement::{Candidate, Placement};
 use crate::state::Node;
-use crate::wire::PutResult;
+use crate::wire::{PutRequest, PutResult};
 use bytes::Bytes;
 use kairos_directory::DirectoryClient;
 use kairos_proto::{BlockEntry, Manifest, Peer, PieceEntry};
 use kairos_seal::{FileSalt, PieceHash, SealError, SealedBlock, Sealer, MAX_NAME_LEN, TAG_LEN};
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -66,12 +66,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The file name to seal: the path's last component, cut to 255 bytes of UTF-8.
-fn sealed_name(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// The file name to seal: the name given (`put -`), else the path's last component; cut to
+/// 255 bytes of UTF-8.
+fn sealed_name(path: &Path, given: Option<&str>) -> String {
+    let name = match given {
+        Some(n) => n.to_owned(),
+        None => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
     let mut end = name.len().min(MAX_NAME_LEN);
     while !name.is_char_boundary(end) {
         end -= 1;
@@ -114,15 +118,16 @@ struct Preflight {
 /// where its pieces are going.
 type BlockRecord = (u32, Vec<PieceHash>, Arc<BlockState>);
 
-/// Uploads the file at `path` (absolute) to open at `release` (Unix seconds).
-pub async fn put(
-    node: Arc<Node>,
-    path: PathBuf,
-    release: u64,
-    sink: EventSink,
-) -> Result<PutResult, OpError> {
+/// Uploads the file at `req.path` (absolute) to open at `req.release` (Unix seconds), sealed
+/// under `req.name` if given.
+pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<PutResult, OpError> {
     let started = Instant::now();
-    let (pre, file) = preflight(&node, &path, release).await?;
+    let PutRequest {
+        path,
+        release,
+        name,
+    } = req;
+    let (pre, file) = preflight(&node, &path, name.as_deref(), release).await?;
     let n = node.cfg.params.total_shards();
     sink.info(format!(
         "sealing {:?} ({} bytes) into {} blocks of {n} pieces over {} nodes",
@@ -167,7 +172,12 @@ pub async fn put(
 
 /// Checks the release time, the input file and the candidate holders; returns what they
 /// found and the opened input.
-async fn preflight(node: &Node, path: &Path, release: u64) -> Result<(Preflight, File), OpError> {
+async fn preflight(
+    node: &Node,
+    path: &Path,
+    given_name: Option<&str>,
+    release: u64,
+) -> Result<(Preflight, File), OpError> {
     let params = node.cfg.params;
     let n = params.total_shards();
     let now = node.now();
@@ -188,7 +198,7 @@ async fn preflight(node: &Node, path: &Path, release: u64) -> Result<(Preflight,
     let (file, size) = tokio::task::spawn_blocking(move || open_input(&input))
         .await
         .map_err(|e| OpError::Internal(e.to_string()))??;
-    let name = sealed_name(path);
+    let name = sealed_name(path, given_name);
     let dir = node.directory.clone().ok_or_else(|| {
         OpError::DirectoryUnreachable(
             "this node has no directories configured; start the daemon with --directory".into(),

@@ -3,7 +3,9 @@
 //!
 //! `put` and `get` answer with a stream of newline-delimited JSON [`Event`]s: any number of
 //! `info` / `progress` / `warning` / `bad_piece` events, then exactly one terminal event —
-//! `put_result`, `get_result` or `error`.
+//! `put_result`, `get_result` or `error`. A get also carries the file itself: one `file` event
+//! (the sealed name) and then `data` events (verified plaintext, base64, in order), all before
+//! its terminal event; the CLI writes them where its user asked.
 
 use kairos_proto::FileId;
 use serde::{Deserialize, Serialize};
@@ -60,15 +62,16 @@ pub struct PutRequest {
     pub path: PathBuf,
     /// Release time, Unix seconds.
     pub release: u64,
+    /// The name to seal with the file instead of the path's last component (`put -`, whose
+    /// bytes the CLI spooled to a temporary file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
-/// `POST /v1/get` request body.
+/// `POST /v1/get` request body. The answer streams the file; the CLI writes it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GetRequest {
     pub id: FileId,
-    /// Absolute output path: a file to create (or replace), or an existing directory to create
-    /// the file in under its sealed name.
-    pub output: PathBuf,
 }
 
 /// The terminal event of a successful put.
@@ -106,7 +109,9 @@ pub struct BadPiece {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GetResult {
     pub id: FileId,
-    /// Where the file was written.
+    /// Where the file was written (`-` for standard output): filled in by the CLI, which
+    /// writes it; empty in the daemon's event.
+    #[serde(default)]
     pub path: PathBuf,
     /// The file name sealed with the file.
     pub name: String,
@@ -157,6 +162,16 @@ pub enum Event {
     },
     /// A peer served a piece that failed its hash check.
     BadPiece(BadPiece),
+    /// (get) The file name sealed with the file, raw (sanitise before use as a path); sent
+    /// once the first block is open, before any `data`.
+    File {
+        name: String,
+    },
+    /// (get) File bytes, base64, in order; every byte is from a block that passed its AEAD
+    /// check. Whether the whole file verified is said by the terminal event.
+    Data {
+        b64: String,
+    },
     PutResult(PutResult),
     GetResult(GetResult),
     Error(ErrorEvent),

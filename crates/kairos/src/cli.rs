@@ -212,8 +212,11 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct PutArgs {
-    /// The file to upload.
+    /// The file to upload, or `-` to read standard input (name it with --name).
     pub path: PathBuf,
+    /// The name sealed with the file (for `-`, default `stdin`; otherwise the file's own name).
+    #[arg(long)]
+    pub name: Option<String>,
     /// When the file opens: RFC 3339 (`2026-12-01T15:00:00Z`) or from now (`+30s`, `+2h`, `+7d`).
     #[arg(long, short = 'r')]
     pub release_time: String,
@@ -228,9 +231,14 @@ pub struct PutArgs {
 pub struct GetArgs {
     /// The file id printed by `kairos put`.
     pub file_id: String,
-    /// Where to write the file (a directory keeps the uploaded file name).
+    /// Where to write the file: a new file, a directory (the file keeps its uploaded name), or
+    /// `-` for standard output. Links and special files are refused; an existing file is
+    /// replaced only with --force. The file appears only once it verified as a whole.
     #[arg(long, short = 'o', default_value = ".")]
     pub output: PathBuf,
+    /// Replace an existing regular file at the output path.
+    #[arg(long)]
+    pub force: bool,
     /// Print a JSON result.
     #[arg(long)]
     pub json: bool,

@@ -6,14 +6,36 @@ use crate::exit::{Exit, EXIT_LOCKED};
 use crate::{release, settings};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kairos_node::local_client::{Event, LocalClient, LocalError};
+use kairos_node::local_client::{Destination, Event, LocalClient, LocalError};
 use kairos_proto::FileId;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 fn client(args: &ClientArgs) -> Result<LocalClient> {
+    client_home(args).map(|(_, c)| c)
+}
+
+fn client_home(args: &ClientArgs) -> Result<(PathBuf, LocalClient)> {
     let home = settings::home_or_default(args.home.clone(), ".kairos")?;
-    Ok(LocalClient::new(home.join(kairos_node::SOCKET_FILE)))
+    let c = LocalClient::new(home.join(kairos_node::SOCKET_FILE));
+    Ok((home, c))
+}
+
+/// Copies standard input to a new 0600 file in `home/spool`, for the daemon to read.
+fn spool_stdin(home: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = home.join("spool");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut spool = tempfile::Builder::new()
+        .prefix("stdin-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a spool file in {}", dir.display()))?;
+    std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut())
+        .context("reading standard input")?;
+    spool
+        .as_file()
+        .sync_all()
+        .context("writing the spool file")?;
+    Ok(spool)
 }
 
 /// A progress bar on a terminal, nothing otherwise.
@@ -94,16 +116,33 @@ pub async fn status(args: StatusArgs) -> Result<()> {
 }
 
 pub async fn put(args: PutArgs) -> Result<()> {
-    let path = absolute(&args.path)?;
+    let release = release::parse_release(&args.release_time, kairos_proto::time::now_unix())?;
+    let (home, c) = client_home(&args.client)?;
+    // Standard input is spooled to a 0600 file in the daemon's home: sealing needs the size
+    // up front (it is framed into the first block). The spool is removed when this returns.
+    let spool = match args.path.as_os_str() == "-" {
+        true => Some(spool_stdin(&home)?),
+        false => None,
+    };
+    let (path, name) = match &spool {
+        Some(s) => (
+            s.path().to_path_buf(),
+            Some(args.name.as_deref().unwrap_or("stdin")),
+        ),
+        None => (absolute(&args.path)?, args.name.as_deref()),
+    };
     let meta =
         std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
     anyhow::ensure!(meta.is_file(), "{} is not a regular file", path.display());
-    let release = release::parse_release(&args.release_time, kairos_proto::time::now_unix())?;
-    let c = client(&args.client)?;
     let bar = progress("put");
-    let result = c.put(&path, release, on_event(&bar)).await;
+    let result = c.put_named(&path, name, release, on_event(&bar)).await;
     bar.finish_and_clear();
+    drop(spool);
     let result = result?;
+    let path = match args.path.as_os_str() == "-" {
+        true => PathBuf::from("standard input"),
+        false => path,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
@@ -122,10 +161,17 @@ pub async fn put(args: PutArgs) -> Result<()> {
 
 pub async fn get(args: GetArgs) -> Result<()> {
     let id: FileId = args.file_id.parse()?;
-    let output = absolute(&args.output)?;
+    let dest = if args.output.as_os_str() == "-" {
+        Destination::Stream(Box::new(std::io::stdout()))
+    } else {
+        Destination::Path {
+            path: absolute(&args.output)?,
+            force: args.force,
+        }
+    };
     let c = client(&args.client)?;
     let bar = progress("get");
-    let result = c.get(&id, &output, on_event(&bar)).await;
+    let result = c.get_to(&id, dest, on_event(&bar)).await;
     bar.finish_and_clear();
     let result = result.map_err(locked_exit)?;
     if args.json {
@@ -138,7 +184,9 @@ pub async fn get(args: GetArgs) -> Result<()> {
             "{} ({} bytes) verified, BLAKE3 {}",
             result.name, result.size, result.blake3
         );
-        println!("{}", result.path.display());
+        if args.output.as_os_str() != "-" {
+            println!("{}", result.path.display());
+        }
     }
     Ok(())
 }
