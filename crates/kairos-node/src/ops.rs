@@ -123,3 +123,43 @@ impl EventSink {
         self.emit(Event::Progress { done, total });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn every_error(a: u64, b: u64, n: usize, text: String) -> Vec<OpError> {
+        vec![
+            OpError::Locked { until: a },
+            OpError::NotEnoughNodes {
+                needed: n,
+                known: n / 2,
+            },
+            OpError::NotFound,
+            OpError::ReleaseInPast { release: a, now: b },
+            OpError::ReleaseTooFar { release: a, max: b },
+            OpError::NotEnoughPieces(text.clone()),
+            OpError::BadInput(text.clone()),
+            OpError::BadOutput(text.clone()),
+            OpError::DirectoryUnreachable(text.clone()),
+            OpError::UploadFailed(text.clone()),
+            OpError::Integrity(text.clone()),
+            OpError::Internal(text),
+        ]
+    }
+
+    proptest! {
+        /// Every error shows and becomes an event for any input (a release time beyond the
+        /// year 9999 once made the daemon panic while formatting `ReleaseTooFar`).
+        #[test]
+        fn every_error_displays_for_any_input(a in any::<u64>(), b in any::<u64>(), n in any::<usize>(), text in ".*") {
+            for e in every_error(a, b, n, text) {
+                let shown = e.to_string();
+                let ev = e.to_event();
+                prop_assert_eq!(ev.message, shown);
+                prop_assert_eq!(ev.error, e.code());
+            }
+        }
+    }
+}

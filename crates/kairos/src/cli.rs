@@ -217,9 +217,15 @@ pub struct PutArgs {
     /// The name sealed with the file (for `-`, default `stdin`; otherwise the file's own name).
     #[arg(long)]
     pub name: Option<String>,
-    /// When the file opens: RFC 3339 (`2026-12-01T15:00:00Z`) or from now (`+30s`, `+2h`, `+7d`).
+    /// When the file opens: RFC 3339 with an offset (`2026-12-25T10:00:00Z`,
+    /// `2026-12-25T10:00:00+01:00`); a date (`2026-12-25` = midnight UTC); a date-time without
+    /// an offset, taken in the zone given by --tz (refused without it); or from now (`+90m`,
+    /// `+2h`, `+7d`). At most the daemon's --max-release ahead, and before the year 10000.
     #[arg(long, short = 'r')]
     pub release_time: String,
+    /// The UTC offset for a --release-time written without one: `+01:00`, `-05:30`, `UTC`.
+    #[arg(long, value_parser = crate::release::parse_tz, allow_hyphen_values = true)]
+    pub tz: Option<i64>,
     /// Print a JSON result instead of the file id.
     #[arg(long)]
     pub json: bool,

@@ -81,7 +81,7 @@ fn locked_exit(e: LocalError) -> anyhow::Error {
             EXIT_LOCKED,
             format!(
                 "the file is locked until {} (time-lock); try again after that",
-                kairos_proto::time::rfc3339(t)
+                release::describe(t, kairos_proto::time::now_unix())
             ),
         )
         .into(),
@@ -116,7 +116,8 @@ pub async fn status(args: StatusArgs) -> Result<()> {
 }
 
 pub async fn put(args: PutArgs) -> Result<()> {
-    let release = release::parse_release(&args.release_time, kairos_proto::time::now_unix())?;
+    let now = kairos_proto::time::now_unix();
+    let release = release::parse_release(&args.release_time, args.tz, now)?;
     let (home, c) = client_home(&args.client)?;
     // Standard input is spooled to a 0600 file in the daemon's home: sealing needs the size
     // up front (it is framed into the first block). The spool is removed when this returns.
@@ -152,7 +153,7 @@ pub async fn put(args: PutArgs) -> Result<()> {
             meta.len(),
             result.blocks,
             result.nodes,
-            kairos_proto::time::rfc3339(release)
+            release::describe(release, kairos_proto::time::now_unix())
         );
         println!("{}", result.id);
     }
