@@ -10,15 +10,17 @@ use thiserror::Error;
 pub enum NodeError {
     #[error("invalid node configuration: {0}")]
     Config(String),
-    #[error("cannot use home directory {path}: {source}")]
+    // The I/O errors below are in the message and not `source`s, so that a report of the
+    // whole chain (`{:#}`) says them once.
+    #[error("cannot use home directory {}: {error}", path.display())]
     Home {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source} (is another process using the port? choose another with --listen)")]
+    #[error("cannot listen on {addr}: {error} (is another process using the port? choose another with --listen)")]
     Bind {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("a kairos daemon is already running with home {0} (its socket answers); stop it first or use another --home")]
     AlreadyRunning(PathBuf),

@@ -25,10 +25,12 @@ use tokio::net::UnixStream;
 /// Why a local API call failed.
 #[derive(Debug, Error)]
 pub enum LocalError {
-    #[error("no kairos daemon answers at {}: {source}; start one with `kairos daemon` (and check --home / KAIROS_HOME)", socket.display())]
+    /// (The I/O error is part of the message, not a `source`, so a report of the chain says
+    /// it once.)
+    #[error("no kairos daemon answers at {}: {error}; start one with `kairos daemon` (and check --home / KAIROS_HOME)", socket.display())]
     NotRunning {
         socket: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is time-locked; `until` is the release time (Unix seconds).
     #[error("{message}")]
@@ -133,9 +135,9 @@ impl LocalClient {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
-                .map_err(|source| LocalError::NotRunning {
+                .map_err(|error| LocalError::NotRunning {
                     socket: self.socket.clone(),
-                    source,
+                    error,
                 })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await

@@ -185,8 +185,8 @@ async fn preflight(
         return Err(OpError::ReleaseInPast { release, now });
     }
     // Never past the year 9999 either, whatever max_release says: times are shown as RFC 3339.
-    let max = (now.saturating_add(node.cfg.max_release.as_secs()))
-        .min(kairos_proto::time::MAX_RFC3339);
+    let max =
+        (now.saturating_add(node.cfg.max_release.as_secs())).min(kairos_proto::time::MAX_RFC3339);
     if release > max {
         return Err(OpError::ReleaseTooFar { release, max });
     }

@@ -92,14 +92,14 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     config.check().map_err(NodeError::Config)?;
     let (identity, store) = open_home(&config).await?;
     let listener = bind_peer_api(&config).await?;
-    let peer_addr = listener.local_addr().map_err(|source| NodeError::Bind {
+    let peer_addr = listener.local_addr().map_err(|error| NodeError::Bind {
         addr: config.listen,
-        source,
+        error,
     })?;
     let (writer, writer_done) =
-        writer::spawn(store.clone(), config.quota).map_err(|source| NodeError::Home {
+        writer::spawn(store.clone(), config.quota).map_err(|error| NodeError::Home {
             path: config.home.clone(),
-            source,
+            error,
         })?;
     config.transport.warn_if_direct();
     let node = Arc::new(build_state(config, identity, store, writer, peer_addr)?);
@@ -146,9 +146,9 @@ async fn open_home(config: &NodeConfig) -> Result<(Identity, Store), NodeError> 
     let home = config.home.clone();
     let cache = config.limits.db_cache_bytes;
     tokio::task::spawn_blocking(move || {
-        let home_err = |source| NodeError::Home {
+        let home_err = |error| NodeError::Home {
             path: home.clone(),
-            source,
+            error,
         };
         kairos_net::home::ensure_home(&home).map_err(home_err)?;
         let identity = kairos_net::home::load_or_create_identity(&home).map_err(home_err)?;
@@ -162,9 +162,9 @@ async fn open_home(config: &NodeConfig) -> Result<(Identity, Store), NodeError> 
 async fn bind_peer_api(config: &NodeConfig) -> Result<TcpListener, NodeError> {
     TcpListener::bind(config.listen)
         .await
-        .map_err(|source| NodeError::Bind {
+        .map_err(|error| NodeError::Bind {
             addr: config.listen,
-            source,
+            error,
         })
 }
 

@@ -17,7 +17,6 @@ mod units;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use exit::Exit;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -29,6 +28,12 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    let json = match &cli.command {
+        Command::Status(a) => a.json,
+        Command::Put(a) => a.json,
+        Command::Get(a) => a.json,
+        _ => false,
+    };
     let result = match cli.command {
         Command::Selftest(a) => cmd::selftest::run(a.size_mib),
         other => tokio::runtime::Builder::new_multi_thread()
@@ -39,14 +44,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            if let Some(Exit(code, msg)) = e.downcast_ref::<Exit>() {
-                eprintln!("kairos: {msg}");
-                return ExitCode::from(*code);
-            }
-            eprintln!("kairos: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit::report(&e, json),
     }
 }
 

@@ -2,7 +2,7 @@
 //! in the daemon's home). The CLI holds no keys; the daemon does the work.
 
 use crate::cli::{ClientArgs, GetArgs, PutArgs, StatusArgs};
-use crate::exit::{Exit, EXIT_LOCKED};
+use crate::exit::{Exit, EXIT_LOCKED, EXIT_USAGE};
 use crate::{release, settings};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -96,6 +96,16 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 pub async fn start(args: ClientArgs) -> Result<()> {
     let c = client(&args)?;
     let result = c.start().await?;
+    if result.directories_reached == 0 {
+        let why: Vec<String> = (result.directories.iter())
+            .filter_map(|d| d.last_error.as_ref().map(|e| format!("{}: {e}", d.addr)))
+            .collect();
+        anyhow::bail!(
+            "not joined: none of the {} directories was reached ({}); the daemon keeps trying, see `kairos status`",
+            result.directories.len(),
+            why.join("; ")
+        );
+    }
     println!(
         "joined the network: {} of {} directories reached",
         result.directories_reached,
@@ -161,7 +171,15 @@ pub async fn put(args: PutArgs) -> Result<()> {
 }
 
 pub async fn get(args: GetArgs) -> Result<()> {
-    let id: FileId = args.file_id.parse()?;
+    let id: FileId = (args.file_id.parse())
+        .map_err(|e| Exit(EXIT_USAGE, format!("{e} (see `kairos get --help`)")))?;
+    if args.output.as_os_str() == "-" && args.json {
+        return Err(Exit(
+            EXIT_USAGE,
+            "--json and -o - both write to standard output; choose one".into(),
+        )
+        .into());
+    }
     let dest = if args.output.as_os_str() == "-" {
         Destination::Stream(Box::new(std::io::stdout()))
     } else {
@@ -193,7 +211,7 @@ pub async fn get(args: GetArgs) -> Result<()> {
 }
 
 fn print_status(s: &kairos_node::Status) {
-    let when = |t: Option<u64>| t.map_or("never".to_owned(), kairos_proto::time::rfc3339);
+    let when = |t: Option<u64>| t.map_or("never".to_owned(), |t| release::describe(t, s.now));
     println!("node key:     {}", s.key);
     println!("address:      {}  (listening on {})", s.advertise, s.listen);
     println!("transport:    {}", s.transport);
@@ -208,15 +226,20 @@ fn print_status(s: &kairos_node::Status) {
     for d in &s.directories {
         match &d.last_error {
             Some(e) => println!(
-                "directory:    {}  last ok {}, last error: {e}",
+                "directory:    {}  last ok {}, last error ({}): {e}",
                 d.addr,
-                when(d.last_success)
+                when(d.last_success),
+                when(d.last_error_at)
             ),
             None => println!("directory:    {}  last ok {}", d.addr, when(d.last_success)),
         }
     }
     println!("peers known:  {}", s.peers_known);
     println!("pieces held:  {}", s.pieces_held);
-    println!("storage:      {} of {} bytes used", s.bytes_used, s.quota);
+    println!(
+        "storage:      {} of {} used",
+        indicatif::HumanBytes(s.bytes_used),
+        indicatif::HumanBytes(s.quota)
+    );
     println!("clock:        {}", kairos_proto::time::rfc3339(s.now));
 }

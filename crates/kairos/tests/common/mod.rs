@@ -80,11 +80,16 @@ impl Net {
 
     /// Kills a node (SIGKILL: no goodbye) and waits until it is gone.
     pub fn kill_node(&self, i: usize) {
-        let pid = self.pid(&format!("node-{i}"));
+        self.kill(&format!("node-{i}"));
+    }
+
+    /// Kills a process of the network (`directory`, `node-3`) and waits until it is gone.
+    pub fn kill(&self, name: &str) {
+        let pid = self.pid(name);
         signal(pid, nix::sys::signal::Signal::SIGKILL);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
-            assert!(Instant::now() < deadline, "node-{i} did not die");
+            assert!(Instant::now() < deadline, "{name} did not die");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
