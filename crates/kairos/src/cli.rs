@@ -152,7 +152,8 @@ pub struct DaemonSettings {
 #[derive(Args, Debug, Clone, Default)]
 pub struct DirectoryArgs {
     /// Home directory: identity key, database, config.toml [default: ~/.kairos-directory].
-    #[arg(long, env = "KAIROS_HOME")]
+    /// Never a node's home (refused: it holds the node's identity).
+    #[arg(long, env = "KAIROS_DIRECTORY_HOME")]
     pub home: Option<PathBuf>,
     /// Config file (default `<home>/config.toml`, optional).
     #[arg(long, env = "KAIROS_CONFIG")]

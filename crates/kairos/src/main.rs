@@ -10,6 +10,7 @@ mod cmd;
 mod devnet;
 mod exit;
 mod release;
+mod role;
 mod serve;
 mod settings;
 mod tor;

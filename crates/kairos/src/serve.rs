@@ -8,6 +8,7 @@
 //! removes the onion services it published for us.
 
 use crate::cli::{TorArgs, TransportKind};
+use crate::role::Role;
 use crate::tor::{tor_listen, TorSession};
 use anyhow::{Context, Result};
 use kairos_net::Transport;
@@ -16,13 +17,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 
-/// Creates `home` if needed and loads (or creates) the identity of the `what` ("node",
-/// "directory") kept there.
-pub fn open_home(home: &Path, what: &str) -> Result<Identity> {
+/// Creates `home` if needed, checks that it is `role`'s ([`crate::role`]) and loads (or
+/// creates) the identity kept there.
+pub fn open_home(home: &Path, role: Role) -> Result<Identity> {
     kairos_net::home::ensure_home(home)
         .with_context(|| format!("creating home {}", home.display()))?;
+    crate::role::claim(home, role)?;
     kairos_net::home::load_or_create_identity(home)
-        .with_context(|| format!("loading the {what} identity"))
+        .with_context(|| format!("loading the {} identity", role.name()))
 }
 
 /// The listen address for `kind`: over Tor loopback only (tor is the only client), port chosen

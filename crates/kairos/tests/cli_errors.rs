@@ -67,3 +67,38 @@ fn errors_are_clear_once_and_machine_readable() {
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("not joined"), "{}", stderr(&o));
 }
+
+/// A directory refuses a node's home (it would serve with the node's identity key), found
+/// through KAIROS_DIRECTORY_HOME; a node refuses a directory's home.
+#[test]
+fn homes_are_per_role() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("role"), "node\n").unwrap();
+    let o = std::process::Command::new(KAIROS)
+        .args([
+            "directory",
+            "--transport",
+            "direct",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("KAIROS_DIRECTORY_HOME", home.path())
+        .env_remove("KAIROS_HOME")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("home of a node"), "{}", stderr(&o));
+    assert!(!home.path().join("identity.key").exists());
+
+    let dir_home = tempfile::tempdir().unwrap();
+    std::fs::write(dir_home.path().join("role"), "directory\n").unwrap();
+    let o = std::process::Command::new(KAIROS)
+        .args(["daemon", "--transport", "direct", "--directory", "127.0.0.1:9", "--home"])
+        .arg(dir_home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("home of a directory"), "{}", stderr(&o));
+}

@@ -11,7 +11,7 @@ use kairos_proto::Identity;
 
 pub async fn run(args: DaemonArgs) -> Result<()> {
     let s = settings::daemon::resolve(&args)?;
-    let identity = serve::open_home(&s.home, "node")?;
+    let identity = serve::open_home(&s.home, crate::role::Role::Node)?;
     let mut config = s.config.clone();
     config.listen = serve::listen_addr(
         s.transport,

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 pub async fn run(args: DirectoryArgs) -> Result<()> {
     let s = settings::directory::resolve(&args)?;
-    let identity = serve::open_home(&s.home, "directory")?;
+    let identity = serve::open_home(&s.home, crate::role::Role::Directory)?;
     let mut config = s.config;
     config.listen = serve::listen_addr(s.transport, s.listen, config.listen, false)?;
     let mut net = Network::open(s.transport, &s.tor, &s.home).await?;
