@@ -94,7 +94,14 @@ fn homes_are_per_role() {
     let dir_home = tempfile::tempdir().unwrap();
     std::fs::write(dir_home.path().join("role"), "directory\n").unwrap();
     let o = std::process::Command::new(KAIROS)
-        .args(["daemon", "--transport", "direct", "--directory", "127.0.0.1:9", "--home"])
+        .args([
+            "daemon",
+            "--transport",
+            "direct",
+            "--directory",
+            "127.0.0.1:9",
+            "--home",
+        ])
         .arg(dir_home.path())
         .stdin(std::process::Stdio::null())
         .output()

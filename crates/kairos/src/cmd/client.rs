@@ -46,7 +46,7 @@ fn progress(label: &'static str) -> ProgressBar {
     }
     bar.set_style(
         ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
         )
         .expect("static template")
         .progress_chars("=> "),
@@ -158,11 +158,12 @@ pub async fn put(args: PutArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         eprintln!(
-            "stored {} ({} bytes) in {} blocks on {} nodes; locked until {}",
-            path.display(),
-            meta.len(),
+            "stored {} ({}) in {} blocks on {} nodes, {}; locked until {}",
+            shown(&path.display().to_string()),
+            indicatif::HumanBytes(meta.len()),
             result.blocks,
             result.nodes,
+            rate(meta.len(), result.elapsed_ms),
             release::describe(release, kairos_proto::time::now_unix())
         );
         println!("{}", result.id);
@@ -200,14 +201,37 @@ pub async fn get(args: GetArgs) -> Result<()> {
             eprintln!("note: {u}");
         }
         eprintln!(
-            "{} ({} bytes) verified, BLAKE3 {}",
-            result.name, result.size, result.blake3
+            "{} ({}) verified, BLAKE3 {}; {}",
+            shown(&result.name),
+            indicatif::HumanBytes(result.size),
+            result.blake3,
+            rate(result.size, result.elapsed_ms)
         );
         if args.output.as_os_str() != "-" {
             println!("{}", result.path.display());
         }
     }
     Ok(())
+}
+
+/// A name for a terminal: control characters (escape sequences, newlines) escaped, so a name
+/// sealed by someone else cannot rewrite the screen.
+fn shown(name: &str) -> String {
+    name.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
+/// `in 2.3 s (12.5 MiB/s)`.
+fn rate(bytes: u64, ms: u64) -> String {
+    let secs = (ms.max(1)) as f64 / 1000.0;
+    format!(
+        "in {secs:.1} s ({}/s)",
+        indicatif::HumanBytes((bytes as f64 / secs) as u64)
+    )
 }
 
 fn print_status(s: &kairos_node::Status) {
@@ -242,4 +266,16 @@ fn print_status(s: &kairos_node::Status) {
         indicatif::HumanBytes(s.quota)
     );
     println!("clock:        {}", kairos_proto::time::rfc3339(s.now));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shown_without_terminal_control() {
+        assert_eq!(shown("\u{1b}[31mRED\n"), "\\u{1b}[31mRED\\n");
+        assert_eq!(shown("plain é.txt"), "plain é.txt");
+        assert_eq!(rate(10 << 20, 2000), "in 2.0 s (5.00 MiB/s)");
+    }
 }
