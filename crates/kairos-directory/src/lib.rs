@@ -1,14 +1,15 @@
-//! The kairos directory ("bootstrap") server and its client.
+//! The kairos directory ("bootstrap") server. Its client is the `kairos-directory-client`
+//! crate (re-exported here as [`client`] and [`wire`]).
 //!
-//! A directory is the network's phone book and manifest store (DESIGN.md "Directories"): nodes
-//! subscribe with signed records and heartbeat; uploaders publish signed manifests, which the
-//! directory withholds until their release time except from their uploader; sibling
-//! directories pull each other's new records incrementally and re-verify everything; expired
-//! records and manifests are swept. It never sees file content. The HTTP API is documented in
-//! `docs/directory-api.md`.
+//! A directory is the network's phone book and manifest store: nodes subscribe with signed
+//! records and heartbeat; uploaders publish signed manifests, which the directory withholds
+//! until their release time except from their uploader; sibling directories pull each other's
+//! new records incrementally and re-verify everything; expired records and manifests are swept.
+//! It never sees file content. The HTTP API is documented in `docs/directory-api.md`.
 //!
 //! Module map:
-//! * [`config`] — [`DirectoryConfig`], [`Sibling`], [`Clock`], limits and their defaults;
+//! * [`config`] — [`DirectoryConfig`], [`Sibling`], limits and their defaults ([`Clock`] comes
+//!   from `kairos-proto`);
 //!   [`ConfigFile`] — the TOML file form of the same settings;
 //! * `server` — [`start`], [`run`], [`DirectoryHandle`]: lifecycle of the tasks below;
 //! * `routes` — the handlers (served by [`kairos_net::serve`], with bounded bodies and the
@@ -16,7 +17,8 @@
 //! * `store` — the redb tables; `writer` — the group-commit writer thread; `nodes` — the
 //!   in-memory index of live nodes;
 //! * `federation` — the sync feed and the sibling pullers; `sweep` — expiry;
-//! * [`client`] — [`DirectoryClient`], used by nodes and the CLI; [`wire`] — JSON bodies.
+//! * [`client`], [`wire`] — re-exported from `kairos-directory-client`: [`DirectoryClient`],
+//!   used by nodes and the CLI, and the JSON bodies both sides share.
 //!
 //! Security invariants, kept by the modules named: everything stored was verified by this
 //! directory itself (`validate`, `federation`); a manifest leaves before its release only to a
@@ -26,7 +28,6 @@
 //! [`kairos_net::serve`]).
 #![forbid(unsafe_code)]
 
-pub mod client;
 pub mod config;
 mod config_file;
 mod error;
@@ -37,13 +38,16 @@ mod server;
 mod store;
 mod sweep;
 mod validate;
-pub mod wire;
 mod writer;
 
-pub use client::{ClientError, DirectoryClient};
-pub use config::{Clock, DirectoryConfig, Limits, ManualClock, RateLimit, Sibling};
+pub use config::{DirectoryConfig, Limits, RateLimit, Sibling};
 pub use config_file::{ConfigFile, LimitsFile, RateLimitFile};
 pub use error::{DirectoryError, StoreError};
 pub use routes::{DEFAULT_LIST_COUNT, HEADER_RELEASE};
 pub use server::{run, start, start_on, DirectoryHandle};
 pub use store::DB_FILE;
+
+// The client side lives in `kairos-directory-client`; re-exported so server users (tests,
+// the CLI) need one import path.
+pub use kairos_directory_client::{client, wire, ClientError, DirectoryClient};
+pub use kairos_proto::clock::{Clock, ManualClock};

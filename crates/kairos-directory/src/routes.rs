@@ -10,7 +10,6 @@ use crate::nodes::NodeEntry;
 use crate::server::{internal, App};
 use crate::store::{ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite};
 use crate::validate::{self, manifest_error, record_error};
-use crate::wire::{Info, ListedNode, NodeList, PublishResponse, SubscribeResponse};
 use crate::writer::{Op, Outcome};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -19,6 +18,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use kairos_directory_client::wire::{
+    Info, ListedNode, NodeList, PublishResponse, SubscribeResponse,
+};
 use kairos_net::request::{bad_method, content_length, limit_connection, no_route, read_body};
 use kairos_net::ApiError;
 use kairos_proto::{FileId, ManifestError, PublicKey, SignedManifest, SignedNodeRecord};

@@ -20,7 +20,7 @@ use crate::wire::Status;
 use crate::writer::Writer;
 use crate::{local_api, peer_api, sweep};
 use axum::serve::ListenerExt;
-use kairos_directory::DirectoryClient;
+use kairos_directory_client::DirectoryClient;
 use kairos_net::ratelimit::RateLimiter;
 use kairos_net::request::ConnLimited;
 use kairos_net::serve::{self, ServeLimits};
