@@ -20,9 +20,9 @@
 //! * A cursor is valid only for the epoch it was issued under; on an epoch change the puller
 //!   starts over from 0 (the sibling's database was replaced).
 
+use crate::api_error::{bad_query, internal};
 use crate::config::Sibling;
-use crate::routes::bad_query;
-use crate::server::{internal, App};
+use crate::state::App;
 use crate::store::{ItemKind, ManifestWrite, NodeWrite};
 use crate::validate::{admit_relayed_manifest, admit_relayed_record, Policy};
 use crate::writer::{Op, Outcome};

@@ -9,16 +9,34 @@
 //!
 //! Module map:
 //! * [`config`] — [`DirectoryConfig`], [`Sibling`], limits and their defaults ([`Clock`] comes
-//!   from `kairos-proto`);
-//!   [`ConfigFile`] — the TOML file form of the same settings;
-//! * `server` — [`start`], [`run`], [`DirectoryHandle`]: lifecycle of the tasks below;
+//!   from `kairos-proto`); [`ConfigFile`] — the TOML file form of the same settings;
+//! * `server` — [`start`], [`run`], [`DirectoryHandle`]: start-up and shutdown of the tasks
+//!   below; `state` — `App`, the state those tasks share;
 //! * `routes` — the handlers (served by [`kairos_net::serve`], with bounded bodies and the
-//!   per-connection rate limit of [`kairos_net::request`]); `validate` — admission rules;
+//!   per-connection rate limit of [`kairos_net::request`]); `api_error` — the error answers
+//!   they share; `validate` — admission rules, pure functions of (input, now, settings);
 //! * `store` — the redb tables; `writer` — the group-commit writer thread; `nodes` — the
 //!   in-memory index of live nodes;
 //! * `federation` — the sync feed and the sibling pullers; `sweep` — expiry;
+//! * `error` — [`DirectoryError`] (start-up) and [`StoreError`] (storage);
 //! * [`client`], [`wire`] — re-exported from `kairos-directory-client`: [`DirectoryClient`],
 //!   used by nodes and the CLI, and the JSON bodies both sides share.
+//!
+//! Module graph (`a → b`: `a` imports `b`). It has no cycles: shared state sits apart from
+//! start-up, which nothing imports, and errors import nothing back.
+//!
+//! ```text
+//! server     → config, error, federation, nodes, routes, state, store, sweep, writer
+//! routes     → api_error, federation, nodes, state, store, validate, writer
+//! federation → api_error, config, state, store, validate, writer
+//! sweep      → error, state, store, writer
+//! state      → config, nodes, store, validate, writer
+//! writer     → error, nodes, store
+//! store      → error
+//! api_error  → error
+//! config_file → config
+//! config, error, nodes, validate → (nothing)
+//! ```
 //!
 //! Security invariants, kept by the modules named: everything stored was verified by this
 //! directory itself (`validate`, `federation`); a manifest leaves before its release only to a
@@ -28,6 +46,7 @@
 //! [`kairos_net::serve`]).
 #![forbid(unsafe_code)]
 
+mod api_error;
 pub mod config;
 mod config_file;
 mod error;
@@ -35,6 +54,7 @@ mod federation;
 mod nodes;
 mod routes;
 mod server;
+mod state;
 mod store;
 mod sweep;
 mod validate;

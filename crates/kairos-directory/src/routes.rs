@@ -5,9 +5,10 @@
 //! panics on any input; a manifest's bytes leave the directory before its release time only in
 //! answer to a request signed by its uploader (or to a sibling's signed federation pull).
 
+use crate::api_error::{bad_query, internal, shutting_down, too_large};
 use crate::federation;
 use crate::nodes::NodeEntry;
-use crate::server::{internal, App};
+use crate::state::App;
 use crate::store::{ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite};
 use crate::validate::{self, manifest_error, record_error};
 use crate::writer::{Op, Outcome};
@@ -45,18 +46,6 @@ pub fn router(app: Arc<App>) -> Router {
             limit_connection::<App>,
         ))
         .with_state(app)
-}
-
-fn too_large(what: &str, limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("{what} is larger than this directory's limit of {limit} bytes"),
-    )
-}
-
-pub fn bad_query(e: QueryRejection) -> ApiError {
-    ApiError::bad_request("bad_query", e.body_text())
 }
 
 fn parse_id(path: Result<Path<String>, PathRejection>) -> Result<FileId, ApiError> {
@@ -195,13 +184,11 @@ async fn publish(
     let id = parse_id(path)?;
     let limits = &app.cfg.limits;
     // Bounds the memory held by bodies being buffered at once.
-    let _slot = app.uploads.acquire().await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "shutting down",
-        )
-    })?;
+    let _slot = app
+        .uploads
+        .acquire()
+        .await
+        .map_err(|_| shutting_down("shutting down"))?;
     let limit = limits.max_manifest_bytes;
     let bytes = read_body(
         body,

@@ -1,8 +1,9 @@
-//! Starting and stopping a directory: the shared state of its tasks, and their lifecycle.
+//! Starting and stopping a directory: the lifecycle of its tasks.
 //!
 //! A running directory is: the HTTP accept loop ([`kairos_net::serve`]), one federation puller per
 //! sibling ([`crate::federation`]), the expiry sweeper ([`crate::sweep`]) and the writer thread
-//! ([`crate::writer`]), all sharing one [`App`].
+//! ([`crate::writer`]), all sharing one [`App`] ([`crate::state`]). This module imports them
+//! all and none of them imports it: start-up is the top of the module graph.
 //!
 //! Invariant: [`DirectoryHandle::shutdown`] returns only after every task has ended, in-flight
 //! requests were given `shutdown_grace` to finish, the writer committed what it had queued, and
@@ -10,83 +11,20 @@
 //! or a supervisor restarting the process).
 
 use crate::config::DirectoryConfig;
-use crate::error::{DirectoryError, StoreError};
+use crate::error::DirectoryError;
 use crate::nodes::{NodeEntry, NodeIndex};
+use crate::state::App;
 use crate::store::Store;
-use crate::validate::Policy;
 use crate::writer::Writer;
 use crate::{federation, routes, sweep};
-use kairos_net::ratelimit::RateLimiter;
-use kairos_net::request::ConnLimited;
 use kairos_net::serve::{self, NoDelayTcp, ServeLimits};
-use kairos_net::ApiError;
-use kairos_proto::{Identity, PublicKey, ReplayGuard, SignedNodeRecord};
-use std::collections::HashSet;
+use kairos_proto::{PublicKey, SignedNodeRecord};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-
-/// Most signed-request nonces remembered at once (see [`ReplayGuard`]).
-const REPLAY_CAPACITY: usize = 200_000;
-
-/// State shared by every task of one directory.
-pub struct App {
-    pub cfg: DirectoryConfig,
-    pub identity: Identity,
-    pub store: Store,
-    pub writer: Writer,
-    pub nodes: Arc<NodeIndex>,
-    pub replay: Mutex<ReplayGuard>,
-    pub conn_limiter: RateLimiter<u64>,
-    pub id_limiter: RateLimiter<PublicKey>,
-    pub uploads: Semaphore,
-    pub sibling_keys: HashSet<PublicKey>,
-}
-
-impl ConnLimited for App {
-    fn conn_limiter(&self) -> &RateLimiter<u64> {
-        &self.conn_limiter
-    }
-}
-
-impl App {
-    pub fn now(&self) -> u64 {
-        self.cfg.clock.now()
-    }
-
-    pub fn policy(&self) -> Policy {
-        Policy {
-            now: self.now(),
-            skew: self.cfg.skew_secs(),
-            node_ttl: self.cfg.node_ttl.as_secs(),
-            retention: self.cfg.manifest_retention.as_secs(),
-            allow_loopback: self.cfg.allow_loopback_nodes,
-        }
-    }
-
-    /// One token from `key`'s per-identity bucket.
-    pub fn limit_identity(&self, key: &PublicKey) -> Result<(), ApiError> {
-        self.id_limiter
-            .check(key)
-            .map_err(ApiError::too_many_requests)
-    }
-}
-
-/// Maps a storage failure to the `500 internal` response (details go to the log only).
-pub fn internal(e: StoreError) -> ApiError {
-    tracing::error!("storage failure while serving a request: {e}");
-    match e {
-        StoreError::Closed => ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the directory is shutting down; try another directory",
-        ),
-        _ => ApiError::internal("the directory could not access its database; try again later"),
-    }
-}
 
 /// A running directory. Dropping it without [`DirectoryHandle::shutdown`] still signals every
 /// task to stop, but does not wait for them.
@@ -210,24 +148,7 @@ pub async fn start_on(
     }
     config.transport.warn_if_direct();
 
-    let l = &config.limits;
-    let app = Arc::new(App {
-        replay: Mutex::new(ReplayGuard::new(config.skew_secs(), REPLAY_CAPACITY)),
-        conn_limiter: RateLimiter::new(
-            l.per_connection.per_second,
-            l.per_connection.burst,
-            // Closed connections' buckets linger until refilled; leave room for churn.
-            l.max_connections.saturating_mul(16).max(65_536),
-        ),
-        id_limiter: RateLimiter::new(l.per_identity.per_second, l.per_identity.burst, 200_000),
-        uploads: Semaphore::new(l.max_concurrent_uploads),
-        sibling_keys: config.siblings.iter().map(|s| s.key).collect(),
-        identity,
-        store,
-        writer,
-        nodes: index,
-        cfg: config,
-    });
+    let app = Arc::new(App::new(config, identity, store, writer, index));
     let public_key = app.identity.public();
     let (stop, stop_rx) = watch::channel(false);
 

@@ -7,7 +7,7 @@
 //! expired.
 
 use crate::error::StoreError;
-use crate::server::App;
+use crate::state::App;
 use crate::store::SweepReport;
 use crate::writer::{Op, Outcome};
 use std::sync::Arc;
