@@ -23,8 +23,8 @@
 use crate::api_error::{bad_query, internal};
 use crate::config::Sibling;
 use crate::state::App;
-use crate::store::{ItemKind, ManifestWrite, NodeWrite};
-use crate::validate::{admit_relayed_manifest, admit_relayed_record, Policy};
+use crate::store::{FeedItem, ItemKind, ManifestWrite, NodeWrite};
+use crate::validate::{self, admit_relayed_manifest, admit_relayed_record, Policy};
 use crate::writer::{Op, Outcome};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -84,26 +84,26 @@ pub async fn feed(
         .await
         .map_err(|_| ApiError::internal("feed task failed"))?
         .map_err(internal)?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|it| SyncItem {
-            seq: it.seq,
-            kind: match it.kind {
-                ItemKind::Node => "node",
-                ItemKind::Manifest => "manifest",
-            }
-            .to_owned(),
-            id: (it.kind == ItemKind::Manifest).then(|| FileId(it.key).to_string()),
-            data: BASE64.encode(&it.bytes),
-        })
-        .collect();
     Ok(Json(SyncPage {
         epoch: format!("{:016x}", app.store.epoch()),
-        items,
+        items: page.items.into_iter().map(sync_item).collect(),
         next: page.next,
         more: page.more,
     }))
+}
+
+/// The wire form of one stored feed item.
+fn sync_item(it: FeedItem) -> SyncItem {
+    SyncItem {
+        seq: it.seq,
+        kind: match it.kind {
+            ItemKind::Node => "node",
+            ItemKind::Manifest => "manifest",
+        }
+        .to_owned(),
+        id: (it.kind == ItemKind::Manifest).then(|| FileId(it.key).to_string()),
+        data: BASE64.encode(&it.bytes),
+    }
 }
 
 /// Delay before retry number `failures` (≥ 1): `interval × 2^(failures-1)`, capped, with ±25 %
@@ -163,6 +163,38 @@ pub async fn pull_once(
     client: &reqwest::Client,
 ) -> Result<bool, String> {
     let (epoch, cursor) = app.store.cursor(&sibling.key).map_err(|e| e.to_string())?;
+    let page = fetch_page(app, sibling, client, cursor).await?;
+    let their_epoch = u64::from_str_radix(&page.epoch, 16)
+        .map_err(|_| format!("malformed epoch {:?}", page.epoch))?;
+    if cursor != 0 && their_epoch != epoch {
+        tracing::info!(
+            "sibling {sibling} has a new database (epoch changed); pulling its feed from the start"
+        );
+        return store_page(app, sibling, their_epoch, 0, Vec::new(), Vec::new())
+            .await
+            .map(|_| true);
+    }
+    let policy = app.policy();
+    let (mut nodes, manifests, skipped) =
+        tokio::task::spawn_blocking(move || verify_items(page.items, &policy))
+            .await
+            .map_err(|e| format!("verification task failed: {e}"))?;
+    if skipped > 0 {
+        tracing::warn!("skipped {skipped} invalid or expired items from sibling {sibling}");
+    }
+    keep_room(app, &policy, &mut nodes);
+    let next = page.next.max(cursor);
+    store_page(app, sibling, their_epoch, next, nodes, manifests).await?;
+    Ok(page.more)
+}
+
+/// Asks `sibling` for the page after `cursor`, signed by this directory.
+async fn fetch_page(
+    app: &App,
+    sibling: &Sibling,
+    client: &reqwest::Client,
+    cursor: u64,
+) -> Result<SyncPage, String> {
     let limits = &app.cfg.limits;
     let path = format!("/v1/sync?since={cursor}&limit={}", limits.sync_page_items);
     let url = Transport::url(&sibling.addr, &path);
@@ -187,29 +219,12 @@ pub async fn pull_once(
             .unwrap_or_else(|_| status.to_string());
         return Err(detail);
     }
-    let page: SyncPage =
-        serde_json::from_slice(&body).map_err(|e| format!("malformed sync page: {e}"))?;
-    let their_epoch = u64::from_str_radix(&page.epoch, 16)
-        .map_err(|_| format!("malformed epoch {:?}", page.epoch))?;
-    if cursor != 0 && their_epoch != epoch {
-        tracing::info!(
-            "sibling {sibling} has a new database (epoch changed); pulling its feed from the start"
-        );
-        return store_page(app, sibling, their_epoch, 0, Vec::new(), Vec::new())
-            .await
-            .map(|_| true);
-    }
-    let policy = app.policy();
-    let max_nodes = limits.max_nodes;
-    let (mut nodes, manifests, skipped) =
-        tokio::task::spawn_blocking(move || verify_items(page.items, &policy))
-            .await
-            .map_err(|e| format!("verification task failed: {e}"))?;
-    if skipped > 0 {
-        tracing::warn!("skipped {skipped} invalid or expired items from sibling {sibling}");
-    }
-    // Respect the node cap for keys this directory does not hold yet.
-    let mut room = max_nodes.saturating_sub(app.nodes.len());
+    serde_json::from_slice(&body).map_err(|e| format!("malformed sync page: {e}"))
+}
+
+/// Drops relayed records of keys this directory does not hold once the node cap is reached.
+fn keep_room(app: &App, policy: &Policy, nodes: &mut Vec<NodeWrite>) {
+    let mut room = validate::room(app.nodes.len(), policy);
     nodes.retain(|n| {
         app.nodes.contains(&n.record.record().key) || {
             let ok = room > 0;
@@ -217,16 +232,6 @@ pub async fn pull_once(
             ok
         }
     });
-    store_page(
-        app,
-        sibling,
-        their_epoch,
-        page.next.max(cursor),
-        nodes,
-        manifests,
-    )
-    .await?;
-    Ok(page.more)
 }
 
 async fn store_page(

@@ -10,15 +10,15 @@
 //! the database file is closed — so the same home can be reopened at once (restarts in tests,
 //! or a supervisor restarting the process).
 
-use crate::config::DirectoryConfig;
-use crate::error::DirectoryError;
+use crate::config::{DirectoryConfig, Sibling};
+use crate::error::{DirectoryError, StoreError};
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::state::App;
 use crate::store::Store;
 use crate::writer::Writer;
 use crate::{federation, routes, sweep};
 use kairos_net::serve::{self, NoDelayTcp, ServeLimits};
-use kairos_proto::{PublicKey, SignedNodeRecord};
+use kairos_proto::{Identity, PublicKey, SignedNodeRecord};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,33 +105,9 @@ pub async fn start_on(
             addr: config.listen,
             source,
         })?;
-    let home = config.home.clone();
-    let ttl = config.node_ttl.as_secs();
-    let now = config.clock.now();
-    let (identity, store, index) = tokio::task::spawn_blocking(move || {
-        let identity = kairos_net::home::load_or_create_identity(&home).map_err(|source| {
-            DirectoryError::Home {
-                path: home.clone(),
-                source,
-            }
-        })?;
-        let store = Store::open(&home)?;
-        let index = NodeIndex::default();
-        for bytes in store.node_records()? {
-            match SignedNodeRecord::from_bytes(bytes) {
-                Ok(rec) if rec.record().timestamp.saturating_add(ttl) > now => {
-                    index.upsert(NodeEntry::new(&rec, ttl))
-                }
-                Ok(_) => {} // expired: the first sweep deletes it
-                Err(e) => tracing::warn!("ignoring an unreadable stored node record: {e}"),
-            }
-        }
-        Ok::<_, DirectoryError>((identity, store, index))
-    })
-    .await
-    .map_err(|e| DirectoryError::Config(format!("startup task failed: {e}")))??;
-
+    let (identity, store, index) = open_home(&config).await?;
     let index = Arc::new(index);
+    let ttl = config.node_ttl.as_secs();
     let (writer, writer_done) =
         Writer::spawn(store.clone(), index.clone(), ttl).map_err(|source| {
             DirectoryError::Home {
@@ -139,44 +115,13 @@ pub async fn start_on(
                 source,
             }
         })?;
-    let mut clients = Vec::new();
-    for s in &config.siblings {
-        clients.push((
-            s.clone(),
-            config.transport.client(&format!("sync-{}", s.key))?,
-        ));
-    }
+    let clients = sibling_clients(&config)?;
     config.transport.warn_if_direct();
 
     let app = Arc::new(App::new(config, identity, store, writer, index));
     let public_key = app.identity.public();
     let (stop, stop_rx) = watch::channel(false);
-
-    let router = routes::router(app.clone());
-    let l = &app.cfg.limits;
-    let limits = ServeLimits {
-        max_connections: l.max_connections,
-        header_timeout: l.header_timeout,
-        shutdown_grace: l.shutdown_grace,
-    };
-    let server = tokio::spawn(serve::serve(
-        NoDelayTcp(listener),
-        router,
-        limits,
-        stop_rx.clone(),
-    ));
-    let mut tasks = vec![tokio::spawn(sweep::sweep_loop(
-        app.clone(),
-        stop_rx.clone(),
-    ))];
-    for (sibling, client) in clients {
-        tasks.push(tokio::spawn(federation::pull_loop(
-            app.clone(),
-            sibling,
-            client,
-            stop_rx.clone(),
-        )));
-    }
+    let (server, tasks) = spawn_tasks(&app, listener, clients, stop_rx);
     tracing::info!(
         "directory {public_key} listening on {local_addr} ({} siblings)",
         app.cfg.siblings.len()
@@ -192,6 +137,92 @@ pub async fn start_on(
             writer_done,
         }),
     })
+}
+
+/// Loads (or creates) the identity, opens the database and rebuilds the node index from it,
+/// on a blocking thread (file I/O and one signature check per stored record).
+async fn open_home(
+    config: &DirectoryConfig,
+) -> Result<(Identity, Store, NodeIndex), DirectoryError> {
+    let home = config.home.clone();
+    let ttl = config.node_ttl.as_secs();
+    let now = config.clock.now();
+    tokio::task::spawn_blocking(move || {
+        let identity = kairos_net::home::load_or_create_identity(&home).map_err(|source| {
+            DirectoryError::Home {
+                path: home.clone(),
+                source,
+            }
+        })?;
+        let store = Store::open(&home)?;
+        let index = load_index(&store, ttl, now)?;
+        Ok((identity, store, index))
+    })
+    .await
+    .map_err(|e| DirectoryError::Config(format!("startup task failed: {e}")))?
+}
+
+/// The in-memory index of the stored records that are still live at `now`.
+fn load_index(store: &Store, ttl: u64, now: u64) -> Result<NodeIndex, StoreError> {
+    let index = NodeIndex::default();
+    for bytes in store.node_records()? {
+        match SignedNodeRecord::from_bytes(bytes) {
+            Ok(rec) if rec.record().timestamp.saturating_add(ttl) > now => {
+                index.upsert(NodeEntry::new(&rec, ttl))
+            }
+            Ok(_) => {} // expired: the first sweep deletes it
+            Err(e) => tracing::warn!("ignoring an unreadable stored node record: {e}"),
+        }
+    }
+    Ok(index)
+}
+
+/// One HTTP client per sibling, each with its own connection pool (and, over Tor, circuits).
+fn sibling_clients(
+    config: &DirectoryConfig,
+) -> Result<Vec<(Sibling, reqwest::Client)>, DirectoryError> {
+    config
+        .siblings
+        .iter()
+        .map(|s| {
+            Ok((
+                s.clone(),
+                config.transport.client(&format!("sync-{}", s.key))?,
+            ))
+        })
+        .collect()
+}
+
+/// Spawns the accept loop, the sweeper and one puller per sibling, all watching `stop`.
+fn spawn_tasks(
+    app: &Arc<App>,
+    listener: TcpListener,
+    clients: Vec<(Sibling, reqwest::Client)>,
+    stop: watch::Receiver<bool>,
+) -> (JoinHandle<()>, Vec<JoinHandle<()>>) {
+    let l = &app.cfg.limits;
+    let limits = ServeLimits {
+        max_connections: l.max_connections,
+        header_timeout: l.header_timeout,
+        shutdown_grace: l.shutdown_grace,
+    };
+    let router = routes::router(app.clone());
+    let server = tokio::spawn(serve::serve(
+        NoDelayTcp(listener),
+        router,
+        limits,
+        stop.clone(),
+    ));
+    let mut tasks = vec![tokio::spawn(sweep::sweep_loop(app.clone(), stop.clone()))];
+    for (sibling, client) in clients {
+        tasks.push(tokio::spawn(federation::pull_loop(
+            app.clone(),
+            sibling,
+            client,
+            stop.clone(),
+        )));
+    }
+    (server, tasks)
 }
 
 /// Starts a directory, serves until `shutdown` resolves (e.g. [`kairos_net::shutdown_signal`]),

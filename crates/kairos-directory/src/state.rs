@@ -91,6 +91,7 @@ impl App {
             node_ttl: self.cfg.node_ttl.as_secs(),
             retention: self.cfg.manifest_retention.as_secs(),
             allow_loopback: self.cfg.allow_loopback_nodes,
+            max_nodes: self.cfg.limits.max_nodes,
         }
     }
 
