@@ -23,8 +23,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A running directory. Dropping it without [`DirectoryHandle::shutdown`] still signals every
 /// task to stop, but does not wait for them.
@@ -35,7 +36,7 @@ pub struct DirectoryHandle {
 }
 
 struct Inner {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
     app: Arc<App>,
@@ -59,7 +60,7 @@ impl DirectoryHandle {
         let Some(inner) = self.inner.take() else {
             return;
         };
-        let _ = inner.stop.send(true);
+        inner.stop.cancel();
         let _ = inner.server.await;
         for t in inner.tasks {
             let _ = t.await;
@@ -74,7 +75,7 @@ impl DirectoryHandle {
 impl Drop for DirectoryHandle {
     fn drop(&mut self) {
         if let Some(inner) = &self.inner {
-            let _ = inner.stop.send(true);
+            inner.stop.cancel();
         }
     }
 }
@@ -120,8 +121,8 @@ pub async fn start_on(
 
     let app = Arc::new(App::new(config, identity, store, writer, index));
     let public_key = app.identity.public();
-    let (stop, stop_rx) = watch::channel(false);
-    let (server, tasks) = spawn_tasks(&app, listener, clients, stop_rx);
+    let stop = CancellationToken::new();
+    let (server, tasks) = spawn_tasks(&app, listener, clients, stop.clone());
     tracing::info!(
         "directory {public_key} listening on {local_addr} ({} siblings)",
         app.cfg.siblings.len()
@@ -198,7 +199,7 @@ fn spawn_tasks(
     app: &Arc<App>,
     listener: TcpListener,
     clients: Vec<(Sibling, reqwest::Client)>,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> (JoinHandle<()>, Vec<JoinHandle<()>>) {
     let l = &app.cfg.limits;
     let limits = ServeLimits {

@@ -5,7 +5,7 @@
 //! is never read past the size the manifest allows, so a hostile peer cannot make a
 //! downloader buffer more than one shard; in direct mode only
 //! loopback peers are contacted. Requests are spread over a pool of HTTP clients — in Tor mode
-//! each has its own SOCKS credentials, hence its own circuit (DESIGN.md "Transport").
+//! each has its own SOCKS credentials, hence its own circuit (`docs/architecture.md`, "Transport").
 
 use crate::piece::{hash_to_text, PieceBody};
 use bytes::{Bytes, BytesMut};
