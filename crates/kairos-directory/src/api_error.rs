@@ -4,9 +4,9 @@
 //! Invariant: a storage failure's details go to the log only; the client gets a stable code
 //! (`internal`, or `shutting_down` while the writer is closing) and no internals.
 
-use crate::error::StoreError;
 use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
+use kairos_host::StoreError;
 use kairos_net::ApiError;
 
 /// Maps a storage failure to the `500 internal` response (`503 shutting_down` while closing).

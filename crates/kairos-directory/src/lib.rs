@@ -11,14 +11,16 @@
 //! * [`config`] — [`DirectoryConfig`], [`Sibling`], limits and their defaults ([`Clock`] comes
 //!   from `kairos-proto`); [`ConfigFile`] — the TOML file form of the same settings;
 //! * `server` — [`start`], [`run`], [`DirectoryHandle`]: start-up and shutdown of the tasks
-//!   below; `state` — `App`, the state those tasks share;
+//!   below, under one [`kairos_host::Service`]; `state` — `App`, the state those tasks share;
 //! * `routes` — the handlers (served by [`kairos_net::serve`], with bounded bodies and the
 //!   per-connection rate limit of [`kairos_net::request`]); `api_error` — the error answers
 //!   they share; `validate` — admission rules, pure functions of (input, now, settings);
-//! * `store` — the redb tables; `writer` — the group-commit writer thread; `nodes` — the
-//!   in-memory index of live nodes;
+//! * `store` — the redb tables (opened with [`kairos_host::open_db`]); `writer` — the
+//!   directory's ops and how a batch is applied, run by the host's group-commit writer
+//!   ([`kairos_host::writer`]); `nodes` — the in-memory index of live nodes;
 //! * `federation` — the sync feed and the sibling pullers; `sweep` — expiry;
-//! * `error` — [`DirectoryError`] (start-up) and [`StoreError`] (storage);
+//! * `error` — [`DirectoryError`] (start-up); storage fails with the host layer's
+//!   [`StoreError`];
 //! * [`client`], [`wire`] — re-exported from `kairos-directory-client`: [`DirectoryClient`],
 //!   used by nodes and the CLI, and the JSON bodies both sides share.
 //!
@@ -26,16 +28,14 @@
 //! start-up, which nothing imports, and errors import nothing back.
 //!
 //! ```text
-//! server     → config, error, federation, nodes, routes, state, store, sweep, writer
-//! routes     → api_error, federation, nodes, state, store, validate, writer
-//! federation → api_error, config, state, store, validate, writer
-//! sweep      → error, state, store, writer
-//! state      → config, nodes, store, validate, writer
-//! writer     → error, nodes, store
-//! store      → error
-//! api_error  → error
+//! server      → config, error, federation, nodes, routes, state, store, sweep, writer
+//! routes      → api_error, federation, nodes, state, store, validate, writer
+//! federation  → api_error, config, state, store, validate, writer
+//! sweep       → state, store, writer
+//! state       → config, nodes, store, validate, writer
+//! writer      → nodes, store
 //! config_file → config
-//! config, error, nodes, validate → (nothing)
+//! api_error, config, error, nodes, store, validate → (nothing)
 //! ```
 //!
 //! Security invariants, kept by the modules named: everything stored was verified by this

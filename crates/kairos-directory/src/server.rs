@@ -1,22 +1,26 @@
 //! Starting and stopping a directory: the lifecycle of its tasks.
 //!
-//! A running directory is: the HTTP accept loop ([`kairos_net::serve`]), one federation puller per
-//! sibling ([`crate::federation`]), the expiry sweeper ([`crate::sweep`]) and the writer thread
-//! ([`crate::writer`]), all sharing one [`App`] ([`crate::state`]). This module imports them
-//! all and none of them imports it: start-up is the top of the module graph.
+//! A running directory is: the HTTP accept loop ([`kairos_net::serve`]), one federation puller
+//! per sibling ([`crate::federation`]) and the expiry sweeper ([`crate::sweep`]), all tracked by
+//! one [`Service`] (cancellation token + task tracker), and the writer thread
+//! ([`crate::writer`]); they share one [`App`] ([`crate::state`]). This module imports them all
+//! and none of them imports it: start-up is the top of the module graph.
 //!
-//! Invariant: [`DirectoryHandle::shutdown`] returns only after every task has ended, in-flight
+//! Invariant: [`DirectoryHandle::shutdown`] returns only after every task has ended (in that
+//! order: tasks, then the writer, so no write is submitted after it closed), in-flight
 //! requests were given `shutdown_grace` to finish, the writer committed what it had queued, and
 //! the database file is closed — so the same home can be reopened at once (restarts in tests,
 //! or a supervisor restarting the process).
 
 use crate::config::{DirectoryConfig, Sibling};
-use crate::error::{DirectoryError, StoreError};
+use crate::error::DirectoryError;
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::state::App;
 use crate::store::Store;
-use crate::writer::Writer;
+use crate::writer;
 use crate::{federation, routes, sweep};
+use kairos_host::service::StopOnDrop;
+use kairos_host::{Service, StoreError};
 use kairos_net::serve::{self, NoDelayTcp, ServeLimits};
 use kairos_proto::{Identity, PublicKey, SignedNodeRecord};
 use std::future::Future;
@@ -24,8 +28,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// A running directory. Dropping it without [`DirectoryHandle::shutdown`] still signals every
 /// task to stop, but does not wait for them.
@@ -36,9 +38,10 @@ pub struct DirectoryHandle {
 }
 
 struct Inner {
-    stop: CancellationToken,
-    server: JoinHandle<()>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The accept loop, the sweeper and the pullers.
+    service: Service,
+    /// Stops the tasks (without waiting) if the handle is dropped without `shutdown`.
+    _stop_on_drop: StopOnDrop,
     app: Arc<App>,
     writer_done: oneshot::Receiver<()>,
 }
@@ -60,23 +63,12 @@ impl DirectoryHandle {
         let Some(inner) = self.inner.take() else {
             return;
         };
-        inner.stop.cancel();
-        let _ = inner.server.await;
-        for t in inner.tasks {
-            let _ = t.await;
-        }
+        inner.service.shutdown().await;
+        // Every task that could submit a write has returned: what is queued is all there is.
         inner.app.writer.close().await;
         drop(inner.app);
         let _ = inner.writer_done.await;
         tracing::info!("directory {} stopped", self.local_addr);
-    }
-}
-
-impl Drop for DirectoryHandle {
-    fn drop(&mut self) {
-        if let Some(inner) = &self.inner {
-            inner.stop.cancel();
-        }
     }
 }
 
@@ -110,7 +102,7 @@ pub async fn start_on(
     let index = Arc::new(index);
     let ttl = config.node_ttl.as_secs();
     let (writer, writer_done) =
-        Writer::spawn(store.clone(), index.clone(), ttl).map_err(|source| {
+        writer::spawn(store.clone(), index.clone(), ttl).map_err(|source| {
             DirectoryError::Home {
                 path: config.home.clone(),
                 source,
@@ -121,8 +113,8 @@ pub async fn start_on(
 
     let app = Arc::new(App::new(config, identity, store, writer, index));
     let public_key = app.identity.public();
-    let stop = CancellationToken::new();
-    let (server, tasks) = spawn_tasks(&app, listener, clients, stop.clone());
+    let service = Service::new();
+    spawn_tasks(&service, &app, listener, clients);
     tracing::info!(
         "directory {public_key} listening on {local_addr} ({} siblings)",
         app.cfg.siblings.len()
@@ -131,9 +123,8 @@ pub async fn start_on(
         local_addr,
         public_key,
         inner: Some(Inner {
-            stop,
-            server,
-            tasks,
+            _stop_on_drop: service.stop_on_drop(),
+            service,
             app,
             writer_done,
         }),
@@ -194,13 +185,13 @@ fn sibling_clients(
         .collect()
 }
 
-/// Spawns the accept loop, the sweeper and one puller per sibling, all watching `stop`.
+/// Spawns the accept loop, the sweeper and one puller per sibling under `service`.
 fn spawn_tasks(
+    service: &Service,
     app: &Arc<App>,
     listener: TcpListener,
     clients: Vec<(Sibling, reqwest::Client)>,
-    stop: CancellationToken,
-) -> (JoinHandle<()>, Vec<JoinHandle<()>>) {
+) {
     let l = &app.cfg.limits;
     let limits = ServeLimits {
         max_connections: l.max_connections,
@@ -208,22 +199,21 @@ fn spawn_tasks(
         shutdown_grace: l.shutdown_grace,
     };
     let router = routes::router(app.clone());
-    let server = tokio::spawn(serve::serve(
+    service.spawn(serve::serve(
         NoDelayTcp(listener),
         router,
         limits,
-        stop.clone(),
+        service.token(),
     ));
-    let mut tasks = vec![tokio::spawn(sweep::sweep_loop(app.clone(), stop.clone()))];
+    service.spawn(sweep::sweep_loop(app.clone(), service.token()));
     for (sibling, client) in clients {
-        tasks.push(tokio::spawn(federation::pull_loop(
+        service.spawn(federation::pull_loop(
             app.clone(),
             sibling,
             client,
-            stop.clone(),
-        )));
+            service.token(),
+        ));
     }
-    (server, tasks)
 }
 
 /// Starts a directory, serves until `shutdown` resolves (e.g. [`kairos_net::shutdown_signal`]),
