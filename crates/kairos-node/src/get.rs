@@ -120,12 +120,33 @@ async fn released_manifest(node: &Node, id: &FileId) -> Result<Manifest, OpError
         )
     })?;
     let manifest = dir.fetch_manifest(id, None).await?.manifest().clone();
+    check_coding(&manifest.params)?;
     if node.now() < manifest.release {
         return Err(OpError::Locked {
             until: manifest.release,
         });
     }
     Ok(manifest)
+}
+
+/// Most pieces per block a download accepts (a hostile manifest could ask for 255).
+pub const MAX_DOWNLOAD_SHARDS: usize = 64;
+/// Largest shard a download accepts (a hostile manifest could ask for 16 MiB): four times the
+/// default (1 MiB − 4 KiB), so `download_concurrency` pieces in flight stay within tens of MiB.
+pub const MAX_DOWNLOAD_SHARD_SIZE: u32 = 4 << 20;
+
+/// Refuses coding parameters that would make this node hold more than it should: memory is
+/// O(shard size × pieces in flight), and pieces in flight grow with `n`.
+fn check_coding(params: &kairos_seal::Params) -> Result<(), OpError> {
+    if params.total_shards() > MAX_DOWNLOAD_SHARDS || params.shard_size > MAX_DOWNLOAD_SHARD_SIZE {
+        return Err(OpError::Integrity(format!(
+            "the manifest asks for {}+{} pieces of {} bytes per block; this node downloads at most {MAX_DOWNLOAD_SHARDS} pieces of at most {MAX_DOWNLOAD_SHARD_SIZE} bytes",
+            params.k(),
+            params.m(),
+            params.shard_size
+        )));
+    }
+    Ok(())
 }
 
 /// A temporary file in the output's directory (removed again if the download fails).
@@ -250,5 +271,27 @@ fn open_error(e: OpenError) -> OpError {
         other => OpError::Integrity(format!(
             "the file does not verify: {other}; the manifest or the uploader's data is inconsistent"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kairos_seal::Params;
+
+    #[test]
+    fn hostile_coding_parameters_are_refused_before_any_fetch() {
+        assert!(check_coding(&Params::default()).is_ok());
+        let wide = Params {
+            data_shards: 200,
+            parity_shards: 55,
+            ..Params::default()
+        };
+        assert!(matches!(check_coding(&wide), Err(OpError::Integrity(_))));
+        let huge = Params {
+            shard_size: 16 << 20,
+            ..Params::default()
+        };
+        assert!(matches!(check_coding(&huge), Err(OpError::Integrity(_))));
     }
 }
