@@ -21,7 +21,7 @@ pub fn internal(e: StoreError) -> ApiError {
 }
 
 /// `503 shutting_down` with `message`.
-pub fn shutting_down(message: &str) -> ApiError {
+fn shutting_down(message: &str) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "shutting_down",

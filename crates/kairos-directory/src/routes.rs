@@ -5,7 +5,7 @@
 //! panics on any input; a manifest's bytes leave the directory before its release time only in
 //! answer to a request signed by its uploader (or to a sibling's signed federation pull).
 
-use crate::api_error::{bad_query, internal, shutting_down, too_large};
+use crate::api_error::{bad_query, internal, too_large};
 use crate::federation;
 use crate::nodes::NodeEntry;
 use crate::state::App;
@@ -23,7 +23,9 @@ use bytes::Bytes;
 use kairos_directory_client::wire::{
     Info, ListedNode, NodeList, PublishResponse, SubscribeResponse,
 };
-use kairos_net::request::{bad_method, content_length, limit_connection, no_route, read_body};
+use kairos_net::request::{
+    bad_method, body_slot, content_length, limit_connection, no_route, read_body, SLOT_WAIT,
+};
 use kairos_net::ApiError;
 use kairos_proto::{FileId, PublicKey, SignedManifest, SignedNodeRecord};
 use serde::Deserialize;
@@ -174,11 +176,7 @@ async fn publish(
 ) -> Result<Response, ApiError> {
     let id = parse_id(path)?;
     // Bounds the memory held by bodies being buffered (and verified) at once.
-    let _slot = app
-        .uploads
-        .acquire()
-        .await
-        .map_err(|_| shutting_down("shutting down"))?;
+    let _slot = body_slot(&app.uploads, SLOT_WAIT, "manifest uploads").await?;
     let limit = app.cfg.limits.max_manifest_bytes;
     let bytes = read_limited(&app, &headers, body, limit, "the manifest").await?;
     validate::admit_id(&bytes, &id)?;
