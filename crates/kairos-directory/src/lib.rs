@@ -24,7 +24,6 @@
 //! refused request changes nothing stored (`routes`); no network input can panic the server or
 //! make it buffer more than its limits (`routes` through [`kairos_net::request`],
 //! [`kairos_net::serve`]).
-#![forbid(unsafe_code)]
 
 pub mod client;
 pub mod config;

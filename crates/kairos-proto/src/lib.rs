@@ -4,7 +4,6 @@
 //! Everything here is pure: no I/O, and no clock in the logic (callers pass `now`; only
 //! [`time::now_unix`] reads the system clock, for the binaries' edges). Every decoder returns a
 //! typed error on any input and never panics.
-#![forbid(unsafe_code)]
 
 pub mod addr;
 mod codec;
