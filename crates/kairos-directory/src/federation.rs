@@ -187,10 +187,7 @@ pub async fn pull_once(
             .unwrap_or_else(|_| status.to_string());
         return Err(detail);
     }
-    let page: SyncPage =
-        serde_json::from_slice(&body).map_err(|e| format!("malformed sync page: {e}"))?;
-    let their_epoch = u64::from_str_radix(&page.epoch, 16)
-        .map_err(|_| format!("malformed epoch {:?}", page.epoch))?;
+    let (page, their_epoch) = parse_page(&body)?;
     if cursor != 0 && their_epoch != epoch {
         tracing::info!(
             "sibling {sibling} has a new database (epoch changed); pulling its feed from the start"
@@ -276,9 +273,21 @@ async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Str
     Ok(buf)
 }
 
+/// Parses a sibling's page and its epoch (16 hex digits). Pure, so `fuzz_api` can reach it.
+pub fn parse_page(body: &[u8]) -> Result<(SyncPage, u64), String> {
+    let page: SyncPage =
+        serde_json::from_slice(body).map_err(|e| format!("malformed sync page: {e}"))?;
+    let epoch = u64::from_str_radix(&page.epoch, 16)
+        .map_err(|_| format!("malformed epoch {:?}", page.epoch))?;
+    Ok((page, epoch))
+}
+
 /// Decodes and verifies pulled items as if clients had sent them. Returns what passed and how
 /// many were skipped.
-fn verify_items(items: Vec<SyncItem>, p: &Policy) -> (Vec<NodeWrite>, Vec<ManifestWrite>, usize) {
+pub fn verify_items(
+    items: Vec<SyncItem>,
+    p: &Policy,
+) -> (Vec<NodeWrite>, Vec<ManifestWrite>, usize) {
     let (mut nodes, mut manifests, mut skipped) = (Vec::new(), Vec::new(), 0);
     for item in items {
         let result = match item.kind.as_str() {

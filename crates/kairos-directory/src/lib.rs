@@ -16,7 +16,8 @@
 //! * `store` — the redb tables; `writer` — the group-commit writer thread; `nodes` — the
 //!   in-memory index of live nodes;
 //! * `federation` — the sync feed and the sibling pullers; `sweep` — expiry;
-//! * [`client`] — [`DirectoryClient`], used by nodes and the CLI; [`wire`] — JSON bodies.
+//! * [`client`] — [`DirectoryClient`], used by nodes and the CLI; [`wire`] — JSON bodies;
+//! * `fuzz_api` (hidden) — the pure steps that `fuzz/` feeds with arbitrary input.
 //!
 //! Security invariants, kept by the modules named: everything stored was verified by this
 //! directory itself (`validate`, `federation`); a manifest leaves before its release only to a
@@ -30,6 +31,8 @@ pub mod config;
 mod config_file;
 mod error;
 mod federation;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod nodes;
 mod routes;
 mod server;

@@ -10,6 +10,7 @@
 //! * a manifest published by a client must not have a release time more than `max_skew` in the
 //!   past; a relayed one only has to be unexpired (`release + retention > now`).
 
+use crate::config::DirectoryConfig;
 use axum::http::StatusCode;
 use kairos_net::ApiError;
 use kairos_proto::addr::{self, AddrKind};
@@ -23,6 +24,19 @@ pub struct Policy {
     pub node_ttl: u64,
     pub retention: u64,
     pub allow_loopback: bool,
+}
+
+impl Policy {
+    /// The policy of a directory configured by `cfg` whose clock reads `now`.
+    pub fn new(cfg: &DirectoryConfig, now: u64) -> Self {
+        Policy {
+            now,
+            skew: cfg.skew_secs(),
+            node_ttl: cfg.node_ttl.as_secs(),
+            retention: cfg.manifest_retention.as_secs(),
+            allow_loopback: cfg.allow_loopback_nodes,
+        }
+    }
 }
 
 /// Maps a record decoding failure to its HTTP error.
