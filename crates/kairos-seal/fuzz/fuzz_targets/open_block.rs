@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let hashes: Vec<[u8; 32]> = if honest {
-        block.pieces.iter().map(|p| piece_hash(&p.share, &p.shard)).collect()
+        block
+            .pieces
+            .iter()
+            .map(|p| piece_hash(&p.share, &p.shard))
+            .collect()
     } else {
         sealed().hashes()
     };
@@ -63,6 +67,9 @@ fuzz_target!(|data: &[u8]| {
         .map(|(p, keep)| keep.then_some((&p.share[..], &p.shard[..])))
         .collect();
     if let Ok(plain) = open_block(&params(), &SALT, 1, is_last, cipher_len, &hashes, &slots) {
-        assert_eq!(plain, PLAIN, "opened to something other than the sealed plaintext");
+        assert_eq!(
+            plain, PLAIN,
+            "opened to something other than the sealed plaintext"
+        );
     }
 });
