@@ -39,7 +39,7 @@ use rand::Rng;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Deserialize)]
 pub struct FeedQuery {
@@ -120,13 +120,13 @@ pub async fn pull_loop(
     app: Arc<App>,
     sibling: Sibling,
     client: reqwest::Client,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let mut failures = 0u32;
     loop {
         let result = tokio::select! {
             r = pull_once(&app, &sibling, &client) => r,
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         };
         let delay = match result {
             Ok(more) => {
@@ -151,7 +151,7 @@ pub async fn pull_loop(
         };
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
     }
 }

@@ -26,8 +26,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Most signed-request nonces remembered at once (see [`ReplayGuard`]).
 const REPLAY_CAPACITY: usize = 200_000;
@@ -91,7 +92,7 @@ pub struct DirectoryHandle {
 }
 
 struct Inner {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
     app: Arc<App>,
@@ -115,7 +116,7 @@ impl DirectoryHandle {
         let Some(inner) = self.inner.take() else {
             return;
         };
-        let _ = inner.stop.send(true);
+        inner.stop.cancel();
         let _ = inner.server.await;
         for t in inner.tasks {
             let _ = t.await;
@@ -130,7 +131,7 @@ impl DirectoryHandle {
 impl Drop for DirectoryHandle {
     fn drop(&mut self) {
         if let Some(inner) = &self.inner {
-            let _ = inner.stop.send(true);
+            inner.stop.cancel();
         }
     }
 }
@@ -223,7 +224,8 @@ pub async fn start_on(
         cfg: config,
     });
     let public_key = app.identity.public();
-    let (stop, stop_rx) = watch::channel(false);
+    let stop = CancellationToken::new();
+    let stop_rx = stop.clone();
 
     let router = routes::router(app.clone());
     let l = &app.cfg.limits;

@@ -11,7 +11,7 @@ use crate::server::App;
 use crate::store::SweepReport;
 use crate::writer::{Op, Outcome};
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// One complete sweep at the directory's current time.
 pub async fn sweep_once(app: &App) -> Result<SweepReport, StoreError> {
@@ -37,7 +37,7 @@ pub async fn sweep_once(app: &App) -> Result<SweepReport, StoreError> {
     }
 }
 
-pub async fn sweep_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+pub async fn sweep_loop(app: Arc<App>, stop: CancellationToken) {
     loop {
         match sweep_once(&app).await {
             Ok(r) if !r.nodes.is_empty() || r.manifests > 0 => tracing::info!(
@@ -51,7 +51,7 @@ pub async fn sweep_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(app.cfg.sweep_interval) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
     }
 }

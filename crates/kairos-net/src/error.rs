@@ -112,3 +112,23 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// A storage failure met while serving a request: its details go to the log only; the client
+/// learns whether to come back (shutting down) or go elsewhere (storage failed).
+impl From<kairos_host::StoreError> for ApiError {
+    fn from(e: kairos_host::StoreError) -> Self {
+        tracing::error!("storage failure while serving a request: {e}");
+        match e {
+            kairos_host::StoreError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "this server is shutting down; try another one or come back later",
+            ),
+            _ => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_failed",
+                "this server could not read or write its database; try another one",
+            ),
+        }
+    }
+}

@@ -22,8 +22,9 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// Identifies one accepted connection (one Tor stream in onion mode), for rate limiting.
@@ -38,18 +39,9 @@ pub struct ServeLimits {
     pub shutdown_grace: Duration,
 }
 
-/// Resolves once `true` was sent or the sender is gone.
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
 /// Serves `router` on the connections `listener` accepts until `stop` (see the module docs).
-pub async fn serve<L>(
-    mut listener: L,
-    router: Router,
-    limits: ServeLimits,
-    mut stop: watch::Receiver<bool>,
-) where
+pub async fn serve<L>(mut listener: L, router: Router, limits: ServeLimits, stop: CancellationToken)
+where
     L: Listener,
     L::Addr: Debug,
 {
@@ -60,12 +52,12 @@ pub async fn serve<L>(
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stopped(&mut stop) => break,
+            _ = stop.cancelled() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
         let (stream, peer) = tokio::select! {
             x = listener.accept() => x,
-            _ = stopped(&mut stop) => break,
+            _ = stop.cancelled() => break,
         };
         let conn = ConnId(next_id);
         next_id += 1;

@@ -5,10 +5,10 @@
 //! benchmark can compare put/get throughput with the store's own durable write rate on the
 //! same disk in the same run.
 
-use crate::error::StoreError;
 use crate::store::{PieceInfo, PieceWrite, Store};
-use crate::writer::{Op, Writer};
+use crate::writer::{self, Op};
 use bytes::Bytes;
+use kairos_host::StoreError;
 use kairos_proto::PublicKey;
 use rand::RngCore;
 use std::path::Path;
@@ -27,7 +27,7 @@ pub async fn store_write_rate(
     std::fs::create_dir_all(dir).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let store = Store::open(dir, 32 << 20)?;
     let (writer, done) =
-        Writer::spawn(store, u64::MAX).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        writer::spawn(store, u64::MAX).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut payload = vec![0u8; piece_len];
     rand::thread_rng().fill_bytes(&mut payload);
     let payload = Bytes::from(payload);

@@ -1,5 +1,7 @@
-//! Errors of starting a node and of its piece store. Messages say what to do.
+//! Errors of starting a node. Messages say what to do. The piece store's errors are the host
+//! layer's [`StoreError`] (re-exported here).
 
+pub use kairos_host::StoreError;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -31,37 +33,3 @@ pub enum NodeError {
     #[error("internal failure: {0}")]
     Internal(String),
 }
-
-/// A failure of the piece store (never caused by peer input: a request meeting one gets 5xx).
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error("the piece database {0} is already open in another kairos process; stop it or use another --home")]
-    AlreadyOpen(PathBuf),
-    #[error("cannot open the piece database {0}: {1}")]
-    Open(PathBuf, Box<redb::Error>),
-    #[error("piece database schema version {0} is not supported by this kairos version")]
-    Schema(u64),
-    #[error("piece database error: {0} (is the disk full or failing?)")]
-    Redb(Box<redb::Error>),
-    #[error("the piece database is corrupt: {0}")]
-    Corrupt(String),
-    #[error("the node is shutting down")]
-    Closed,
-}
-
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Redb(Box::new(e.into()))
-            }
-        }
-    )*};
-}
-from_redb!(
-    redb::Error,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);

@@ -17,128 +17,27 @@
 //!   the temporary file is removed (drop guard);
 //! * memory is O(piece size × (download_concurrency + n × window)), independent of file size;
 //! * a name taken from the sealed stream is reduced to one plain path component and never
-//!   replaces an existing file.
+//!   replaces an existing file ([`crate::target`]).
+//!
+//! One block's fetching is [`crate::fetch`]'s; where the output goes is [`crate::target`]'s.
 
-use crate::node::Node;
+use crate::fetch::{fetch_block, lock, Download, ReadyBlock};
 use crate::ops::{EventSink, OpError};
 use crate::output::OutputWriter;
-use crate::peer_client::PeerError;
-use crate::piece::{PieceBody, HEADER_LEN};
-use crate::wire::{BadPiece, GetResult};
-use bytes::Bytes;
-use futures::stream::{FuturesUnordered, StreamExt};
+use crate::piece::HEADER_LEN;
+use crate::state::Node;
+use crate::target::{persist, resolve_output, safe_name, Target};
+use crate::wire::GetResult;
+use futures::stream::StreamExt;
 use kairos_proto::{FileId, Manifest};
-use kairos_seal::{FileInfo, OpenError, Opener, PieceHash, SHARE_LEN, TAG_LEN};
+use kairos_seal::{FileInfo, OpenError, Opener, SHARE_LEN, TAG_LEN};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tempfile::NamedTempFile;
 use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinHandle;
-
-/// Where the output goes.
-enum Target {
-    /// Create or replace this file.
-    File(PathBuf),
-    /// Create a new file in this directory, named after the sealed name.
-    Dir(PathBuf),
-}
-
-impl Target {
-    fn dir(&self) -> &Path {
-        match self {
-            Target::File(p) => p.parent().unwrap_or(Path::new("/")),
-            Target::Dir(d) => d,
-        }
-    }
-}
-
-fn resolve_output(output: &Path) -> Result<Target, OpError> {
-    if !output.is_absolute() {
-        return Err(OpError::BadOutput(format!(
-            "{} is not an absolute path",
-            output.display()
-        )));
-    }
-    match std::fs::metadata(output) {
-        Ok(m) if m.is_dir() => Ok(Target::Dir(output.to_path_buf())),
-        Ok(m) if m.is_file() => Ok(Target::File(output.to_path_buf())),
-        Ok(_) => Err(OpError::BadOutput(format!(
-            "{} exists and is neither a file nor a directory",
-            output.display()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let parent = output.parent().unwrap_or(Path::new("/"));
-            if parent.is_dir() {
-                Ok(Target::File(output.to_path_buf()))
-            } else {
-                Err(OpError::BadOutput(format!(
-                    "the directory {} does not exist; create it first",
-                    parent.display()
-                )))
-            }
-        }
-        Err(e) => Err(OpError::BadOutput(format!("{}: {e}", output.display()))),
-    }
-}
-
-/// One plain file name from the sealed name: no separators, no control characters, not `.`
-/// or `..`, never empty.
-pub fn safe_name(sealed: &str, id: &FileId) -> String {
-    let last = sealed.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = last.chars().filter(|c| !c.is_control()).collect();
-    let clean = clean.trim();
-    if clean.is_empty() || clean == "." || clean == ".." {
-        let id = id.to_string();
-        format!("kairos-{}", &id[..16.min(id.len())])
-    } else {
-        clean.to_owned()
-    }
-}
-
-/// A block ready for the opener.
-struct ReadyBlock {
-    index: u32,
-    cipher_len: u32,
-    expected: Vec<PieceHash>,
-    /// Piece bodies (as served) in shard order, `None` where not fetched or bad.
-    pieces: Vec<Option<Bytes>>,
-}
-
-/// Shared state of one download.
-struct Ctx {
-    node: Arc<Node>,
-    manifest: Manifest,
-    sink: EventSink,
-    slots: Semaphore,
-    bad: Mutex<Vec<BadPiece>>,
-    unreachable: Mutex<BTreeMap<String, String>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Aborts the task when dropped (a cancelled get stops its fetches).
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Future for AbortOnDrop<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+use tokio_util::task::AbortOnDropHandle;
 
 /// Downloads file `id` to `output` (absolute: a file path, or an existing directory).
 pub async fn get(
@@ -149,24 +48,9 @@ pub async fn get(
 ) -> Result<GetResult, OpError> {
     let started = Instant::now();
     let target = resolve_output(&output)?;
-    let dir = node.directory.clone().ok_or_else(|| {
-        OpError::DirectoryUnreachable(
-            "this node has no directories configured; start the daemon with --directory".into(),
-        )
-    })?;
-    let signed = dir.fetch_manifest(&id, None).await?;
-    let manifest = signed.manifest().clone();
-    drop(signed);
-    if node.now() < manifest.release {
-        return Err(OpError::Locked {
-            until: manifest.release,
-        });
-    }
-    let params = manifest.params;
-    let block_count = manifest.blocks.len() as u32;
-    let total: u64 = manifest
-        .blocks
-        .iter()
+    let manifest = released_manifest(&node, &id).await?;
+    let (params, block_count) = (manifest.params, manifest.blocks.len() as u32);
+    let total: u64 = (manifest.blocks.iter())
         .map(|b| u64::from(b.cipher_len) - TAG_LEN as u64)
         .sum();
     sink.info(format!(
@@ -175,41 +59,17 @@ pub async fn get(
         params.total_shards(),
         manifest.peers.len()
     ));
-
-    let out_dir = target.dir().to_path_buf();
-    let temp = tokio::task::spawn_blocking(move || {
-        tempfile::Builder::new()
-            .prefix(".kairos-get-")
-            .suffix(".part")
-            .tempfile_in(&out_dir)
-            .map_err(|e| {
-                OpError::BadOutput(format!(
-                    "cannot create a file in {}: {e}",
-                    out_dir.display()
-                ))
-            })
-    })
-    .await
-    .map_err(|e| OpError::Internal(e.to_string()))??;
-
+    let temp = create_temp(target.dir().to_path_buf()).await?;
     let (ready_tx, ready_rx) = mpsc::channel::<ReadyBlock>(2);
-    let salt = manifest.salt;
-    let opener_sink = sink.clone();
-    let opener = AbortOnDrop(tokio::task::spawn_blocking(move || {
-        open_all(
-            temp,
-            params,
-            salt,
-            block_count,
-            ready_rx,
-            opener_sink,
-            total,
-        )
-    }));
-
-    let k = params.k();
-    let window = (node.cfg.download_concurrency.div_ceil(k) + 1).max(2);
-    let ctx = Arc::new(Ctx {
+    let opener = {
+        let (salt, sink) = (manifest.salt, sink.clone());
+        AbortOnDropHandle::new(tokio::task::spawn_blocking(move || {
+            let mut out = Opening::new(temp, params, salt, block_count)?;
+            out.run(ready_rx, sink, total)?;
+            out.finish()
+        }))
+    };
+    let ctx = Arc::new(Download {
         slots: Semaphore::new(node.cfg.download_concurrency),
         node: node.clone(),
         manifest,
@@ -217,29 +77,7 @@ pub async fn get(
         bad: Mutex::new(Vec::new()),
         unreachable: Mutex::new(BTreeMap::new()),
     });
-    let mut fetches = futures::stream::iter(0..block_count)
-        .map(|b| AbortOnDrop(tokio::spawn(fetch_block(ctx.clone(), b))))
-        .buffered(window);
-    let mut failure = None;
-    while let Some(r) = fetches.next().await {
-        match r {
-            Ok(Ok(block)) => {
-                if ready_tx.send(block).await.is_err() {
-                    break; // the opener failed; its error is reported below
-                }
-            }
-            Ok(Err(e)) => {
-                failure = Some(e);
-                break;
-            }
-            Err(e) => {
-                failure = Some(OpError::Internal(format!("fetch task: {e}")));
-                break;
-            }
-        }
-    }
-    drop(fetches);
-    drop(ready_tx);
+    let failure = fetch_all(&ctx, block_count, ready_tx).await;
     let opened = opener
         .await
         .map_err(|e| OpError::Internal(format!("opener thread: {e}")))?;
@@ -247,20 +85,17 @@ pub async fn get(
         return Err(e);
     }
     let (info, temp) = opened?;
-
     let path = match &target {
         Target::File(p) => p.clone(),
         Target::Dir(d) => d.join(safe_name(&info.name, &id)),
     };
-    let replace = matches!(target, Target::File(_));
-    let final_path = path.clone();
+    let (replace, final_path) = (matches!(target, Target::File(_)), path.clone());
     tokio::task::spawn_blocking(move || persist(temp, &final_path, replace))
         .await
         .map_err(|e| OpError::Internal(e.to_string()))??;
     sink.progress(total, total);
     let bad_pieces = lock(&ctx.bad).clone();
-    let unreachable = lock(&ctx.unreachable)
-        .iter()
+    let unreachable = (lock(&ctx.unreachable).iter())
         .map(|(a, r)| format!("{a}: {r}"))
         .collect();
     Ok(GetResult {
@@ -276,82 +111,155 @@ pub async fn get(
     })
 }
 
-/// Renames the verified temporary file into place and makes the rename durable.
-fn persist(temp: NamedTempFile, path: &Path, replace: bool) -> Result<(), OpError> {
-    let result = if replace {
-        temp.persist(path).map(|_| ())
-    } else {
-        temp.persist_noclobber(path).map(|_| ())
-    };
-    result.map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            OpError::BadOutput(format!(
-                "{} already exists; pass an output file name to replace it, or another directory",
-                path.display()
-            ))
-        } else {
-            OpError::BadOutput(format!("cannot create {}: {}", path.display(), e.error))
-        }
+/// The file's manifest, if its release time has passed by this node's clock (the directory
+/// withholds it before, too).
+async fn released_manifest(node: &Node, id: &FileId) -> Result<Manifest, OpError> {
+    let dir = node.directory.clone().ok_or_else(|| {
+        OpError::DirectoryUnreachable(
+            "this node has no directories configured; start the daemon with --directory".into(),
+        )
     })?;
-    if let Some(parent) = path.parent() {
-        File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| OpError::BadOutput(format!("syncing {}: {e}", parent.display())))?;
+    let manifest = dir.fetch_manifest(id, None).await?.manifest().clone();
+    check_coding(&manifest.params)?;
+    if node.now() < manifest.release {
+        return Err(OpError::Locked {
+            until: manifest.release,
+        });
+    }
+    Ok(manifest)
+}
+
+/// Most pieces per block a download accepts (a hostile manifest could ask for 255).
+pub const MAX_DOWNLOAD_SHARDS: usize = 64;
+/// Largest shard a download accepts (a hostile manifest could ask for 16 MiB): four times the
+/// default (1 MiB − 4 KiB), so `download_concurrency` pieces in flight stay within tens of MiB.
+pub const MAX_DOWNLOAD_SHARD_SIZE: u32 = 4 << 20;
+
+/// Refuses coding parameters that would make this node hold more than it should: memory is
+/// O(shard size × pieces in flight), and pieces in flight grow with `n`.
+fn check_coding(params: &kairos_seal::Params) -> Result<(), OpError> {
+    if params.total_shards() > MAX_DOWNLOAD_SHARDS || params.shard_size > MAX_DOWNLOAD_SHARD_SIZE {
+        return Err(OpError::Integrity(format!(
+            "the manifest asks for {}+{} pieces of {} bytes per block; this node downloads at most {MAX_DOWNLOAD_SHARDS} pieces of at most {MAX_DOWNLOAD_SHARD_SIZE} bytes",
+            params.k(),
+            params.m(),
+            params.shard_size
+        )));
     }
     Ok(())
 }
 
-/// The opener thread: opens blocks in order into the temporary file, then checks the whole
-/// file and fsyncs it.
-fn open_all(
-    temp: NamedTempFile,
-    params: kairos_seal::Params,
-    salt: kairos_seal::FileSalt,
-    block_count: u32,
-    mut ready: mpsc::Receiver<ReadyBlock>,
-    sink: EventSink,
-    total: u64,
-) -> Result<(FileInfo, NamedTempFile), OpError> {
-    let out_err = |e: std::io::Error| OpError::BadOutput(format!("writing the output: {e}"));
-    let file = temp.as_file().try_clone().map_err(out_err)?;
-    let mut opener = Opener::new(
-        OutputWriter::new(file).map_err(out_err)?,
-        params,
-        salt,
-        block_count,
-    );
-    let mut done = 0u64;
-    let (mut waiting, mut working) = (Duration::ZERO, Duration::ZERO);
-    let mut mark = Instant::now();
-    while let Some(block) = ready.blocking_recv() {
-        waiting += mark.elapsed();
-        mark = Instant::now();
-        let slots: Vec<Option<(&[u8], &[u8])>> = block
-            .pieces
-            .iter()
-            .map(|p| {
-                p.as_ref().map(|b| {
-                    let data = &b[HEADER_LEN..];
-                    (&data[..SHARE_LEN], &data[SHARE_LEN..])
-                })
+/// A temporary file in the output's directory (removed again if the download fails).
+async fn create_temp(out_dir: PathBuf) -> Result<NamedTempFile, OpError> {
+    tokio::task::spawn_blocking(move || {
+        tempfile::Builder::new()
+            .prefix(".kairos-get-")
+            .suffix(".part")
+            .tempfile_in(&out_dir)
+            .map_err(|e| {
+                OpError::BadOutput(format!(
+                    "cannot create a file in {}: {e}",
+                    out_dir.display()
+                ))
             })
-            .collect();
-        opener
-            .push_block(block.index, block.cipher_len, &block.expected, &slots)
-            .map_err(open_error)?;
-        done += u64::from(block.cipher_len) - TAG_LEN as u64;
-        sink.progress(done, total);
-        working += mark.elapsed();
-        mark = Instant::now();
+    })
+    .await
+    .map_err(|e| OpError::Internal(e.to_string()))?
+}
+
+/// Fetches every block, at most `window` blocks ahead of the opener, and hands them over in
+/// order. Returns the first failure (the remaining fetches are aborted).
+async fn fetch_all(
+    ctx: &Arc<Download>,
+    block_count: u32,
+    ready_tx: mpsc::Sender<ReadyBlock>,
+) -> Option<OpError> {
+    let k = ctx.manifest.params.k();
+    let window = (ctx.node.cfg.download_concurrency.div_ceil(k) + 1).max(2);
+    let mut fetches = futures::stream::iter(0..block_count)
+        .map(|b| AbortOnDropHandle::new(tokio::spawn(fetch_block(ctx.clone(), b))))
+        .buffered(window);
+    while let Some(r) = fetches.next().await {
+        match r {
+            Ok(Ok(block)) => {
+                if ready_tx.send(block).await.is_err() {
+                    return None; // the opener failed; its error is reported by the caller
+                }
+            }
+            Ok(Err(e)) => return Some(e),
+            Err(e) => return Some(OpError::Internal(format!("fetch task: {e}"))),
+        }
     }
-    tracing::debug!(
-        "opener: {:.2} s opening and writing, {:.2} s waiting for blocks",
-        working.as_secs_f64(),
-        waiting.as_secs_f64()
-    );
-    let (info, writer) = opener.finish_with_writer().map_err(open_error)?;
-    writer.finish().map_err(out_err)?;
-    Ok((info, temp))
+    None
+}
+
+/// The opener thread's state: opens blocks in order into the temporary file, then checks
+/// the whole file and fsyncs it.
+struct Opening {
+    temp: NamedTempFile,
+    opener: Opener<OutputWriter>,
+}
+
+fn out_err(e: std::io::Error) -> OpError {
+    OpError::BadOutput(format!("writing the output: {e}"))
+}
+
+impl Opening {
+    fn new(
+        temp: NamedTempFile,
+        params: kairos_seal::Params,
+        salt: kairos_seal::FileSalt,
+        block_count: u32,
+    ) -> Result<Self, OpError> {
+        let file = temp.as_file().try_clone().map_err(out_err)?;
+        let writer = OutputWriter::new(file).map_err(out_err)?;
+        let opener = Opener::new(writer, params, salt, block_count);
+        Ok(Opening { temp, opener })
+    }
+
+    /// Opens every block received, in order, until the sender is done.
+    fn run(
+        &mut self,
+        mut ready: mpsc::Receiver<ReadyBlock>,
+        sink: EventSink,
+        total: u64,
+    ) -> Result<(), OpError> {
+        let mut done = 0u64;
+        let (mut waiting, mut working) = (Duration::ZERO, Duration::ZERO);
+        let mut mark = Instant::now();
+        while let Some(block) = ready.blocking_recv() {
+            waiting += mark.elapsed();
+            mark = Instant::now();
+            let slots: Vec<Option<(&[u8], &[u8])>> = (block.pieces.iter())
+                .map(|p| {
+                    p.as_ref().map(|b| {
+                        let data = &b[HEADER_LEN..];
+                        (&data[..SHARE_LEN], &data[SHARE_LEN..])
+                    })
+                })
+                .collect();
+            self.opener
+                .push_block(block.index, block.cipher_len, &block.expected, &slots)
+                .map_err(open_error)?;
+            done += u64::from(block.cipher_len) - TAG_LEN as u64;
+            sink.progress(done, total);
+            working += mark.elapsed();
+            mark = Instant::now();
+        }
+        tracing::debug!(
+            "opener: {:.2} s opening and writing, {:.2} s waiting for blocks",
+            working.as_secs_f64(),
+            waiting.as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Checks the whole file against its sealed trailer and makes it durable.
+    fn finish(self) -> Result<(FileInfo, NamedTempFile), OpError> {
+        let (info, writer) = self.opener.finish_with_writer().map_err(open_error)?;
+        writer.finish().map_err(out_err)?;
+        Ok((info, self.temp))
+    }
 }
 
 fn open_error(e: OpenError) -> OpError {
@@ -366,161 +274,24 @@ fn open_error(e: OpenError) -> OpError {
     }
 }
 
-/// What happened to one piece request.
-enum PieceOutcome {
-    Good(Bytes),
-    Bad(String),
-    Missing(PeerError),
-}
-
-async fn fetch_piece(ctx: &Ctx, addr: &str, hash: &PieceHash, max_len: usize) -> PieceOutcome {
-    let Ok(_slot) = ctx.slots.acquire().await else {
-        return PieceOutcome::Missing(PeerError::Unreachable("download stopped".into()));
-    };
-    match ctx.node.peers.fetch(addr, hash, max_len).await {
-        Ok(body) => match PieceBody::decode(body.clone()) {
-            Ok(p) if p.hash() == *hash => PieceOutcome::Good(body),
-            Ok(_) => PieceOutcome::Bad(
-                "hash mismatch: the piece is not the one the manifest lists".into(),
-            ),
-            Err(e) => PieceOutcome::Bad(format!("malformed piece: {e}")),
-        },
-        Err(PeerError::Invalid(e)) => PieceOutcome::Bad(e),
-        Err(e) => PieceOutcome::Missing(e),
-    }
-}
-
-/// Fetches `k` good pieces of block `b`, trying further pieces as others fail.
-async fn fetch_block(ctx: Arc<Ctx>, b: u32) -> Result<ReadyBlock, OpError> {
-    let m = &ctx.manifest;
-    let entry = &m.blocks[b as usize];
-    let (k, n) = (m.params.k(), m.params.total_shards());
-    let max_len = HEADER_LEN + SHARE_LEN + m.params.shard_len_for(entry.cipher_len as usize);
-    let peer_of = |i: usize| &m.peers[entry.pieces[i].peer as usize];
-    let mut slots: Vec<Option<Bytes>> = vec![None; n];
-    let mut good = 0;
-    let mut next = 0;
-    let mut missing: Vec<(usize, String)> = Vec::new();
-    let mut corrupt: Vec<(usize, String)> = Vec::new();
-    let mut locked_until: Option<u64> = None;
-    let mut inflight = FuturesUnordered::new();
-    let launch = |i: usize| {
-        let ctx = &ctx;
-        async move {
-            let addr = &peer_of(i).addr;
-            (
-                i,
-                fetch_piece(ctx, addr, &entry.pieces[i].hash, max_len).await,
-            )
-        }
-    };
-    // Data shards first: with all k of them the block needs no erasure decoding.
-    while good + inflight.len() < k && next < n {
-        inflight.push(launch(next));
-        next += 1;
-    }
-    // A slow peer is raced: while the block is incomplete, one more piece is asked for every
-    // `spare_fetch_after`, and the first k good pieces win.
-    let race = ctx.node.cfg.spare_fetch_after;
-    let spare = tokio::time::sleep(race);
-    tokio::pin!(spare);
-    loop {
-        let (i, outcome) = tokio::select! {
-            r = inflight.next() => match r {
-                Some(r) => r,
-                None => break,
-            },
-            () = &mut spare, if next < n => {
-                inflight.push(launch(next));
-                next += 1;
-                spare.as_mut().reset(tokio::time::Instant::now() + race);
-                continue;
-            }
-        };
-        let peer = peer_of(i);
-        match outcome {
-            PieceOutcome::Good(body) => {
-                slots[i] = Some(body);
-                good += 1;
-            }
-            PieceOutcome::Bad(reason) => {
-                let bad = BadPiece {
-                    block: b,
-                    shard: i as u8,
-                    peer: peer.key.to_text(),
-                    addr: peer.addr.clone(),
-                    reason: reason.clone(),
-                };
-                ctx.sink.warning(format!(
-                    "block {b} piece {i}: peer {} ({}) served a bad piece: {reason}",
-                    peer.addr, peer.key
-                ));
-                ctx.sink.emit(crate::wire::Event::BadPiece(bad.clone()));
-                lock(&ctx.bad).push(bad);
-                corrupt.push((i, peer.addr.clone()));
-            }
-            PieceOutcome::Missing(e) => {
-                if let PeerError::Locked { until } = e {
-                    locked_until = Some(locked_until.unwrap_or(0).max(until));
-                }
-                let first = lock(&ctx.unreachable)
-                    .insert(peer.addr.clone(), e.to_string())
-                    .is_none();
-                if first {
-                    ctx.sink
-                        .warning(format!("peer {}: {e}; trying other pieces", peer.addr));
-                }
-                missing.push((i, format!("{}: {e}", peer.addr)));
-            }
-        }
-        if good == k {
-            break;
-        }
-        while good + inflight.len() < k && next < n {
-            inflight.push(launch(next));
-            next += 1;
-        }
-    }
-    drop(inflight);
-    if good < k {
-        if let Some(until) = locked_until.filter(|_| corrupt.is_empty()) {
-            if missing.len() == n - good && until > ctx.node.now() {
-                return Err(OpError::Locked { until });
-            }
-        }
-        let list = |v: &[(usize, String)]| {
-            v.iter()
-                .map(|(i, why)| format!("{i} ({why})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        return Err(OpError::NotEnoughPieces(format!(
-            "block {b}: only {good} of the {k} pieces needed could be fetched (of {n}); missing shards: [{}]; corrupt shards: [{}]. The file cannot be rebuilt now; try again when more of its peers are back",
-            list(&missing),
-            list(&corrupt)
-        )));
-    }
-    Ok(ReadyBlock {
-        index: b,
-        cipher_len: entry.cipher_len,
-        expected: entry.pieces.iter().map(|p| p.hash).collect(),
-        pieces: slots,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kairos_seal::Params;
 
     #[test]
-    fn names_from_the_stream_are_one_plain_component() {
-        let id = FileId([7; 32]);
-        assert_eq!(safe_name("report.pdf", &id), "report.pdf");
-        assert_eq!(safe_name("../../etc/passwd", &id), "passwd");
-        assert_eq!(safe_name("a\\b", &id), "b");
-        assert!(safe_name("..", &id).starts_with("kairos-"));
-        assert!(safe_name("", &id).starts_with("kairos-"));
-        assert!(safe_name("dir/", &id).starts_with("kairos-"));
-        assert_eq!(safe_name("x\u{0}y\n", &id), "xy");
+    fn hostile_coding_parameters_are_refused_before_any_fetch() {
+        assert!(check_coding(&Params::default()).is_ok());
+        let wide = Params {
+            data_shards: 200,
+            parity_shards: 55,
+            ..Params::default()
+        };
+        assert!(matches!(check_coding(&wide), Err(OpError::Integrity(_))));
+        let huge = Params {
+            shard_size: 16 << 20,
+            ..Params::default()
+        };
+        assert!(matches!(check_coding(&huge), Err(OpError::Integrity(_))));
     }
 }

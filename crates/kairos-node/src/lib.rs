@@ -1,5 +1,5 @@
 //! The kairos node daemon as a library: the piece store, the peer API, the local API for the
-//! CLI, and the put/get engine (DESIGN.md "The three programs").
+//! CLI, and the put/get engine (`docs/architecture.md`).
 //!
 //! A node holds an Ed25519 identity (`home/identity.key`, 0600), keeps the pieces others
 //! upload to it in `home/node.redb`, serves them back only after their release time, and runs
@@ -8,13 +8,17 @@
 //!
 //! Module map:
 //! * [`config`] — [`NodeConfig`] and its defaults; [`Clock`] for the time-lock;
-//! * `node` — [`start`], [`run`], [`NodeHandle`]: lifecycle of the tasks below;
+//! * `state` — [`Node`](crate::state), the state every task shares; `start` — [`start`],
+//!   [`run`], [`NodeHandle`]: lifecycle of the tasks below (on [`kairos_host::Service`]);
 //! * `socket` — the 0600 local socket (both APIs are served by [`kairos_net::serve`]);
-//! * `peer_api` — what peers may ask; [`piece`] — the piece body on the wire;
-//! * `store` — the redb tables; `writer` — the group-commit writer thread; `sweep` — retention;
-//! * `membership` — subscribing and heartbeats;
-//! * `put` / `placement` / `get` — the engines; `peer_client` — their HTTP client; `output` —
-//!   the download's output file, written and flushed on its own threads;
+//! * `peer_api` — what peers may ask; `admission` — its pure store rules; [`piece`] — the piece
+//!   body on the wire;
+//! * `store` — the redb tables; `writer` — the node's ops for the host layer's group-commit
+//!   writer ([`kairos_host::writer`]); `sweep` — retention;
+//! * `membership` — standing with the directories; `heartbeat` — joining and re-subscribing;
+//! * `put` / `placement` / `get` — the engines (`fetch` — one block of a get; `target` — where
+//!   its output goes); `peer_client` — their HTTP client; `output` — the download's output
+//!   file, written and flushed on its own threads;
 //! * `local_api` — the daemon side of the CLI's API; [`local_client`] — the CLI side;
 //!   [`wire`] — their JSON shapes; [`ops`] — their typed errors and events;
 //! * `bench_support` — the piece store measured on its own, for `examples/putget_bench.rs`.
@@ -26,15 +30,17 @@
 //! `get`); only the daemon's user can reach the local API (`socket`); a download's output
 //! appears only once it verified as a whole (`get`).
 
+mod admission;
 #[doc(hidden)]
 pub mod bench_support;
 pub mod config;
 mod error;
+mod fetch;
 mod get;
+mod heartbeat;
 mod local_api;
 pub mod local_client;
 mod membership;
-mod node;
 pub mod ops;
 mod output;
 mod peer_api;
@@ -43,15 +49,20 @@ pub mod piece;
 mod placement;
 mod put;
 mod socket;
+mod start;
+mod state;
 mod store;
+#[cfg(test)]
+mod store_model;
 mod sweep;
+mod target;
 pub mod wire;
 mod writer;
 
 pub use config::{Clock, ManualClock, NodeConfig, PeerLimits, SOCKET_FILE};
 pub use error::{NodeError, StoreError};
 pub use local_client::{LocalClient, LocalError};
-pub use node::{run, start, NodeHandle};
 pub use peer_api::{InfoResponse, StoreResponse};
+pub use start::{run, start, NodeHandle};
 pub use store::DB_FILE;
 pub use wire::{BadPiece, Event, GetResult, PutResult, Status};

@@ -10,10 +10,10 @@
 //! drive it; a put or get whose client disconnects is cancelled (its temporary files are
 //! removed); every stream ends with exactly one terminal event.
 
-use crate::node::Node;
 use crate::ops::{EventSink, OpError};
+use crate::state::Node;
 use crate::wire::{Event, GetRequest, PutRequest, StartResult, Status};
-use crate::{get, membership, put};
+use crate::{get, heartbeat, put};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -23,20 +23,20 @@ use axum::routing::{get as get_route, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use kairos_net::request::bad_method;
-use kairos_net::serve::stopped;
 use kairos_net::ApiError;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 struct Local {
     node: Arc<Node>,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 }
 
-pub fn router(node: Arc<Node>, stop: watch::Receiver<bool>) -> Router {
+pub fn router(node: Arc<Node>, stop: CancellationToken) -> Router {
     Router::new()
         .route("/v1/status", get_route(status))
         .route("/v1/start", post(start))
@@ -67,7 +67,7 @@ async fn status(State(l): State<Local>) -> Json<Status> {
 }
 
 async fn start(State(l): State<Local>) -> Json<StartResult> {
-    let reached = membership::join(&l.node).await;
+    let reached = heartbeat::join(&l.node).await;
     Json(StartResult {
         joined: l.node.membership.joined(),
         directories_reached: reached,
@@ -112,12 +112,12 @@ where
 {
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let fut = op(EventSink::new(tx.clone()));
-    let mut stop = l.stop.clone();
+    let stop = l.stop.clone();
     tokio::spawn(async move {
         tokio::select! {
             last = fut => { let _ = tx.send(last); }
             _ = tx.closed() => tracing::info!("local client went away; operation cancelled"),
-            _ = stopped(&mut stop) => {
+            _ = stop.cancelled() => {
                 let e = OpError::Internal("the daemon is shutting down; run the command again after it restarts".into());
                 let _ = tx.send(Event::Error(e.to_event()));
             }

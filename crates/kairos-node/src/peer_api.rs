@@ -5,15 +5,16 @@
 //! * `GET /v1/info` — the node's key and address.
 //!
 //! Invariants: a store is checked completely — size, body layout,
-//! `piece_hash(share, shard) == hash`, signature and freshness, replay, rate, release window, quota, free disk — before
-//! anything is written, so a refused request stores nothing; it is acknowledged only after the
+//! `piece_hash(share, shard) == hash`, signature and freshness, replay, rate, release window,
+//! quota, free disk (the pure rules are [`crate::admission`]'s) — before anything is written, so a refused request stores nothing; it is acknowledged only after the
 //! piece is durable; a stored piece never changes (same hash + same release is an idempotent
 //! 200, another release a 409). A piece's bytes are not even read before the node's own clock
 //! passes its release. Piece ids are parsed as 32-byte hashes and never touch a path. No input
 //! can panic a handler or make it buffer more than one maximal piece per store slot.
 
-use crate::node::Node;
+use crate::admission::{self, quota_full, too_large, Limits};
 use crate::piece::{hash_from_text, hash_to_text, PieceBody, MAX_BODY_LEN};
+use crate::state::Node;
 use crate::store::{PieceInfo, PieceWrite, PutOutcome};
 use crate::writer::{Op, Outcome};
 use axum::body::Body;
@@ -27,9 +28,6 @@ use kairos_net::ApiError;
 use kairos_seal::PieceHash;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// Free disk space kept in reserve beyond a piece (redb grows its file in steps).
-const DISK_MARGIN: u64 = 64 << 20;
 
 /// `PUT /v1/pieces/{hash}` → 201 (stored) or 200 (already stored, same release).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -77,22 +75,20 @@ fn parse_hash(text: &str) -> Result<PieceHash, ApiError> {
     })
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("a piece body is at most {limit} bytes"),
-    )
-}
-
-fn storage_full(code: &str, message: String) -> ApiError {
-    ApiError::new(StatusCode::INSUFFICIENT_STORAGE, code, message)
-}
-
 /// Free bytes on the file system holding the home (None if it cannot be asked).
 fn free_disk_bytes(node: &Node) -> Option<u64> {
     let st = rustix::fs::statvfs(&node.cfg.home).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn limits(node: &Node) -> Limits {
+    Limits {
+        now: node.now(),
+        skew: node.skew(),
+        max_release: node.cfg.max_release.as_secs(),
+        quota: node.cfg.quota,
+        used: node.store.bytes_used(),
+    }
 }
 
 async fn store_piece(
@@ -105,16 +101,7 @@ async fn store_piece(
 ) -> Result<(StatusCode, Json<StoreResponse>), ApiError> {
     let hash = parse_hash(&hash_text)?;
     let declared = content_length(&headers);
-    if declared.is_some_and(|n| n > MAX_BODY_LEN as u64) {
-        return Err(too_large(MAX_BODY_LEN));
-    }
-    let quota = node.cfg.quota;
-    if let Some(n) = declared {
-        let used = node.store.bytes_used();
-        if used.saturating_add(n) > quota.saturating_add(crate::piece::HEADER_LEN as u64) {
-            return Err(quota_full(used, quota));
-        }
-    }
+    admission::check_declared(declared, &limits(&node))?;
     // Bounds the bodies held in memory at once.
     let _slot = node
         .stores
@@ -129,67 +116,18 @@ async fn store_piece(
         || too_large(MAX_BODY_LEN),
     )
     .await?;
-    let now = node.now();
-    let piece = PieceBody::decode(body).map_err(|e| ApiError::bad_request("bad_piece", e))?;
-    if piece.hash() != hash {
-        return Err(ApiError::bad_request(
-            "hash_mismatch",
-            "the piece's share and shard do not hash to the id in the path",
-        ));
-    }
-    // The signature covers the header and the (now verified) piece hash, which binds the
-    // share and shard: one hash pass over the piece instead of two.
-    let key = kairos_net::signed::verify_request(
-        &headers,
-        &method,
-        &uri,
-        &piece.signed_bytes(&hash),
-        now,
-        node.skew(),
-        &node.replay,
-    )?;
-    node.key_limiter
-        .check(&key)
-        .map_err(ApiError::too_many_requests)?;
-    let release = piece.release;
-    // Up to the accepted clock skew in the past, like signed requests: an upload that
-    // straddles its release time is not refused half way.
-    if release.saturating_add(node.skew()) < now {
-        return Err(ApiError::bad_request(
-            "release_in_past",
-            format!(
-                "release time {} is in the past (node clock {}); choose a future release time",
-                kairos_proto::time::rfc3339(release),
-                kairos_proto::time::rfc3339(now)
-            ),
-        ));
-    }
-    let max = now.saturating_add(node.cfg.max_release.as_secs());
-    if release > max {
-        return Err(ApiError::bad_request(
-            "release_too_far",
-            format!(
-                "release time {} is further ahead than this node accepts (at most {})",
-                kairos_proto::time::rfc3339(release),
-                kairos_proto::time::rfc3339(max)
-            ),
-        ));
-    }
+    let (piece, uploader) = verified_piece(&node, &hash, &method, &uri, &headers, body)?;
+    let l = limits(&node);
+    admission::check_release(piece.release, &l)?;
     let len = piece.data.len() as u64;
-    if let Some(free) = free_disk_bytes(&node) {
-        if free < len.saturating_mul(2).saturating_add(DISK_MARGIN) {
-            return Err(storage_full(
-                "disk_full",
-                format!("this node's disk is full ({free} bytes free); try another node"),
-            ));
-        }
-    }
+    admission::check_disk(len, free_disk_bytes(&node))?;
+    let release = piece.release;
     let write = PieceWrite {
         hash,
         info: PieceInfo {
             release,
-            stored_at: now,
-            uploader: key,
+            stored_at: l.now,
+            uploader,
             block: piece.block,
             shard: piece.shard,
             len,
@@ -198,6 +136,48 @@ async fn store_piece(
         data: piece.data,
     };
     let outcome = node.writer.submit(Op::Put(write)).await?;
+    stored_response(hash, release, outcome)
+}
+
+/// Decodes the body, checks it hashes to the id in the path, then checks the uploader's
+/// signature, freshness, replay and rate. Returns the piece and its uploader's key.
+fn verified_piece(
+    node: &Node,
+    hash: &PieceHash,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: bytes::Bytes,
+) -> Result<(PieceBody, kairos_proto::PublicKey), ApiError> {
+    let piece = PieceBody::decode(body).map_err(|e| ApiError::bad_request("bad_piece", e))?;
+    if piece.hash() != *hash {
+        return Err(ApiError::bad_request(
+            "hash_mismatch",
+            "the piece's share and shard do not hash to the id in the path",
+        ));
+    }
+    // The signature covers the header and the (now verified) piece hash, which binds the
+    // share and shard: one hash pass over the piece instead of two.
+    let key = kairos_net::signed::verify_request(
+        headers,
+        method,
+        uri,
+        &piece.signed_bytes(hash),
+        node.now(),
+        node.skew(),
+        &node.replay,
+    )?;
+    node.key_limiter
+        .check(&key)
+        .map_err(ApiError::too_many_requests)?;
+    Ok((piece, key))
+}
+
+fn stored_response(
+    hash: PieceHash,
+    release: u64,
+    outcome: Outcome,
+) -> Result<(StatusCode, Json<StoreResponse>), ApiError> {
     let response = |created| {
         Json(StoreResponse {
             hash: hash_to_text(&hash),
@@ -219,13 +199,6 @@ async fn store_piece(
         Outcome::Put(PutOutcome::QuotaFull { used, quota }) => Err(quota_full(used, quota)),
         Outcome::Swept(_) => Err(ApiError::internal("unexpected writer answer")),
     }
-}
-
-fn quota_full(used: u64, quota: u64) -> ApiError {
-    storage_full(
-        "quota_full",
-        format!("this node's quota is full ({used} of {quota} bytes used); try another node"),
-    )
 }
 
 async fn fetch_piece(

@@ -5,11 +5,12 @@
 //! is never read past the size the manifest allows, so a hostile peer cannot make a
 //! downloader buffer more than one shard; in direct mode only
 //! loopback peers are contacted. Requests are spread over a pool of HTTP clients — in Tor mode
-//! each has its own SOCKS credentials, hence its own circuit (DESIGN.md "Transport").
+//! each has its own SOCKS credentials, hence its own circuit (`docs/architecture.md`, "Transport").
 
 use crate::piece::{hash_to_text, PieceBody};
 use bytes::{Bytes, BytesMut};
 use kairos_net::{ErrorBody, Transport};
+use kairos_proto::addr::AddrKind;
 use kairos_proto::Identity;
 use kairos_seal::PieceHash;
 use reqwest::StatusCode;
@@ -70,18 +71,28 @@ impl PeerClient {
         &self.clients[i]
     }
 
-    /// Whether `addr` may be contacted with this transport.
+    /// Whether `addr` may be contacted with this transport: over Tor only onion services (a
+    /// clearnet name in a hostile manifest or record would leave the Tor network through an
+    /// exit), directly only loopback.
     pub fn allowed(&self, addr: &str) -> bool {
-        !self.direct || kairos_net::check_direct_addr(addr, false).is_ok()
+        if self.direct {
+            kairos_net::check_direct_addr(addr, false).is_ok()
+        } else {
+            matches!(kairos_proto::addr::kind(addr), AddrKind::Onion(_))
+        }
     }
 
     fn check(&self, addr: &str) -> Result<(), PeerError> {
         if self.allowed(addr) {
             Ok(())
         } else {
-            Err(PeerError::Unreachable(format!(
-                "{addr} is not a loopback address and the direct transport only talks to loopback"
-            )))
+            Err(PeerError::Unreachable(if self.direct {
+                format!("{addr} is not a loopback address and the direct transport only talks to loopback")
+            } else {
+                format!(
+                    "{addr} is not an onion address; over Tor kairos only talks to onion services"
+                )
+            }))
         }
     }
 
@@ -184,5 +195,32 @@ async fn refusal(resp: reqwest::Response) -> PeerError {
             code: "http".into(),
             message: format!("HTTP {status} without a kairos error body"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kairos_proto::Identity;
+
+    #[test]
+    fn tor_mode_talks_only_to_onion_services_direct_mode_only_to_loopback() {
+        let socks = "127.0.0.1:9".parse().unwrap();
+        let tor = PeerClient::new(&Transport::Tor { socks }, 1).unwrap();
+        let onion = format!("{}:80", Identity::generate().public().onion_address());
+        assert!(tor.allowed(&onion));
+        for clearnet in [
+            "example.com:80",
+            "127.0.0.1:80",
+            "93.184.216.34:80",
+            "x.onion:80",
+        ] {
+            assert!(!tor.allowed(clearnet), "{clearnet} allowed over Tor");
+            assert!(tor.check(clearnet).is_err());
+        }
+        let direct = PeerClient::new(&Transport::Direct, 1).unwrap();
+        assert!(direct.allowed("127.0.0.1:80"));
+        assert!(!direct.allowed("example.com:80"));
+        assert!(!direct.allowed(&onion));
     }
 }

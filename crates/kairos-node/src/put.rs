@@ -17,12 +17,13 @@
 //!   published; a failure before that returns an error (pieces already stored are orphans
 //!   that expire with their retention).
 
-use crate::node::Node;
 use crate::ops::{EventSink, OpError};
 use crate::piece::PieceBody;
 use crate::placement::{Candidate, Placement};
+use crate::state::Node;
 use crate::wire::PutResult;
 use bytes::Bytes;
+use kairos_directory::DirectoryClient;
 use kairos_proto::{BlockEntry, Manifest, Peer, PieceEntry};
 use kairos_seal::{FileSalt, PieceHash, SealError, SealedBlock, Sealer, MAX_NAME_LEN, TAG_LEN};
 use std::collections::HashMap;
@@ -48,6 +49,8 @@ struct Ctx {
     total: u64,
     done: AtomicU64,
     retries: AtomicU64,
+    /// The file's release time (Unix seconds).
+    release: u64,
 }
 
 /// One block's placement while its pieces upload.
@@ -97,6 +100,20 @@ fn seal_threads() -> usize {
     }
 }
 
+/// What the checks before an upload found: nothing is read or sent before they pass.
+struct Preflight {
+    now: u64,
+    size: u64,
+    name: String,
+    dir: DirectoryClient,
+    candidates: Vec<Candidate>,
+    block_total: u64,
+}
+
+/// One sealed block whose pieces are uploading: its ciphertext length, piece hashes, and
+/// where its pieces are going.
+type BlockRecord = (u32, Vec<PieceHash>, Arc<BlockState>);
+
 /// Uploads the file at `path` (absolute) to open at `release` (Unix seconds).
 pub async fn put(
     node: Arc<Node>,
@@ -105,6 +122,52 @@ pub async fn put(
     sink: EventSink,
 ) -> Result<PutResult, OpError> {
     let started = Instant::now();
+    let (pre, file) = preflight(&node, &path, release).await?;
+    let n = node.cfg.params.total_shards();
+    sink.info(format!(
+        "sealing {:?} ({} bytes) into {} blocks of {n} pieces over {} nodes",
+        pre.name,
+        pre.size,
+        pre.block_total,
+        pre.candidates.len()
+    ));
+    let ctx = Arc::new(Ctx {
+        sink: sink.clone(),
+        placement: Mutex::new(Placement::new(pre.candidates.clone(), n)),
+        n,
+        total: kairos_seal::framed_len(pre.name.len(), pre.size),
+        done: AtomicU64::new(0),
+        retries: AtomicU64::new(0),
+        release,
+        node: node.clone(),
+    });
+    let (salt, blocks) = seal_and_upload(&ctx, file, &pre.name, &path).await?;
+    if blocks.len() as u64 != pre.block_total {
+        return Err(OpError::Internal(format!(
+            "sealed {} blocks, expected {}",
+            blocks.len(),
+            pre.block_total
+        )));
+    }
+    let (id, nodes) = publish(&ctx, &pre, salt, &blocks).await?;
+    sink.progress(ctx.total, ctx.total);
+    Ok(PutResult {
+        id,
+        release,
+        release_rfc3339: kairos_proto::time::rfc3339(release),
+        name: pre.name,
+        size: pre.size,
+        blocks: pre.block_total as u32,
+        pieces: pre.block_total * n as u64,
+        nodes,
+        retries: ctx.retries.load(Ordering::SeqCst),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Checks the release time, the input file and the candidate holders; returns what they
+/// found and the opened input.
+async fn preflight(node: &Node, path: &Path, release: u64) -> Result<(Preflight, File), OpError> {
     let params = node.cfg.params;
     let n = params.total_shards();
     let now = node.now();
@@ -121,26 +184,17 @@ pub async fn put(
             path.display()
         )));
     }
-    let input = path.clone();
+    let input = path.to_path_buf();
     let (file, size) = tokio::task::spawn_blocking(move || open_input(&input))
         .await
         .map_err(|e| OpError::Internal(e.to_string()))??;
-    let name = sealed_name(&path);
+    let name = sealed_name(path);
     let dir = node.directory.clone().ok_or_else(|| {
         OpError::DirectoryUnreachable(
             "this node has no directories configured; start the daemon with --directory".into(),
         )
     })?;
-    let records = dir.list_nodes(LIST_COUNT, None).await?;
-    node.membership.set_peers_known(records.len());
-    let candidates: Vec<Candidate> = records
-        .iter()
-        .map(|r| Candidate {
-            key: r.record().key,
-            addr: r.record().addr.clone(),
-        })
-        .filter(|c| node.peers.allowed(&c.addr))
-        .collect();
+    let candidates = candidates(node, &dir).await?;
     if candidates.len() < n {
         return Err(OpError::NotEnoughNodes {
             needed: n,
@@ -154,26 +208,45 @@ pub async fn put(
             path.display()
         )));
     }
-    sink.info(format!(
-        "sealing {name:?} ({size} bytes) into {block_total} blocks of {n} pieces over {} nodes",
-        candidates.len()
-    ));
-    let ctx = Arc::new(Ctx {
-        sink: sink.clone(),
-        placement: Mutex::new(Placement::new(candidates, n)),
-        n,
-        total: kairos_seal::framed_len(name.len(), size),
-        done: AtomicU64::new(0),
-        retries: AtomicU64::new(0),
-        node: node.clone(),
-    });
+    let pre = Preflight {
+        now,
+        size,
+        name,
+        dir,
+        candidates,
+        block_total,
+    };
+    Ok((pre, file))
+}
 
-    // The sealer thread: blocks out, spent blocks back for buffer reuse.
-    let (block_tx, mut block_rx) = mpsc::channel::<Result<SealedBlock, SealError>>(1);
+/// The live nodes a directory lists that this node may upload to.
+async fn candidates(node: &Node, dir: &DirectoryClient) -> Result<Vec<Candidate>, OpError> {
+    let records = dir.list_nodes(LIST_COUNT, None).await?;
+    node.membership.set_peers_known(records.len());
+    Ok(records
+        .iter()
+        .map(|r| Candidate {
+            key: r.record().key,
+            addr: r.record().addr.clone(),
+        })
+        .filter(|c| node.peers.allowed(&c.addr))
+        .collect())
+}
+
+/// The sealer's output channel, the way spent blocks go back to it, and its thread.
+type SealerThread = (
+    mpsc::Receiver<Result<SealedBlock, SealError>>,
+    std::sync::mpsc::Sender<SealedBlock>,
+    tokio::task::JoinHandle<Result<FileSalt, SealError>>,
+);
+
+/// Starts the sealer on a blocking thread: blocks out, spent blocks back for buffer reuse.
+fn spawn_sealer(file: File, params: kairos_seal::Params, name: &str) -> SealerThread {
+    let (block_tx, block_rx) = mpsc::channel::<Result<SealedBlock, SealError>>(1);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<SealedBlock>();
-    let seal_name = name.clone();
+    let name = name.to_owned();
     let sealer = tokio::task::spawn_blocking(move || -> Result<FileSalt, SealError> {
-        let mut sealer = Sealer::new(file, params, &seal_name, seal_threads())?;
+        let mut sealer = Sealer::new(file, params, &name, seal_threads())?;
         let salt = sealer.salt();
         while let Some(item) = sealer.next() {
             while let Ok(spent) = recycle_rx.try_recv() {
@@ -185,50 +258,44 @@ pub async fn put(
         }
         Ok(salt)
     });
+    (block_rx, recycle_tx, sealer)
+}
 
-    let slots = Arc::new(Semaphore::new(node.cfg.upload_concurrency));
+/// Seals the file and uploads every piece, at most `upload_concurrency` at once. Returns the
+/// file's salt and, per block, where its pieces landed.
+async fn seal_and_upload(
+    ctx: &Arc<Ctx>,
+    file: File,
+    name: &str,
+    path: &Path,
+) -> Result<(FileSalt, Vec<BlockRecord>), OpError> {
+    let (mut block_rx, recycle_tx, sealer) = spawn_sealer(file, ctx.node.cfg.params, name);
+    let slots = Arc::new(Semaphore::new(ctx.node.cfg.upload_concurrency));
     let mut uploads: JoinSet<Result<(), OpError>> = JoinSet::new();
-    let mut blocks: Vec<(u32, Vec<PieceHash>, Arc<BlockState>)> = Vec::new();
+    let mut blocks: Vec<BlockRecord> = Vec::new();
     while let Some(item) = block_rx.recv().await {
-        let block = item.map_err(|e| seal_error(&path, e))?;
-        let b = block.index;
-        let targets = lock(&ctx.placement)
-            .for_block(u64::from(b))
-            .ok_or_else(|| OpError::NotEnoughNodes {
-                needed: n,
-                known: lock(&ctx.placement).healthy(),
-            })?;
-        let state = Arc::new(BlockState {
-            assigned: Mutex::new(targets),
-            remaining: AtomicUsize::new(n),
-            plain_len: u64::from(block.cipher_len) - TAG_LEN as u64,
-        });
+        let block = item.map_err(|e| seal_error(path, e))?;
+        let state = place_block(ctx, &block)?;
         blocks.push((block.cipher_len, block.hashes(), state.clone()));
         for (i, piece) in block.pieces.iter().enumerate() {
-            let body = Bytes::from(PieceBody::encode(
-                release,
-                b,
-                i as u8,
-                &piece.share,
-                &piece.shard,
-            ));
+            let job = PieceJob {
+                block: block.index,
+                shard: i,
+                hash: piece.hash,
+                body: Bytes::from(PieceBody::encode(
+                    ctx.release,
+                    block.index,
+                    i as u8,
+                    &piece.share,
+                    &piece.shard,
+                )),
+            };
             while let Some(done) = uploads.try_join_next() {
                 joined(done)?;
             }
-            let permit = slots
-                .clone()
-                .acquire_owned()
-                .await
+            let permit = (slots.clone().acquire_owned().await)
                 .map_err(|e| OpError::Internal(e.to_string()))?;
-            uploads.spawn(upload_piece(
-                ctx.clone(),
-                state.clone(),
-                b,
-                i,
-                piece.hash,
-                body,
-                permit,
-            ));
+            uploads.spawn(upload_piece(ctx.clone(), state.clone(), job, permit));
         }
         let _ = recycle_tx.send(block);
     }
@@ -238,53 +305,58 @@ pub async fn put(
     let salt = sealer
         .await
         .map_err(|e| OpError::Internal(format!("sealer thread: {e}")))?
-        .map_err(|e| seal_error(&path, e))?;
-    if blocks.len() as u64 != block_total {
-        return Err(OpError::Internal(format!(
-            "sealed {} blocks, expected {block_total}",
-            blocks.len()
-        )));
-    }
+        .map_err(|e| seal_error(path, e))?;
+    Ok((salt, blocks))
+}
 
-    let (peers, entries) = landed(&ctx, &blocks);
+/// Chooses the `n` distinct nodes of a block's pieces.
+fn place_block(ctx: &Ctx, block: &SealedBlock) -> Result<Arc<BlockState>, OpError> {
+    let targets = lock(&ctx.placement)
+        .for_block(u64::from(block.index))
+        .ok_or_else(|| OpError::NotEnoughNodes {
+            needed: ctx.n,
+            known: lock(&ctx.placement).healthy(),
+        })?;
+    Ok(Arc::new(BlockState {
+        assigned: Mutex::new(targets),
+        remaining: AtomicUsize::new(ctx.n),
+        plain_len: u64::from(block.cipher_len) - TAG_LEN as u64,
+    }))
+}
+
+/// Signs the manifest of where every piece landed and publishes it. Returns the file id and
+/// how many distinct nodes hold pieces.
+async fn publish(
+    ctx: &Ctx,
+    pre: &Preflight,
+    salt: FileSalt,
+    blocks: &[BlockRecord],
+) -> Result<(kairos_proto::FileId, usize), OpError> {
+    let node = &ctx.node;
+    let (peers, entries) = landed(ctx, blocks);
     let nodes_used = peers.len();
     let manifest = Manifest {
         uploader: node.identity.public(),
-        created: now,
-        release,
+        created: pre.now,
+        release: ctx.release,
         salt,
-        params,
+        params: node.cfg.params,
         peers,
         blocks: entries,
     };
     let signed = manifest
         .sign(&node.identity)
         .map_err(|e| OpError::Internal(format!("signing the manifest: {e}")))?;
-    dir.publish(&signed).await.map_err(|e| {
+    pre.dir.publish(&signed).await.map_err(|e| {
         OpError::DirectoryUnreachable(format!(
             "every piece is stored but the manifest could not be published, so the file has no id yet: {e}"
         ))
     })?;
-    sink.progress(ctx.total, ctx.total);
-    Ok(PutResult {
-        id: signed.id(),
-        release,
-        release_rfc3339: kairos_proto::time::rfc3339(release),
-        name,
-        size,
-        blocks: block_total as u32,
-        pieces: block_total * n as u64,
-        nodes: nodes_used,
-        retries: ctx.retries.load(Ordering::SeqCst),
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    })
+    Ok((signed.id(), nodes_used))
 }
 
 /// Where every piece landed: the manifest's peer list and block entries.
-fn landed(
-    ctx: &Ctx,
-    blocks: &[(u32, Vec<PieceHash>, Arc<BlockState>)],
-) -> (Vec<Peer>, Vec<BlockEntry>) {
+fn landed(ctx: &Ctx, blocks: &[BlockRecord]) -> (Vec<Peer>, Vec<BlockEntry>) {
     let placement = lock(&ctx.placement);
     let mut peer_index: HashMap<usize, u16> = HashMap::new();
     let mut peers = Vec::new();
@@ -325,17 +397,27 @@ fn joined(r: Result<Result<(), OpError>, tokio::task::JoinError>) -> Result<(), 
     r.map_err(|e| OpError::Internal(format!("upload task: {e}")))?
 }
 
-/// Stores one piece, moving it to another node when its node fails.
-#[allow(clippy::too_many_arguments)]
-async fn upload_piece(
-    ctx: Arc<Ctx>,
-    state: Arc<BlockState>,
+/// One piece to upload: which block and shard it is, its hash and its peer-API body.
+struct PieceJob {
     block: u32,
     shard: usize,
     hash: PieceHash,
     body: Bytes,
+}
+
+/// Stores one piece, moving it to another node when its node fails.
+async fn upload_piece(
+    ctx: Arc<Ctx>,
+    state: Arc<BlockState>,
+    job: PieceJob,
     _permit: OwnedSemaphorePermit,
 ) -> Result<(), OpError> {
+    let PieceJob {
+        block,
+        shard,
+        hash,
+        body,
+    } = job;
     let mut attempts = 0;
     loop {
         let node_i = lock(&state.assigned)[shard];

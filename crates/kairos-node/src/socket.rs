@@ -47,61 +47,9 @@ impl LocalSocket {
         let home = path
             .parent()
             .ok_or_else(|| socket_err(path, "the socket path has no parent directory"))?;
-        let home_meta =
-            fs::metadata(home).map_err(|e| socket_err(path, format!("home directory: {e}")))?;
         let uid = rustix::process::getuid().as_raw();
-        if home_meta.mode() & 0o077 != 0 || home_meta.uid() != uid {
-            return Err(socket_err(
-                path,
-                format!(
-                    "the home directory must be owned by you and mode 0700 (it is mode {:o}, owner {}); run `chmod 700` on it",
-                    home_meta.mode() & 0o777,
-                    home_meta.uid()
-                ),
-            ));
-        }
-        match fs::symlink_metadata(path) {
-            Ok(meta) if !meta.file_type().is_socket() => {
-                return Err(socket_err(
-                    path,
-                    "the path exists and is not a socket; move it away",
-                ));
-            }
-            Ok(_) => {
-                let probe =
-                    tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(path)).await;
-                match probe {
-                    Ok(Ok(_)) => return Err(NodeError::AlreadyRunning(home.to_path_buf())),
-                    Ok(Err(e))
-                        if matches!(
-                            e.kind(),
-                            ErrorKind::ConnectionRefused | ErrorKind::NotFound
-                        ) =>
-                    {
-                        tracing::info!("removing the stale socket {}", path.display());
-                        match fs::remove_file(path) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == ErrorKind::NotFound => {}
-                            Err(e) => {
-                                return Err(socket_err(
-                                    path,
-                                    format!("removing a stale socket: {e}"),
-                                ))
-                            }
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        return Err(socket_err(
-                            path,
-                            format!("probing the existing socket: {e}"),
-                        ))
-                    }
-                    Err(_) => return Err(NodeError::AlreadyRunning(home.to_path_buf())),
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(socket_err(path, e.to_string())),
-        }
+        check_home(path, home, uid)?;
+        clear_stale(path, home).await?;
         let listener = UnixListener::bind(path).map_err(|e| socket_err(path, e.to_string()))?;
         let fail = |msg: String| {
             let _ = fs::remove_file(path);
@@ -131,5 +79,57 @@ impl LocalSocket {
                 let _ = fs::remove_file(&self.path);
             }
         }
+    }
+}
+
+/// The home must be owned by us and closed to everyone else (mode 0700).
+fn check_home(path: &Path, home: &Path, uid: u32) -> Result<(), NodeError> {
+    let home_meta =
+        fs::metadata(home).map_err(|e| socket_err(path, format!("home directory: {e}")))?;
+    if home_meta.mode() & 0o077 != 0 || home_meta.uid() != uid {
+        return Err(socket_err(
+            path,
+            format!(
+                "the home directory must be owned by you and mode 0700 (it is mode {:o}, owner {}); run `chmod 700` on it",
+                home_meta.mode() & 0o777,
+                home_meta.uid()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whatever is at `path` must be a socket no daemon answers on (then it is removed) or
+/// nothing; a live socket means another daemon runs on this home.
+async fn clear_stale(path: &Path, home: &Path) -> Result<(), NodeError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => Err(socket_err(
+            path,
+            "the path exists and is not a socket; move it away",
+        )),
+        Ok(_) => {
+            let probe =
+                tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(path)).await;
+            match probe {
+                Ok(Ok(_)) | Err(_) => Err(NodeError::AlreadyRunning(home.to_path_buf())),
+                Ok(Err(e))
+                    if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound) =>
+                {
+                    tracing::info!("removing the stale socket {}", path.display());
+                    match fs::remove_file(path) {
+                        Err(e) if e.kind() != ErrorKind::NotFound => {
+                            Err(socket_err(path, format!("removing a stale socket: {e}")))
+                        }
+                        _ => Ok(()),
+                    }
+                }
+                Ok(Err(e)) => Err(socket_err(
+                    path,
+                    format!("probing the existing socket: {e}"),
+                )),
+            }
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(socket_err(path, e.to_string())),
     }
 }

@@ -23,9 +23,10 @@
 //! * Only the writer thread writes; every commit is durable (fsync) before anyone is told.
 //! * Keys are 32-byte hashes from parsed input; nothing here builds a path from input.
 
-use crate::error::StoreError;
 use crate::piece::{PieceBody, HEADER_LEN};
 use bytes::Bytes;
+use kairos_host::db::{meta_get, open_db, DbOptions, META};
+use kairos_host::StoreError;
 use kairos_proto::PublicKey;
 use kairos_seal::PieceHash;
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
@@ -37,7 +38,6 @@ use std::sync::Arc;
 pub const DB_FILE: &str = "node.redb";
 const SCHEMA: u64 = 1;
 
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const PIECES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("pieces");
 /// (release, stored at, uploader, block, shard, data length)
 type InfoValue = (u64, u64, [u8; 32], u32, u8, u64);
@@ -130,38 +130,20 @@ pub struct Store {
     pieces: Arc<AtomicU64>,
 }
 
-fn meta_get(table: &impl ReadableTable<&'static str, u64>, name: &str) -> Result<u64, StoreError> {
-    Ok(table.get(name)?.map_or(0, |v| v.value()))
-}
-
 impl Store {
     /// Opens (or creates) `home/node.redb`.
     pub fn open(home: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
-        let path = home.join(DB_FILE);
-        let db = Database::builder()
-            .set_cache_size(cache_bytes)
-            .create(&path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.clone()),
-                other => StoreError::Open(path.clone(), Box::new(other.into())),
-            })?;
-        let txn = db.begin_write()?;
-        let (bytes, count) = {
-            let mut meta = txn.open_table(META)?;
-            let schema = meta.get("schema")?.map(|v| v.value());
-            match schema {
-                None => {
-                    meta.insert("schema", SCHEMA)?;
-                }
-                Some(SCHEMA) => {}
-                Some(v) => return Err(StoreError::Schema(v)),
-            }
+        let opts = DbOptions {
+            schema: SCHEMA,
+            cache_bytes: Some(cache_bytes),
+        };
+        let (db, (bytes, count)) = open_db(&home.join(DB_FILE), opts, |txn| {
             txn.open_table(PIECES)?;
             txn.open_table(INFO)?;
             txn.open_table(EXPIRY)?;
-            (meta_get(&meta, "bytes_used")?, meta_get(&meta, "pieces")?)
-        };
-        txn.commit()?;
+            let meta = txn.open_table(META)?;
+            Ok((meta_get(&meta, "bytes_used")?, meta_get(&meta, "pieces")?))
+        })?;
         Ok(Store {
             db: Arc::new(db),
             bytes_used: Arc::new(AtomicU64::new(bytes)),

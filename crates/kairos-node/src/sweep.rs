@@ -4,19 +4,18 @@
 //! indexed, so a sweep touches only expired pieces, in bounded batches, through the writer
 //! (the same group commit as stores).
 
-use crate::node::Node;
+use crate::state::Node;
 use crate::writer::{Op, Outcome};
-use kairos_net::serve::stopped;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Sweeps once now and then every `sweep_interval` until `stop`.
-pub async fn sweep_loop(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+pub async fn sweep_loop(node: Arc<Node>, stop: CancellationToken) {
     loop {
         sweep_now(&node).await;
         tokio::select! {
             _ = tokio::time::sleep(node.cfg.sweep_interval) => {}
-            _ = stopped(&mut stop) => return,
+            _ = stop.cancelled() => return,
         }
     }
 }

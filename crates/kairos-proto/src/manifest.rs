@@ -201,72 +201,9 @@ impl Manifest {
 
     fn decode(body: &[u8]) -> Result<Manifest, ManifestError> {
         let mut r = Reader::new(body);
-        if r.take(4, "magic")? != MAGIC {
-            return Err(DecodeError::Magic("kairos manifest").into());
-        }
-        let version = r.u8("version")?;
-        if version != MANIFEST_VERSION {
-            return Err(DecodeError::Version {
-                what: "manifest",
-                version,
-            }
-            .into());
-        }
-        let uploader = PublicKey(r.array("uploader")?);
-        let created = r.u64("created")?;
-        let release = r.u64("release")?;
-        let salt = r.array("salt")?;
-        let params = Params {
-            data_shards: r.u8("k")?,
-            parity_shards: r.u8("m")?,
-            shard_size: r.u32("shard size")?,
-        };
-        params.validate()?;
-        if r.u8("lock section")? != 0 {
-            return Err(DecodeError::Invalid {
-                field: "lock section",
-                reason: "unknown lock kind",
-            }
-            .into());
-        }
-        let peer_count = r.u16("peer count")? as usize;
-        // Each peer needs at least 33 bytes: refuse counts the input cannot hold before allocating.
-        if peer_count * 33 > r.remaining() {
-            return Err(DecodeError::Truncated {
-                field: "peers",
-                needed: peer_count * 33 - r.remaining(),
-            }
-            .into());
-        }
-        let mut peers = Vec::with_capacity(peer_count);
-        for _ in 0..peer_count {
-            let key = PublicKey(r.array("peer key")?);
-            let addr = r.short_str("peer address")?.to_owned();
-            peers.push(Peer { key, addr });
-        }
-        let block_count = r.u32("block count")? as usize;
-        let n = params.total_shards();
-        let block_len = 4 + n * PIECE_ENTRY_LEN;
-        let expected = block_count.saturating_mul(block_len);
-        if expected != r.remaining() {
-            return Err(DecodeError::Invalid {
-                field: "block count",
-                reason: "does not match the manifest length",
-            }
-            .into());
-        }
-        let mut blocks = Vec::with_capacity(block_count);
-        for _ in 0..block_count {
-            let cipher_len = r.u32("cipher length")?;
-            let mut pieces = Vec::with_capacity(n);
-            for _ in 0..n {
-                pieces.push(PieceEntry {
-                    peer: r.u16("peer index")?,
-                    hash: r.array("piece hash")?,
-                });
-            }
-            blocks.push(BlockEntry { cipher_len, pieces });
-        }
+        let (uploader, created, release, salt, params) = decode_header(&mut r)?;
+        let peers = decode_peers(&mut r)?;
+        let blocks = decode_blocks(&mut r, params.total_shards())?;
         r.finish()?;
         let m = Manifest {
             uploader,
@@ -422,4 +359,84 @@ impl<'de> serde::Deserialize<'de> for FileId {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// The fixed part: magic, version, uploader, times, salt, coding, lock section.
+fn decode_header(
+    r: &mut Reader<'_>,
+) -> Result<(PublicKey, u64, u64, [u8; 32], Params), ManifestError> {
+    if r.take(4, "magic")? != MAGIC {
+        return Err(DecodeError::Magic("kairos manifest").into());
+    }
+    let version = r.u8("version")?;
+    if version != MANIFEST_VERSION {
+        return Err(DecodeError::Version {
+            what: "manifest",
+            version,
+        }
+        .into());
+    }
+    let uploader = PublicKey(r.array("uploader")?);
+    let created = r.u64("created")?;
+    let release = r.u64("release")?;
+    let salt = r.array("salt")?;
+    let params = Params {
+        data_shards: r.u8("k")?,
+        parity_shards: r.u8("m")?,
+        shard_size: r.u32("shard size")?,
+    };
+    params.validate()?;
+    if r.u8("lock section")? != 0 {
+        return Err(DecodeError::Invalid {
+            field: "lock section",
+            reason: "unknown lock kind",
+        }
+        .into());
+    }
+    Ok((uploader, created, release, salt, params))
+}
+
+fn decode_peers(r: &mut Reader<'_>) -> Result<Vec<Peer>, ManifestError> {
+    let peer_count = r.u16("peer count")? as usize;
+    // Each peer needs at least 33 bytes: refuse counts the input cannot hold before allocating.
+    if peer_count * 33 > r.remaining() {
+        return Err(DecodeError::Truncated {
+            field: "peers",
+            needed: peer_count * 33 - r.remaining(),
+        }
+        .into());
+    }
+    let mut peers = Vec::with_capacity(peer_count);
+    for _ in 0..peer_count {
+        let key = PublicKey(r.array("peer key")?);
+        let addr = r.short_str("peer address")?.to_owned();
+        peers.push(Peer { key, addr });
+    }
+    Ok(peers)
+}
+
+/// The block table: its length must be exactly what the rest of the input holds.
+fn decode_blocks(r: &mut Reader<'_>, n: usize) -> Result<Vec<BlockEntry>, ManifestError> {
+    let block_count = r.u32("block count")? as usize;
+    let block_len = 4 + n * PIECE_ENTRY_LEN;
+    if block_count.saturating_mul(block_len) != r.remaining() {
+        return Err(DecodeError::Invalid {
+            field: "block count",
+            reason: "does not match the manifest length",
+        }
+        .into());
+    }
+    let mut blocks = Vec::with_capacity(block_count);
+    for _ in 0..block_count {
+        let cipher_len = r.u32("cipher length")?;
+        let mut pieces = Vec::with_capacity(n);
+        for _ in 0..n {
+            pieces.push(PieceEntry {
+                peer: r.u16("peer index")?,
+                hash: r.array("piece hash")?,
+            });
+        }
+        blocks.push(BlockEntry { cipher_len, pieces });
+    }
+    Ok(blocks)
 }

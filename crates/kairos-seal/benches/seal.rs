@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use kairos_seal::{
-    open_block, seal_block, BlockPieces, Opener, Params, PieceHash, SealedBlock, Sealer,
+    open_block, seal_block, BlockPieces, BlockPos, Opener, Params, PieceHash, SealedBlock, Sealer,
 };
 
 const REPS: usize = 5;
@@ -175,9 +175,9 @@ fn per_block(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Bytes(plain.len() as u64));
     g.bench_function("seal_block", |b| {
-        b.iter(|| black_box(seal_block(&params, &salt, 0, false, &plain).unwrap()))
+        b.iter(|| black_box(seal_block(&params, BlockPos::new(salt, 0, false), &plain).unwrap()))
     });
-    let sealed = seal_block(&params, &salt, 0, false, &plain).unwrap();
+    let sealed = seal_block(&params, BlockPos::new(salt, 0, false), &plain).unwrap();
     let hashes = sealed.hashes();
     for lose in [0, params.m()] {
         let mut refs = sealed.piece_refs();
@@ -190,8 +190,14 @@ fn per_block(c: &mut Criterion) {
             |b, refs| {
                 b.iter(|| {
                     black_box(
-                        open_block(&params, &salt, 0, false, sealed.cipher_len, &hashes, refs)
-                            .unwrap(),
+                        open_block(
+                            &params,
+                            BlockPos::new(salt, 0, false),
+                            sealed.cipher_len,
+                            &hashes,
+                            refs,
+                        )
+                        .unwrap(),
                     )
                 })
             },

@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use crate::frame::MAX_NAME_LEN;
+use crate::format::MAX_NAME_LEN;
 use crate::params::ParamsError;
 
 /// Why sealing failed.

@@ -20,23 +20,20 @@
 //! one block. The header is at most 261 bytes and every valid block holds at least 8176 bytes, so
 //! the header always lies in block 0; the trailer may straddle the last two blocks.
 //!
-//! Invariants: [`Framer`] reads the input once, in chunks, hashing each chunk while it is in
-//! cache; its memory is one block. [`Deframer`] holds back the last 40 bytes it has seen (they
+//! Invariants: `Framer` reads the input once, in chunks, hashing each chunk while it is in
+//! cache; its memory is one block. `Deframer` holds back the last 40 bytes it has seen (they
 //! may be the trailer) and checks size and hash only at the end, so everything it writes before
-//! [`Deframer::finish`] succeeds is authenticated per block (AES-GCM) but not yet checked as a
+//! `Deframer::finish` succeeds is authenticated per block (AES-GCM) but not yet checked as a
 //! whole: callers write to a temporary file and rename it after `finish`.
 
 use std::io::{Read, Write};
 
 use crate::error::{OpenError, SealError};
+use crate::format::{FORMAT_VERSION, MAX_NAME_LEN};
 use crate::params::Params;
 
 /// First bytes of every framed stream.
 pub const MAGIC: [u8; 4] = *b"KRSF";
-/// Version of the framing (and of the block format described in [`crate::block`]).
-pub const FORMAT_VERSION: u8 = 1;
-/// Longest file name, in bytes of UTF-8.
-pub const MAX_NAME_LEN: usize = 255;
 /// Bytes of the fixed part of the header (magic, version, name length).
 pub const HEADER_FIXED_LEN: usize = 6;
 /// Bytes of the trailer: size (8) + BLAKE3 (32).
@@ -121,38 +118,8 @@ impl<R: Read> Framer<R> {
         if let Some(header) = self.header.take() {
             buf.extend_from_slice(&header);
         }
-        while !self.eof && buf.len() < self.block_size {
-            // Reads end on READ_CHUNK boundaries of the file, so BLAKE3 updates start aligned
-            // (it hashes fastest from a boundary of many chunks; see block::hash_boundary).
-            let to_grid = READ_CHUNK - (self.size % READ_CHUNK as u64) as usize;
-            let want = to_grid.min(self.block_size - buf.len());
-            let before = buf.len();
-            // `take` + `read_to_end` appends into spare capacity without zeroing it first
-            // (for files and slices) and retries on `Interrupted`; short means end of input.
-            let got = (&mut self.reader).take(want as u64).read_to_end(&mut buf)?;
-            self.hasher.update(&buf[before..]);
-            self.size += got as u64;
-            if got < want {
-                self.eof = true;
-            }
-        }
-        let mut is_last = false;
-        if self.eof {
-            let trailer = *self.trailer.get_or_insert_with(|| {
-                let mut t = [0u8; TRAILER_LEN];
-                t[..8].copy_from_slice(&self.size.to_le_bytes());
-                t[8..].copy_from_slice(self.hasher.finalize().as_bytes());
-                t
-            });
-            let room = self.block_size - buf.len();
-            let take = room.min(TRAILER_LEN - self.trailer_pos);
-            buf.extend_from_slice(&trailer[self.trailer_pos..self.trailer_pos + take]);
-            self.trailer_pos += take;
-            if self.trailer_pos == TRAILER_LEN {
-                is_last = true;
-                self.done = true;
-            }
-        }
+        self.fill_from_reader(&mut buf)?;
+        let is_last = self.eof && self.append_trailer(&mut buf);
         let index = self.next_index;
         if !is_last {
             self.next_index = self
@@ -165,6 +132,45 @@ impl<R: Read> Framer<R> {
             is_last,
             buf,
         }))
+    }
+
+    /// Appends file bytes to `buf` until it holds a full block or the input ends, hashing them.
+    fn fill_from_reader(&mut self, buf: &mut Vec<u8>) -> Result<(), SealError> {
+        while !self.eof && buf.len() < self.block_size {
+            // Reads end on READ_CHUNK boundaries of the file, so BLAKE3 updates start aligned
+            // (it hashes fastest from a boundary of many chunks; see block::hash_boundary).
+            let to_grid = READ_CHUNK - (self.size % READ_CHUNK as u64) as usize;
+            let want = to_grid.min(self.block_size - buf.len());
+            let before = buf.len();
+            // `take` + `read_to_end` appends into spare capacity without zeroing it first
+            // (for files and slices) and retries on `Interrupted`; short means end of input.
+            let got = (&mut self.reader).take(want as u64).read_to_end(buf)?;
+            self.hasher.update(&buf[before..]);
+            self.size += got as u64;
+            if got < want {
+                self.eof = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// After the end of input: appends as much of the trailer as fits in `buf`; true once the
+    /// whole trailer is out (this block is the last).
+    fn append_trailer(&mut self, buf: &mut Vec<u8>) -> bool {
+        let trailer = *self.trailer.get_or_insert_with(|| {
+            let mut t = [0u8; TRAILER_LEN];
+            t[..8].copy_from_slice(&self.size.to_le_bytes());
+            t[8..].copy_from_slice(self.hasher.finalize().as_bytes());
+            t
+        });
+        let room = self.block_size - buf.len();
+        let take = room.min(TRAILER_LEN - self.trailer_pos);
+        buf.extend_from_slice(&trailer[self.trailer_pos..self.trailer_pos + take]);
+        self.trailer_pos += take;
+        if self.trailer_pos == TRAILER_LEN {
+            self.done = true;
+        }
+        self.done
     }
 }
 

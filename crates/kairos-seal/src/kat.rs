@@ -19,9 +19,12 @@ use data_encoding::HEXLOWER;
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::block::seal_block_with_secret;
+use crate::block::seal::seal_block_with_secret;
+use crate::block::SealedBlock;
 use crate::frame::Framer;
-use crate::{Opener, Params, SealedBlock};
+use crate::keys::BlockPos;
+use crate::params::Params;
+use crate::stream::Opener;
 
 /// A deterministic "CSPRNG" for the test vectors only: the BLAKE3 XOF of a seed.
 struct XofRng(blake3::OutputReader);
@@ -151,9 +154,7 @@ fn generate() -> KatFile {
             let secret = blake3::derive_key("kairos seal kat secret", &seed);
             let sealed: SealedBlock = seal_block_with_secret(
                 &params,
-                &salt,
-                b.index,
-                b.is_last,
+                BlockPos::new(salt, b.index, b.is_last),
                 &b.buf,
                 &secret,
                 &mut XofRng::new(&seed),

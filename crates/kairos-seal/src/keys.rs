@@ -1,5 +1,6 @@
-//! Key material of a sealed block: the per-file salt, the per-block secret and the key derived
-//! from it, the AES-GCM nonce and associated data, the Shamir key shares, and the piece hash.
+//! Key material of a sealed block: the per-file salt, the block's position ([`BlockPos`]), the
+//! per-block secret and the key derived from it, the AES-GCM nonce and associated data, the
+//! Shamir key shares, and the piece hash.
 //!
 //! Invariants:
 //! * Every block is encrypted under its own key, derived by [`block_key`] from a fresh 256-bit
@@ -10,7 +11,7 @@
 //! * Secrets, keys and intermediate share buffers are wiped (`zeroize`) when dropped. The shares
 //!   inside a [`crate::Piece`] are handed to the caller, who sends each one to a different peer.
 //! * Share `i` of a block (0-based piece index) always carries the Shamir x-coordinate `i + 1`
-//!   in its first byte; [`combine_secret`] relies on that to reject misplaced shares.
+//!   in its first byte; `combine_secret` relies on that to reject misplaced shares.
 //!
 //! Known gap: vsss-rs 6 keeps the polynomial of the last secret byte it split in a vector it
 //! frees without wiping (its `ZeroizeOnDrop` is a marker only). That is one byte of one block
@@ -119,6 +120,47 @@ pub fn block_aad(salt: &FileSalt, index: u32, is_last: bool) -> [u8; AAD_LEN] {
     aad[32..36].copy_from_slice(&index.to_le_bytes());
     aad[36] = u8::from(is_last);
     aad
+}
+
+/// Where a block sits: its file (the salt), its index, and whether it is the file's last block.
+///
+/// These three are what the AAD authenticates and, with the block secret, what the key and
+/// nonce are derived from; sealing and opening a block take them together. The salt is public
+/// (it is in the manifest), so the value may be logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BlockPos {
+    /// The file's salt.
+    pub salt: FileSalt,
+    /// Position of the block in the file (0-based).
+    pub index: u32,
+    /// True for the file's last block (the only one that may be shorter than a full block).
+    pub is_last: bool,
+}
+
+impl BlockPos {
+    /// Block `index` of the file with `salt`.
+    pub fn new(salt: FileSalt, index: u32, is_last: bool) -> Self {
+        BlockPos {
+            salt,
+            index,
+            is_last,
+        }
+    }
+
+    /// [`block_key`] of this block under `secret`.
+    pub fn key(&self, secret: &[u8; SECRET_LEN]) -> Zeroizing<[u8; 32]> {
+        block_key(&self.salt, self.index, secret)
+    }
+
+    /// [`block_nonce`] of this block.
+    pub fn nonce(&self) -> [u8; NONCE_LEN] {
+        block_nonce(self.index)
+    }
+
+    /// [`block_aad`] of this block.
+    pub fn aad(&self) -> [u8; AAD_LEN] {
+        block_aad(&self.salt, self.index, self.is_last)
+    }
 }
 
 /// Shamir-splits `secret` into `n` shares with threshold `k` over GF(256) (vsss-rs, constant

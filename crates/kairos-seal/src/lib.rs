@@ -3,12 +3,16 @@
 //! Pure code: no network, no files, no clock. Everything here works on readers, writers and
 //! buffers handed in by the caller.
 //!
-//! Modules:
+//! Modules, lowest first; each imports only modules listed before it (no cycles), and none
+//! imports the crate root:
 //! * [`params`] — the coding parameters `(k, m, shard size)` and their invariants;
-//! * [`keys`] — salt, per-block secret and key derivation, nonce and AAD, Shamir shares,
-//!   piece hashes;
-//! * [`block`] — sealing and opening one block (the pure per-block functions a node runs on
-//!   its own worker threads);
+//! * [`format`] — the format version and the longest file name;
+//! * [`error`] — [`SealError`] and [`OpenError`];
+//! * [`keys`] — salt, [`BlockPos`], per-block secret and key derivation, nonce and AAD, Shamir
+//!   shares, piece hashes;
+//! * [`block`] — one block's byte layout, [`Piece`] and [`SealedBlock`]; [`block::seal`] and
+//!   [`block::open`] hold the pure per-block functions (a node runs them on its own worker
+//!   threads);
 //! * [`frame`] — the plaintext framing that carries the file name, size and hash inside the
 //!   encryption;
 //! * [`stream`] — [`Sealer`] and [`Opener`], streaming with bounded memory and optional
@@ -22,6 +26,7 @@
 
 pub mod block;
 pub mod error;
+pub mod format;
 pub mod frame;
 pub mod keys;
 pub mod params;
@@ -30,17 +35,15 @@ pub mod stream;
 #[cfg(test)]
 mod kat;
 
-pub use block::{open_block, open_block_into, seal_block, Piece, SealedBlock};
+pub use block::open::{open_block, open_block_into};
+pub use block::seal::seal_block;
+pub use block::{Piece, SealedBlock};
 pub use error::{OpenError, SealError};
-pub use frame::{block_count, framed_len, FileInfo, FORMAT_VERSION, MAX_NAME_LEN};
+pub use format::{FORMAT_VERSION, MAX_NAME_LEN};
+pub use frame::{block_count, framed_len, FileInfo};
 pub use keys::{
-    block_aad, block_key, block_nonce, new_salt, piece_hash, FileSalt, KeyShare, PieceHash,
-    SECRET_LEN, SHARE_LEN,
+    block_aad, block_key, block_nonce, new_salt, piece_hash, BlockPos, FileSalt, KeyShare,
+    PieceHash, SECRET_LEN, SHARE_LEN,
 };
 pub use params::{Params, ParamsError, SHARD_ALIGN, TAG_LEN};
 pub use stream::{BlockPieces, Opener, Sealer};
-
-/// Lower-case hex, for `Debug` output.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

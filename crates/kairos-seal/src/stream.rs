@@ -14,10 +14,12 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::block::{open_block_into, seal_in_place, SealedBlock, ShardPool};
+use crate::block::open::open_block_into;
+use crate::block::seal::{seal_in_place, ShardPool};
+use crate::block::SealedBlock;
 use crate::error::{OpenError, SealError};
 use crate::frame::{Deframer, FileInfo, Framer, PlainBlock};
-use crate::keys::{new_salt, new_secret, FileSalt, PieceHash};
+use crate::keys::{new_salt, new_secret, BlockPos, FileSalt, PieceHash};
 use crate::params::Params;
 
 /// Seals the plaintext of one framed block with a fresh secret; `block.buf` is left holding
@@ -31,9 +33,7 @@ fn seal_plain(
     let secret = new_secret();
     seal_in_place(
         params,
-        salt,
-        block.index,
-        block.is_last,
+        BlockPos::new(*salt, block.index, block.is_last),
         &mut block.buf,
         &secret,
         &mut rand::thread_rng(),
@@ -314,9 +314,7 @@ impl<W: Write> Opener<W> {
         let mut buf = std::mem::take(&mut self.buf);
         let opened = open_block_into(
             &self.params,
-            &self.salt,
-            index,
-            is_last,
+            BlockPos::new(self.salt, index, is_last),
             cipher_len,
             expected,
             pieces,
@@ -337,7 +335,6 @@ impl<W: Write> Opener<W> {
         if self.poisoned {
             return Err(OpenError::Poisoned);
         }
-        let mut blocks = blocks.into_iter();
         if threads <= 1 {
             for b in blocks {
                 self.push_block(b.index, b.cipher_len, b.expected, &b.pieces)?;
@@ -346,90 +343,66 @@ impl<W: Write> Opener<W> {
         }
         let (params, salt) = (self.params, self.salt);
         thread::scope(|scope| {
-            type Job<'a> = (BlockPieces<'a>, bool, Vec<u8>);
-            type Done = (Result<(), OpenError>, Vec<u8>);
-            let mut jobs: Vec<SyncSender<Job<'a>>> = Vec::with_capacity(threads);
-            let mut results: Vec<Receiver<Done>> = Vec::with_capacity(threads);
-            for w in 0..threads {
-                let (job_tx, job_rx) = mpsc::sync_channel::<Job<'a>>(1);
-                let (res_tx, res_rx) = mpsc::sync_channel::<Done>(1);
-                let spawned = thread::Builder::new()
-                    .name(format!("kairos-open-{w}"))
-                    .spawn_scoped(scope, move || {
-                        for (b, is_last, mut buf) in job_rx {
-                            let r = open_block_into(
-                                &params,
-                                &salt,
-                                b.index,
-                                is_last,
-                                b.cipher_len,
-                                b.expected,
-                                &b.pieces,
-                                &mut buf,
-                            );
-                            if res_tx.send((r, buf)).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                if let Err(e) = spawned {
-                    // Workers already started end when `jobs` is dropped.
-                    return Err(OpenError::Io(e));
-                }
-                jobs.push(job_tx);
-                results.push(res_rx);
-            }
+            let workers = OpenWorkers::spawn(scope, threads, params, salt)?;
             // Output buffers circulate between this thread and the workers.
             let mut spare: Vec<Vec<u8>> = vec![std::mem::take(&mut self.buf)];
-            let (mut sent, mut done) = (0usize, 0usize);
-            let mut next_index = self.next;
-            let mut input_done = false;
-            // An out-of-order block is reported after the blocks before it are written.
-            let mut pending_err = None;
-            let outcome = 'run: loop {
-                while !input_done && sent - done < threads + 1 {
-                    let Some(b) = blocks.next() else {
-                        input_done = true;
-                        break;
-                    };
-                    if b.index != next_index || b.index >= self.block_count {
-                        pending_err = Some(OpenError::UnexpectedBlock {
-                            expected: next_index,
-                            got: b.index,
-                        });
-                        input_done = true;
-                        break;
-                    }
-                    let is_last = b.index + 1 == self.block_count;
-                    let buf = spare.pop().unwrap_or_default();
-                    if jobs[sent % threads].send((b, is_last, buf)).is_err() {
-                        break 'run Err(OpenError::WorkerGone);
-                    }
-                    next_index += 1;
-                    sent += 1;
-                }
-                if sent == done {
-                    break pending_err.map_or(Ok(()), Err);
-                }
-                let Ok((r, buf)) = results[done % threads].recv() else {
-                    break Err(OpenError::WorkerGone);
-                };
-                done += 1;
-                let r = r.and_then(|()| self.accept(&buf));
-                spare.push(buf);
-                if let Err(e) = r {
-                    break Err(e);
-                }
-            };
-            drop(jobs);
-            // Let the workers finish what they hold (results are discarded) before the scope
-            // joins them.
-            for r in &results {
-                while r.recv().is_ok() {}
-            }
+            let outcome = self.pipeline(&workers, blocks.into_iter(), &mut spare);
+            workers.finish();
             self.buf = spare.pop().unwrap_or_default();
             outcome
         })
+    }
+
+    /// Keeps up to `T + 1` blocks in flight on the workers and writes their plaintexts in
+    /// order as they come back, until the input ends or a block fails.
+    fn pipeline<'a>(
+        &mut self,
+        workers: &OpenWorkers<'a>,
+        mut blocks: impl Iterator<Item = BlockPieces<'a>>,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Result<(), OpenError> {
+        let threads = workers.jobs.len();
+        let (mut sent, mut done) = (0usize, 0usize);
+        let mut next_index = self.next;
+        let mut input_done = false;
+        // An out-of-order block is reported after the blocks before it are written.
+        let mut pending_err = None;
+        loop {
+            while !input_done && sent - done < threads + 1 {
+                let Some(b) = blocks.next() else {
+                    input_done = true;
+                    break;
+                };
+                if b.index != next_index || b.index >= self.block_count {
+                    pending_err = Some(OpenError::UnexpectedBlock {
+                        expected: next_index,
+                        got: b.index,
+                    });
+                    input_done = true;
+                    break;
+                }
+                let is_last = b.index + 1 == self.block_count;
+                let buf = spare.pop().unwrap_or_default();
+                if workers.jobs[sent % threads]
+                    .send((b, is_last, buf))
+                    .is_err()
+                {
+                    return Err(OpenError::WorkerGone);
+                }
+                next_index += 1;
+                sent += 1;
+            }
+            if sent == done {
+                return pending_err.map_or(Ok(()), Err);
+            }
+            let Ok((r, buf)) = workers.results[done % threads].recv() else {
+                return Err(OpenError::WorkerGone);
+            };
+            done += 1;
+            let r = r.and_then(|()| self.accept(&buf));
+            spare.push(buf);
+            r?;
+        }
     }
 
     /// Checks that every block was opened and that the trailer's size and hash match.
@@ -449,5 +422,70 @@ impl<W: Write> Opener<W> {
             });
         }
         self.deframer.finish()
+    }
+}
+
+/// A block to open, whether it is the last, and the buffer to open it into.
+type OpenJob<'a> = (BlockPieces<'a>, bool, Vec<u8>);
+/// An opened block (or why not) and its buffer.
+type OpenDone = (Result<(), OpenError>, Vec<u8>);
+
+/// The scoped worker threads of one [`Opener::push_blocks`] call. Job `j` goes to worker
+/// `j % T` and its result is taken from the same worker, so results come back in order.
+struct OpenWorkers<'a> {
+    jobs: Vec<SyncSender<OpenJob<'a>>>,
+    results: Vec<Receiver<OpenDone>>,
+}
+
+impl<'a> OpenWorkers<'a> {
+    /// Starts `threads` workers in `scope`.
+    fn spawn<'scope>(
+        scope: &'scope thread::Scope<'scope, '_>,
+        threads: usize,
+        params: Params,
+        salt: FileSalt,
+    ) -> Result<Self, OpenError>
+    where
+        'a: 'scope,
+    {
+        let mut jobs = Vec::with_capacity(threads);
+        let mut results = Vec::with_capacity(threads);
+        for w in 0..threads {
+            // Capacity 1: one block waiting per worker besides the one being opened.
+            let (job_tx, job_rx) = mpsc::sync_channel::<OpenJob<'a>>(1);
+            let (res_tx, res_rx) = mpsc::sync_channel::<OpenDone>(1);
+            thread::Builder::new()
+                .name(format!("kairos-open-{w}"))
+                .spawn_scoped(scope, move || {
+                    for (b, is_last, mut buf) in job_rx {
+                        let pos = BlockPos::new(salt, b.index, is_last);
+                        let r = open_block_into(
+                            &params,
+                            pos,
+                            b.cipher_len,
+                            b.expected,
+                            &b.pieces,
+                            &mut buf,
+                        );
+                        if res_tx.send((r, buf)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                // Workers already started end when `jobs` is dropped.
+                .map_err(OpenError::Io)?;
+            jobs.push(job_tx);
+            results.push(res_rx);
+        }
+        Ok(OpenWorkers { jobs, results })
+    }
+
+    /// Closes the job channels and lets the workers finish what they hold (results are
+    /// discarded), so that the scope can join them.
+    fn finish(self) {
+        drop(self.jobs);
+        for r in &self.results {
+            while r.recv().is_ok() {}
+        }
     }
 }

@@ -2,8 +2,8 @@
 //! corruption, plus hostile inputs that must fail cleanly (typed errors, no panics).
 
 use kairos_seal::{
-    block_count, open_block, piece_hash, seal_block, BlockPieces, FileSalt, OpenError, Opener,
-    Params, PieceHash, SealedBlock, Sealer, SHARE_LEN,
+    block_count, open_block, piece_hash, seal_block, BlockPieces, BlockPos, FileSalt, OpenError,
+    Opener, Params, PieceHash, SealedBlock, Sealer, SHARE_LEN,
 };
 use proptest::prelude::*;
 
@@ -148,10 +148,10 @@ proptest! {
         let len = len.min(p.block_plaintext_size());
         let plain = file_bytes(len, 3);
         let salt = [9u8; 32];
-        let block = seal_block(&p, &salt, 2, true, &plain).unwrap();
+        let block = seal_block(&p, BlockPos::new(salt, 2, true), &plain).unwrap();
         let hits: Vec<(usize, Damage)> = hits.into_iter().filter(|(i, _)| *i < p.total_shards()).collect();
         let (bad, present, missing, corrupt) = damaged(&block, &hits);
-        let result = open_block(&p, &salt, 2, true, block.cipher_len, &block.hashes(), &slots(&bad, &present));
+        let result = open_block(&p, BlockPos::new(salt, 2, true), block.cipher_len, &block.hashes(), &slots(&bad, &present));
         if hits.len() <= p.m() {
             prop_assert_eq!(result.unwrap(), plain);
         } else {
@@ -194,7 +194,7 @@ proptest! {
             .map(|(s, d)| if honest_hashes { piece_hash(s, d) } else { [fill; 32] })
             .collect();
         let slots: Vec<Option<(&[u8], &[u8])>> = raw.iter().map(|(s, d)| Some((&s[..], &d[..]))).collect();
-        let r = open_block(&p, &[0u8; 32], 0, is_last, cipher_len, &hashes, &slots);
+        let r = open_block(&p, BlockPos::new([0u8; 32], 0, is_last), cipher_len, &hashes, &slots);
         prop_assert!(r.is_err());
     }
 }
@@ -291,16 +291,14 @@ fn wrong_salt_or_order_or_count_fails_cleanly() {
 #[test]
 fn error_message_names_missing_and_corrupt_shards() {
     let p = params(3, 1);
-    let block = seal_block(&p, &[1u8; 32], 5, true, b"abc").unwrap();
+    let block = seal_block(&p, BlockPos::new([1u8; 32], 5, true), b"abc").unwrap();
     let mut bad = block.clone();
     bad.pieces[2].shard[0] ^= 1;
     let mut refs = bad.piece_refs();
     refs[0] = None;
     let e = open_block(
         &p,
-        &[1u8; 32],
-        5,
-        true,
+        BlockPos::new([1u8; 32], 5, true),
         block.cipher_len,
         &block.hashes(),
         &refs,
@@ -347,10 +345,10 @@ fn sealer_recycles_buffers_and_keeps_order_with_threads() {
 fn rejects_bad_names_and_params() {
     assert!(Sealer::new(&b""[..], params(2, 1), &"x".repeat(256), 1).is_err());
     assert!(Sealer::new(&b""[..], params(1, 1), "x", 1).is_err());
-    assert!(seal_block(&params(2, 1), &[0; 32], 0, false, b"short").is_err());
+    assert!(seal_block(&params(2, 1), BlockPos::new([0; 32], 0, false), b"short").is_err());
     let p = params(2, 1);
     let too_big = vec![0u8; p.block_plaintext_size() + 1];
-    assert!(seal_block(&p, &[0; 32], 0, true, &too_big).is_err());
+    assert!(seal_block(&p, BlockPos::new([0; 32], 0, true), &too_big).is_err());
 }
 
 /// A reader that fails after `ok` bytes.
@@ -431,7 +429,7 @@ proptest! {
     #[test]
     fn forged_shares_fail_cleanly(p in params_strategy(), garbage in any::<[u8; 32]>(), swap in any::<bool>()) {
         let salt = [4u8; 32];
-        let mut block = seal_block(&p, &salt, 0, true, b"secret stuff").unwrap();
+        let mut block = seal_block(&p, BlockPos::new(salt, 0, true), b"secret stuff").unwrap();
         if swap {
             // Shares moved to the wrong piece positions.
             let first = block.pieces[0].share;
@@ -442,7 +440,7 @@ proptest! {
             block.pieces[0].share[1..].copy_from_slice(&garbage);
         }
         let hashes: Vec<PieceHash> = block.pieces.iter().map(|x| piece_hash(&x.share, &x.shard)).collect();
-        let r = open_block(&p, &salt, 0, true, block.cipher_len, &hashes, &block.piece_refs());
+        let r = open_block(&p, BlockPos::new(salt, 0, true), block.cipher_len, &hashes, &block.piece_refs());
         if swap {
             prop_assert!(matches!(r, Err(OpenError::BadShare { block: 0, piece: 0 })), "{:?}", r);
         } else {

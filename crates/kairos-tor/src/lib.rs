@@ -7,7 +7,12 @@
 //! * [`onion`] — publishes a kairos [`kairos_proto::Identity`] as an onion service and checks
 //!   that tor's address is the one kairos derives from the key.
 //! * [`socks`] — a minimal SOCKS5 client (hostnames resolved by tor, per-stream isolation).
-//! * [`testnet`] — a private Tor network on 127.0.0.1 for tests and `kairos devnet --tor`.
+//! * [`reply`] — the strict parser for control-port replies and their `KEY=VALUE` grammar.
+//! * [`error`] — [`ControlError`] and [`TorError`].
+//!
+//! The private Tor network used by tests, `kairos devnet --tor` and `kairos demo --tor` is
+//! not part of this library: it lives in the `kairos-tor-testnet` crate, built on
+//! [`launch::spawn_tor`].
 //!
 //! Invariants kept crate-wide: every socket this crate opens or asks tor to open is on
 //! 127.0.0.1; every tor process it starts is killed when its handle is dropped and also exits
@@ -34,13 +39,13 @@
 //! ```
 
 pub mod control;
+pub mod error;
 pub mod launch;
 pub mod onion;
 pub mod reply;
 pub mod socks;
-pub mod testnet;
 
-pub use control::{Control, ControlAuth, ControlError};
-pub use launch::{LaunchConfig, TorError, TorProcess};
+pub use control::{Control, ControlAuth};
+pub use error::{ControlError, TorError};
+pub use launch::{LaunchConfig, TorProcess};
 pub use onion::publish_onion;
-pub use testnet::TestNetwork;

@@ -12,8 +12,8 @@
 //!   (tor refuses a second ADD_ONION for the same key), so a restart of the HTTP server on a new
 //!   port can simply publish again.
 
-use crate::control::{Control, ControlError, OnionPort};
-use crate::launch::TorError;
+use crate::control::{Control, OnionPort};
+use crate::error::{ControlError, TorError};
 use kairos_proto::Identity;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ pub async fn publish_onion_and_wait(
 ) -> Result<String, TorError> {
     // Listen for HS_DESC only while waiting, unless the caller had it on already: an owning
     // control connection lives as long as tor, and nobody would read those events later.
-    let had_hs_desc = control.enabled_events().iter().any(|e| e == "HS_DESC");
+    let had_hs_desc = control.is_event_enabled("HS_DESC");
     control.enable_events(&["HS_DESC"]).await?;
     let started = Instant::now();
     let result = async {

@@ -11,7 +11,7 @@
 //! * Sizes are bounded ([`MAX_LINE`], [`MAX_REPLY`]) so a broken peer cannot make us buffer
 //!   without limit.
 
-use crate::control::ControlError;
+use crate::error::ControlError;
 
 /// Longest accepted line, in bytes, including CRLF.
 pub const MAX_LINE: usize = 1 << 20;
@@ -117,24 +117,10 @@ impl ReplyParser {
             return Err(malformed("reply too large", raw));
         }
 
-        if let Some((text, data, started)) = self.data.as_mut() {
-            if body == b"." {
-                self.lines.push(ReplyLine {
-                    text: std::mem::take(text),
-                    data: Some(std::mem::take(data)),
-                });
-                self.data = None;
-                return Ok(None);
-            }
-            let content = body.strip_prefix(b".").unwrap_or(body);
-            if *started {
-                data.push('\n');
-            }
-            data.push_str(&String::from_utf8_lossy(content));
-            *started = true;
+        if self.data.is_some() {
+            self.push_data_line(body);
             return Ok(None);
         }
-
         if body.len() < 4 {
             return Err(malformed(
                 "line shorter than a status code and separator",
@@ -175,6 +161,28 @@ impl ReplyParser {
             }
             _ => Err(malformed("bad separator after status code", raw)),
         }
+    }
+
+    /// One line inside a `+` data block: the terminating `.`, or data with a doubled leading
+    /// dot un-doubled.
+    fn push_data_line(&mut self, body: &[u8]) {
+        let Some((text, data, started)) = self.data.as_mut() else {
+            return;
+        };
+        if body == b"." {
+            self.lines.push(ReplyLine {
+                text: std::mem::take(text),
+                data: Some(std::mem::take(data)),
+            });
+            self.data = None;
+            return;
+        }
+        let content = body.strip_prefix(b".").unwrap_or(body);
+        if *started {
+            data.push('\n');
+        }
+        data.push_str(&String::from_utf8_lossy(content));
+        *started = true;
     }
 }
 

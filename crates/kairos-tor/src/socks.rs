@@ -86,6 +86,22 @@ pub async fn connect(
     port: u16,
     isolation: Option<&str>,
 ) -> Result<TcpStream, SocksError> {
+    check_request(proxy, host, isolation)?;
+    let mut s = TcpStream::connect(proxy)
+        .await
+        .map_err(|source| SocksError::Connect {
+            addr: proxy,
+            source,
+        })?;
+    s.set_nodelay(true)?;
+    negotiate(&mut s, isolation).await?;
+    request_stream(&mut s, host, port).await?;
+    Ok(s)
+}
+
+/// Refuses what SOCKS5 cannot carry (or we never send): a non-loopback proxy, an empty or
+/// over-long hostname or isolation string.
+fn check_request(proxy: SocketAddr, host: &str, isolation: Option<&str>) -> Result<(), SocksError> {
     if !proxy.ip().is_loopback() {
         return Err(SocksError::NotLoopback(proxy));
     }
@@ -99,13 +115,11 @@ pub async fn connect(
             ));
         }
     }
-    let mut s = TcpStream::connect(proxy)
-        .await
-        .map_err(|source| SocksError::Connect {
-            addr: proxy,
-            source,
-        })?;
-    s.set_nodelay(true)?;
+    Ok(())
+}
+
+/// Method negotiation: no authentication, or username/password carrying the isolation string.
+async fn negotiate(s: &mut TcpStream, isolation: Option<&str>) -> Result<(), SocksError> {
     let method = if isolation.is_some() { 0x02 } else { 0x00 };
     s.write_all(&[0x05, 0x01, method]).await?;
     let mut hello = [0u8; 2];
@@ -129,6 +143,11 @@ pub async fn connect(
             return Err(SocksError::Protocol("proxy rejected the SOCKS credentials"));
         }
     }
+    Ok(())
+}
+
+/// CONNECT to `host:port` by name (ATYP 3); reads the whole reply so the stream starts clean.
+async fn request_stream(s: &mut TcpStream, host: &str, port: u16) -> Result<(), SocksError> {
     let mut req = vec![0x05, 0x01, 0x00, 0x03, host.len() as u8];
     req.extend_from_slice(host.as_bytes());
     req.extend_from_slice(&port.to_be_bytes());
@@ -157,5 +176,5 @@ pub async fn connect(
     };
     let mut rest = vec![0u8; addr_len + 2];
     s.read_exact(&mut rest).await?;
-    Ok(s)
+    Ok(())
 }

@@ -3,8 +3,9 @@
 //! Settings come from, in order of precedence: command-line flags, `KAIROS_*` environment
 //! variables, the TOML file `<home>/config.toml` (or `--config FILE`), built-in defaults.
 
+use crate::units::{self, ByteSize, Coding, Span};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -50,7 +51,7 @@ pub enum Command {
 }
 
 /// How a server reaches the network.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TransportKind {
     /// Tor onion services and Tor SOCKS for everything (default; anonymous).
@@ -59,8 +60,12 @@ pub enum TransportKind {
     Direct,
 }
 
+// The server commands' settings structs below are both clap's parse of flags and `KAIROS_*`
+// variables and serde's shape of the config file: every layered field is an `Option` that is
+// `None` unless given, and its serde name is the file's key (see `settings::layers`).
+
 /// Options shared by the programs that run a Tor client (the `[tor]` table in config.toml).
-#[derive(Args, Debug, Clone, Default, Deserialize)]
+#[derive(Args, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TorArgs {
     /// `tor` binary to launch (default: found on PATH, /usr/sbin or /usr/bin).
@@ -79,17 +84,28 @@ pub struct TorArgs {
     pub tor_timeout: Option<u64>,
 }
 
-#[derive(Args, Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct DaemonArgs {
     /// Home directory: identity key, database, local socket, config.toml [default: ~/.kairos].
     #[arg(long, env = "KAIROS_HOME")]
-    #[serde(skip)]
     pub home: Option<PathBuf>,
     /// Config file (default `<home>/config.toml`, optional).
     #[arg(long, env = "KAIROS_CONFIG")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: DaemonSettings,
+    /// Let the direct transport talk to non-loopback addresses (never anonymous).
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+    /// Write `key=...`, `addr=...` and `socket=...` lines to this file once serving (for scripts).
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// The daemon's layered settings; the config file takes the same keys.
+#[derive(Args, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
     /// Transport [default: tor].
     #[arg(long, value_enum, env = "KAIROS_TRANSPORT")]
     pub transport: Option<TransportKind>,
@@ -104,21 +120,21 @@ pub struct DaemonArgs {
     pub advertise: Option<String>,
     /// Storage offered to other users' pieces, e.g. `10GiB`, `500MB` [default: 10GiB].
     #[arg(long, env = "KAIROS_QUOTA")]
-    pub quota: Option<String>,
+    pub quota: Option<ByteSize>,
     /// Refuse pieces whose release time is further ahead than this [default: 365d].
     #[arg(long, env = "KAIROS_MAX_RELEASE")]
-    pub max_release: Option<String>,
+    pub max_release: Option<Span>,
     /// Delete pieces this long after their release [default: 30d].
     #[arg(long, env = "KAIROS_RETENTION")]
-    pub retention: Option<String>,
+    pub retention: Option<Span>,
     /// Re-subscribe to the directories this often [default: 60s].
     #[arg(long, env = "KAIROS_HEARTBEAT")]
-    pub heartbeat: Option<String>,
+    pub heartbeat: Option<Span>,
     /// Coding of this node's uploads as `K+M`: K data + M parity pieces per block on K+M
     /// distinct nodes; any K rebuild a block, K colluding holders could open it early
     /// [default: 4+2].
     #[arg(long, env = "KAIROS_CODING")]
-    pub coding: Option<String>,
+    pub coding: Option<Coding>,
     /// Pieces uploaded at once by a put (each on its own Tor circuit) [default: 16].
     #[arg(long, env = "KAIROS_UPLOAD_CONCURRENCY")]
     pub upload_concurrency: Option<usize>,
@@ -128,15 +144,8 @@ pub struct DaemonArgs {
     /// Join the network at start instead of waiting for `kairos start`.
     #[arg(long, env = "KAIROS_JOIN")]
     pub join: Option<bool>,
-    /// Let the direct transport talk to non-loopback addresses (never anonymous).
-    #[arg(long)]
-    #[serde(skip)]
-    pub allow_non_loopback: bool,
-    /// Write `key=...`, `addr=...` and `socket=...` lines to this file once serving (for scripts).
-    #[arg(long)]
-    #[serde(skip)]
-    pub ready_file: Option<PathBuf>,
     #[command(flatten)]
+    #[serde(default)]
     pub tor: TorArgs,
 }
 
@@ -148,30 +157,39 @@ pub struct DirectoryArgs {
     /// Config file (default `<home>/config.toml`, optional).
     #[arg(long, env = "KAIROS_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Transport [default: tor].
-    #[arg(long, value_enum, env = "KAIROS_TRANSPORT")]
-    pub transport: Option<TransportKind>,
-    /// Where the API listens [default: 127.0.0.1:7700].
-    #[arg(long, env = "KAIROS_LISTEN")]
-    pub listen: Option<std::net::SocketAddr>,
-    /// A sibling directory to federate with, as `KEY@host:port`; repeat for several.
-    #[arg(long = "sibling", env = "KAIROS_SIBLINGS", value_delimiter = ',')]
-    pub siblings: Option<Vec<String>>,
-    /// Node records expire this long after their last heartbeat [default: 5m].
-    #[arg(long, env = "KAIROS_NODE_TTL")]
-    pub node_ttl: Option<String>,
-    /// Manifests are deleted this long after their release [default: 30d].
-    #[arg(long, env = "KAIROS_RETENTION")]
-    pub retention: Option<String>,
-    /// Pull from siblings this often [default: 30s].
-    #[arg(long, env = "KAIROS_SYNC_INTERVAL")]
-    pub sync_interval: Option<String>,
-    /// Accept nodes with loopback addresses (development networks; direct transport).
-    #[arg(long, env = "KAIROS_ALLOW_LOOPBACK_NODES")]
-    pub allow_loopback_nodes: Option<bool>,
+    #[command(flatten)]
+    pub settings: DirectoryFlags,
     /// Write `key=...` and `addr=...` lines to this file once serving (for scripts).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+}
+
+/// The directory's layered settings that have flags. The config file takes these under their
+/// serde names and more: the directory library's `ConfigFile` keys (limits, intervals) too.
+#[derive(Args, Debug, Clone, Default, Serialize)]
+pub struct DirectoryFlags {
+    /// Transport [default: tor].
+    #[arg(long, value_enum, env = "KAIROS_TRANSPORT")]
+    pub transport: Option<TransportKind>,
+    /// Where the API listens [default: 127.0.0.1:7700; in Tor mode 127.0.0.1:0].
+    #[arg(long, env = "KAIROS_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// A sibling directory to federate with, as `KEY@host:port`; repeat for several.
+    #[arg(long = "sibling", env = "KAIROS_SIBLINGS", value_delimiter = ',', value_parser = units::sibling)]
+    pub siblings: Option<Vec<String>>,
+    /// Node records expire this long after their last heartbeat [default: 5m].
+    #[arg(long, env = "KAIROS_NODE_TTL")]
+    pub node_ttl: Option<Span>,
+    /// Manifests are deleted this long after their release [default: 30d].
+    #[arg(long, env = "KAIROS_RETENTION")]
+    #[serde(rename = "manifest_retention")]
+    pub retention: Option<Span>,
+    /// Pull from siblings this often [default: 30s].
+    #[arg(long, env = "KAIROS_SYNC_INTERVAL")]
+    pub sync_interval: Option<Span>,
+    /// Accept nodes with loopback addresses (development networks; direct transport).
+    #[arg(long, env = "KAIROS_ALLOW_LOOPBACK_NODES")]
+    pub allow_loopback_nodes: Option<bool>,
     #[command(flatten)]
     pub tor: TorArgs,
 }
@@ -233,7 +251,7 @@ pub struct DevnetArgs {
     pub tor: bool,
     /// Coding of the nodes' uploads, `K+M` (needs at least K+M nodes) [default: 4+2].
     #[arg(long)]
-    pub coding: Option<String>,
+    pub coding: Option<Coding>,
     /// Extra arguments for every daemon, after `--` (e.g. `-- --upload-concurrency 1`).
     #[arg(last = true)]
     pub daemon_args: Vec<String>,

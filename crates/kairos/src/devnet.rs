@@ -1,13 +1,13 @@
 //! A local kairos network of real processes: one directory and N daemons, each a child
 //! `kairos` process with its own home under one folder, on loopback (direct transport) or on a
-//! private Tor network started here.
+//! private Tor network started here (`kairos-tor-testnet`).
 //!
 //! Invariants: every child is started by us and stopped by us by PID (SIGTERM, then SIGKILL
 //! after a grace period), also when start-up fails half-way or the `Devnet` is dropped; nothing
 //! binds a fixed port.
 
 use anyhow::{bail, Context, Result};
-use kairos_tor::TestNetwork;
+use kairos_tor_testnet::TestNetwork;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -123,6 +123,82 @@ async fn wait_ready(proc: &mut Proc, timeout: Duration, log_dir: &Path) -> Resul
     }
 }
 
+/// What every child is started with for the chosen transport.
+struct ChildTransport {
+    /// `--transport ...` (and, over Tor, `--tor-config` with the private network's torrc lines).
+    args: Vec<String>,
+    /// How long a child may take to become ready.
+    timeout: Duration,
+}
+
+/// The children's transport flags; with `tor`, first starts the private Tor network they use.
+async fn child_transport(home: &Path, tor: bool) -> Result<(ChildTransport, Option<TestNetwork>)> {
+    if !tor {
+        let args = vec!["--transport".into(), "direct".into()];
+        let timeout = READY_TIMEOUT_DIRECT;
+        return Ok((ChildTransport { args, timeout }, None));
+    }
+    eprintln!("devnet: starting a private Tor network on 127.0.0.1 ...");
+    let started = Instant::now();
+    let net = TestNetwork::start(&home.join("tor-network"))
+        .await
+        .context("starting the private Tor network")?;
+    eprintln!(
+        "devnet: private Tor network up in {:.1?}",
+        started.elapsed()
+    );
+    let torrc = home.join("tor-network").join("client.torrc");
+    std::fs::write(&torrc, net.client_torrc_lines().join("\n") + "\n")?;
+    let args = vec![
+        "--transport".into(),
+        "tor".into(),
+        "--tor-config".into(),
+        torrc.display().to_string(),
+    ];
+    let timeout = READY_TIMEOUT_TOR;
+    Ok((ChildTransport { args, timeout }, Some(net)))
+}
+
+/// `kairos directory ...` for the directory at `home`.
+fn directory_command(home: &Path, transport: &ChildTransport) -> Vec<String> {
+    let mut args = vec![
+        "directory".into(),
+        "--home".into(),
+        home.display().to_string(),
+    ];
+    args.extend(transport.args.iter().cloned());
+    args.extend([
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--sync-interval".into(),
+        "2s".into(),
+    ]);
+    args
+}
+
+/// `kairos daemon ...` for the node at `home`, joining at `directory`, with `extra` last.
+fn daemon_command(
+    home: &Path,
+    directory: &str,
+    transport: &ChildTransport,
+    extra: &[String],
+) -> Vec<String> {
+    let mut args = vec![
+        "daemon".into(),
+        "--home".into(),
+        home.display().to_string(),
+        "--directory".into(),
+        directory.to_owned(),
+        "--join".into(),
+        "true".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    args.extend(transport.args.iter().cloned());
+    args.extend(extra.iter().cloned());
+    args
+}
+
 impl Devnet {
     /// Starts a directory and `nodes` daemons (each also given `daemon_args`) under `home`;
     /// with `tor`, first a private Tor network, and everything talks through it.
@@ -136,94 +212,50 @@ impl Devnet {
         let home = std::path::absolute(home)?;
         let logs = home.join("logs");
         std::fs::create_dir_all(&logs)?;
-        let (transport_args, network, timeout) = if tor {
-            eprintln!("devnet: starting a private Tor network on 127.0.0.1 ...");
-            let started = Instant::now();
-            let net = TestNetwork::start(&home.join("tor-network"))
-                .await
-                .context("starting the private Tor network")?;
-            eprintln!(
-                "devnet: private Tor network up in {:.1?}",
-                started.elapsed()
-            );
-            let torrc = home.join("tor-network").join("client.torrc");
-            std::fs::write(&torrc, net.client_torrc_lines().join("\n") + "\n")?;
-            let args = vec![
-                "--transport".into(),
-                "tor".into(),
-                "--tor-config".into(),
-                torrc.display().to_string(),
-            ];
-            (args, Some(net), READY_TIMEOUT_TOR)
-        } else {
-            (
-                vec!["--transport".into(), "direct".into()],
-                None,
-                READY_TIMEOUT_DIRECT,
-            )
-        };
-
-        let mut dir_args = vec![
-            "directory".into(),
-            "--home".into(),
-            home.join("directory").display().to_string(),
-        ];
-        dir_args.extend(transport_args.iter().cloned());
-        dir_args.extend([
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--sync-interval".into(),
-            "2s".into(),
-        ]);
-        let directory = spawn("directory", &home.join("directory"), &dir_args, &logs).await?;
+        let (transport, network) = child_transport(&home, tor).await?;
+        let dir_home = home.join("directory");
+        let dir_args = directory_command(&dir_home, &transport);
+        let directory = spawn("directory", &dir_home, &dir_args, &logs).await?;
         // From here on `net` owns every process, so each failure path can just shut it down.
         let mut net = Devnet {
-            home: home.clone(),
+            home,
             directory,
             nodes: Vec::new(),
             tor: network,
         };
-        if let Err(e) = wait_ready(&mut net.directory, timeout, &logs).await {
+        if let Err(e) = net.start_nodes(nodes, &transport, daemon_args, &logs).await {
             net.shutdown().await;
             return Err(e);
         }
-        let dir_addr = net
+        Ok(net)
+    }
+
+    /// Waits for the directory, then starts `count` daemons joining it and waits for them.
+    async fn start_nodes(
+        &mut self,
+        count: usize,
+        transport: &ChildTransport,
+        extra: &[String],
+        logs: &Path,
+    ) -> Result<()> {
+        wait_ready(&mut self.directory, transport.timeout, logs).await?;
+        let dir_addr = self
             .directory
             .info
             .get("addr")
             .cloned()
             .context("directory ready file has no addr")?;
-
-        for i in 0..nodes {
-            let node_home = home.join(format!("node-{i}"));
-            let mut args = vec![
-                "daemon".into(),
-                "--home".into(),
-                node_home.display().to_string(),
-                "--directory".into(),
-                dir_addr.clone(),
-                "--join".into(),
-                "true".into(),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-            ];
-            args.extend(transport_args.iter().cloned());
-            args.extend(daemon_args.iter().cloned());
-            match spawn(&format!("node-{i}"), &node_home, &args, &logs).await {
-                Ok(p) => net.nodes.push(p),
-                Err(e) => {
-                    net.shutdown().await;
-                    return Err(e);
-                }
-            }
+        for i in 0..count {
+            let name = format!("node-{i}");
+            let node_home = self.home.join(&name);
+            let args = daemon_command(&node_home, &dir_addr, transport, extra);
+            self.nodes
+                .push(spawn(&name, &node_home, &args, logs).await?);
         }
-        for i in 0..net.nodes.len() {
-            if let Err(e) = wait_ready(&mut net.nodes[i], timeout, &logs).await {
-                net.shutdown().await;
-                return Err(e);
-            }
+        for node in &mut self.nodes {
+            wait_ready(node, transport.timeout, logs).await?;
         }
-        Ok(net)
+        Ok(())
     }
 
     /// The directory's address (`host:port`).

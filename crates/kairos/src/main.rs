@@ -7,26 +7,17 @@
 mod cli;
 mod cmd;
 mod devnet;
+mod exit;
 mod release;
+mod serve;
 mod settings;
 mod tor;
+mod units;
 
 use clap::Parser;
 use cli::{Cli, Command};
+use exit::Exit;
 use std::process::ExitCode;
-
-/// Exit code when a file is still locked by its release time.
-pub const EXIT_LOCKED: u8 = 3;
-
-/// An error that carries its own exit code (e.g. "locked").
-#[derive(Debug)]
-pub struct Exit(pub u8, pub String);
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
-    }
-}
-impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

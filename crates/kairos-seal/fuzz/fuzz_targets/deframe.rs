@@ -2,7 +2,7 @@
 //! opened with `Opener`. Must never panic; any `FileInfo` it reports must describe what it wrote.
 #![no_main]
 
-use kairos_seal::{seal_block, Opener, Params};
+use kairos_seal::{seal_block, BlockPos, Opener, Params};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let data = &data[..data.len().min(params.block_plaintext_size())];
     let salt = [1u8; 32];
-    let block = seal_block(&params, &salt, 0, true, data).unwrap();
+    let block = seal_block(&params, BlockPos::new(salt, 0, true), data).unwrap();
     let mut opener = Opener::new(Vec::new(), params, salt, 1);
     if opener
         .push_block(0, block.cipher_len, &block.hashes(), &block.piece_refs())

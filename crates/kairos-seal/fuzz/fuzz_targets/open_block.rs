@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use kairos_seal::{open_block, piece_hash, seal_block, Params, SealedBlock};
+use kairos_seal::{open_block, piece_hash, seal_block, BlockPos, Params, SealedBlock};
 use libfuzzer_sys::fuzz_target;
 
 const SALT: [u8; 32] = [7; 32];
@@ -21,7 +21,7 @@ fn params() -> Params {
 
 fn sealed() -> &'static SealedBlock {
     static BLOCK: OnceLock<SealedBlock> = OnceLock::new();
-    BLOCK.get_or_init(|| seal_block(&params(), &SALT, 1, true, PLAIN).unwrap())
+    BLOCK.get_or_init(|| seal_block(&params(), BlockPos::new(SALT, 1, true), PLAIN).unwrap())
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -66,7 +66,13 @@ fuzz_target!(|data: &[u8]| {
         .zip(present)
         .map(|(p, keep)| keep.then_some((&p.share[..], &p.shard[..])))
         .collect();
-    if let Ok(plain) = open_block(&params(), &SALT, 1, is_last, cipher_len, &hashes, &slots) {
+    if let Ok(plain) = open_block(
+        &params(),
+        BlockPos::new(SALT, 1, is_last),
+        cipher_len,
+        &hashes,
+        &slots,
+    ) {
         assert_eq!(
             plain, PLAIN,
             "opened to something other than the sealed plaintext"

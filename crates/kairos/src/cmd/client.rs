@@ -2,7 +2,8 @@
 //! in the daemon's home). The CLI holds no keys; the daemon does the work.
 
 use crate::cli::{ClientArgs, GetArgs, PutArgs, StatusArgs};
-use crate::{release, settings, Exit, EXIT_LOCKED};
+use crate::exit::{Exit, EXIT_LOCKED};
+use crate::{release, settings};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kairos_node::local_client::{Event, LocalClient, LocalError};

@@ -10,7 +10,9 @@ use crate::cli::DemoArgs;
 use crate::devnet::Devnet;
 use anyhow::{bail, ensure, Context, Result};
 use kairos_node::local_client::LocalClient;
+use kairos_proto::FileId;
 use rand::RngCore;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const NODES: usize = 6;
@@ -48,10 +50,42 @@ fn say(msg: &str) {
     println!("== {msg}");
 }
 
-async fn story(net: &mut Devnet, home: &std::path::Path, args: &DemoArgs) -> Result<()> {
+/// The uploaded sample and the node that downloads it (the last one; node-0 uploaded it).
+struct Ends {
+    downloader: LocalClient,
+    /// The sample's bytes and its file id.
+    data: Vec<u8>,
+    id: FileId,
+    release: u64,
+    out_dir: PathBuf,
+}
+
+async fn story(net: &mut Devnet, home: &Path, args: &DemoArgs) -> Result<()> {
+    let ends = put_sample(net, home, args).await?;
+    get_before_release(&ends).await?;
+    get_after_release(&ends).await?;
+    say("stopping node-1 and node-2 (m = 2 of the 6 piece holders of every block)");
+    for i in [1, 2] {
+        net.nodes[i].stop(Duration::from_secs(10)).await;
+    }
+    let again = ends.out_dir.join("report-again.bin");
+    let got = ends
+        .downloader
+        .get(&ends.id, &again, |_| {})
+        .await
+        .context("get with two nodes down")?;
+    ensure!(
+        std::fs::read(&got.path)? == ends.data,
+        "bytes differ after losing two nodes"
+    );
+    say("downloaded again with two nodes down: identical");
+    Ok(())
+}
+
+/// Step 2: node-0 uploads a random sample with a release time `--delay` seconds ahead.
+async fn put_sample(net: &Devnet, home: &Path, args: &DemoArgs) -> Result<Ends> {
     let uploader = LocalClient::new(net.nodes[0].home.join(kairos_node::SOCKET_FILE));
     let downloader = LocalClient::new(net.nodes[NODES - 1].home.join(kairos_node::SOCKET_FILE));
-
     let input = home.join("secret-report.bin");
     let mut data = vec![0u8; args.size_kib * 1024];
     rand::thread_rng().fill_bytes(&mut data);
@@ -69,17 +103,27 @@ async fn story(net: &mut Devnet, home: &std::path::Path, args: &DemoArgs) -> Res
         "file id: {}  ({} blocks on {} nodes)",
         put.id, put.blocks, put.nodes
     ));
-
     let out_dir = home.join("downloads");
     std::fs::create_dir_all(&out_dir)?;
-    let output = out_dir.join("report.bin");
+    Ok(Ends {
+        downloader,
+        data,
+        id: put.id,
+        release,
+        out_dir,
+    })
+}
+
+/// Step 3: a get before the release is refused as locked and writes nothing.
+async fn get_before_release(ends: &Ends) -> Result<()> {
+    let output = ends.out_dir.join("report.bin");
     say(&format!(
         "node-{}: kairos get {} --output {}  (before the release)",
         NODES - 1,
-        put.id,
+        ends.id,
         output.display()
     ));
-    match downloader.get(&put.id, &output, |_| {}).await {
+    match ends.downloader.get(&ends.id, &output, |_| {}).await {
         Ok(_) => bail!("the file was served before its release time"),
         Err(e) => match e.locked_until() {
             Some(t) => say(&format!(
@@ -91,45 +135,39 @@ async fn story(net: &mut Devnet, home: &std::path::Path, args: &DemoArgs) -> Res
     }
     ensure!(!output.exists(), "a refused get left an output file behind");
     say("no output file was written");
+    Ok(())
+}
 
+/// Step 4: after the release the download is byte-for-byte the sample.
+async fn get_after_release(ends: &Ends) -> Result<()> {
     let now = kairos_proto::time::now_unix();
-    if release >= now {
+    if ends.release >= now {
         say(&format!(
             "waiting {} s for the release time ...",
-            release - now + 1
+            ends.release - now + 1
         ));
-        tokio::time::sleep(Duration::from_secs(release - now + 1)).await;
+        tokio::time::sleep(Duration::from_secs(ends.release - now + 1)).await;
     }
+    let output = ends.out_dir.join("report.bin");
     say(&format!(
         "node-{}: kairos get {} --output {}  (after the release)",
         NODES - 1,
-        put.id,
+        ends.id,
         output.display()
     ));
-    let got = downloader
-        .get(&put.id, &output, |_| {})
+    let got = ends
+        .downloader
+        .get(&ends.id, &output, |_| {})
         .await
         .context("get after release")?;
     let back = std::fs::read(&got.path)?;
-    ensure!(back == data, "downloaded bytes differ from the original");
+    ensure!(
+        back == ends.data,
+        "downloaded bytes differ from the original"
+    );
     say(&format!(
         "downloaded {} bytes: identical to the original",
         back.len()
     ));
-
-    say("stopping node-1 and node-2 (m = 2 of the 6 piece holders of every block)");
-    for i in [1, 2] {
-        net.nodes[i].stop(Duration::from_secs(10)).await;
-    }
-    let again = out_dir.join("report-again.bin");
-    let got = downloader
-        .get(&put.id, &again, |_| {})
-        .await
-        .context("get with two nodes down")?;
-    ensure!(
-        std::fs::read(&got.path)? == data,
-        "bytes differ after losing two nodes"
-    );
-    say("downloaded again with two nodes down: identical");
     Ok(())
 }

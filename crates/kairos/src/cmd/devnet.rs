@@ -5,10 +5,9 @@ use crate::devnet::Devnet;
 use anyhow::Result;
 
 pub async fn run(args: DevnetArgs) -> Result<()> {
-    let params = match &args.coding {
-        Some(c) => crate::settings::coding(c)?,
-        None => kairos_seal::Params::default(),
-    };
+    let params = args
+        .coding
+        .map_or_else(kairos_seal::Params::default, |c| c.0);
     anyhow::ensure!(
         args.nodes >= params.total_shards(),
         "--nodes {} is too few: every block needs {} distinct nodes (coding {}+{})",
@@ -23,7 +22,7 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
     let mut net = {
         let mut daemon_args = args.daemon_args.clone();
         if let Some(c) = &args.coding {
-            daemon_args.extend(["--coding".into(), c.clone()]);
+            daemon_args.extend(["--coding".into(), c.to_string()]);
         }
         Devnet::start(&args.home, args.nodes, args.tor, &daemon_args).await?
     };

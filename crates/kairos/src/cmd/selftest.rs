@@ -3,16 +3,18 @@
 //! no network.
 
 use anyhow::{ensure, Context, Result};
-use kairos_seal::{Opener, Params, Sealer};
+use kairos_seal::{Opener, Params, SealedBlock, Sealer};
 use rand::{Rng, RngCore, SeedableRng};
 use std::time::Instant;
+
+/// The sample's file name, which must survive the round trip.
+const NAME: &str = "selftest-sample.bin";
 
 pub fn run(size_mib: usize) -> Result<()> {
     let params = Params::default();
     let mut rng = rand::rngs::StdRng::from_entropy();
     let mut data = vec![0u8; size_mib * 1024 * 1024 + 12345];
     rng.fill_bytes(&mut data);
-    let name = "selftest-sample.bin";
     println!(
         "selftest: sealing a {:.1} MiB sample with k = {}, m = {}, shards of {} bytes",
         data.len() as f64 / (1 << 20) as f64,
@@ -22,7 +24,7 @@ pub fn run(size_mib: usize) -> Result<()> {
     );
 
     let t = Instant::now();
-    let mut sealer = Sealer::new(&data[..], params, name, 2).context("starting the sealer")?;
+    let mut sealer = Sealer::new(&data[..], params, NAME, 2).context("starting the sealer")?;
     let salt = sealer.salt();
     let blocks: Vec<_> = sealer
         .by_ref()
@@ -30,45 +32,22 @@ pub fn run(size_mib: usize) -> Result<()> {
         .context("sealing")?;
     let seal_time = t.elapsed();
 
-    // Make m pieces of every block unusable: in the first block one of them is corrupted (one
-    // flipped byte, which the piece hash must catch) rather than dropped.
-    let n = params.total_shards();
+    let t = Instant::now();
     let mut opener = Opener::new(
         Vec::with_capacity(data.len()),
         params,
         salt,
         blocks.len() as u32,
     );
-    let t = Instant::now();
     let mut corrupted = false;
     for block in &blocks {
-        let hashes = block.hashes();
-        let mut shards: Vec<Option<(Vec<u8>, Vec<u8>)>> = block
-            .pieces
-            .iter()
-            .map(|p| Some((p.share.to_vec(), p.shard.clone())))
-            .collect();
-        let mut lost = 0;
-        while lost < params.m() {
-            let i = rng.gen_range(0..n);
-            if shards[i].is_some() {
-                if !corrupted {
-                    let (_, shard) = shards[i].as_mut().expect("checked");
-                    let at = rng.gen_range(0..shard.len());
-                    shard[at] ^= 0x40;
-                    corrupted = true;
-                } else {
-                    shards[i] = None;
-                }
-                lost += 1;
-            }
-        }
+        let shards = damage(block, params, &mut rng, &mut corrupted);
         let refs: Vec<_> = shards
             .iter()
             .map(|s| s.as_ref().map(|(a, b)| (&a[..], &b[..])))
             .collect();
         opener
-            .push_block(block.index, block.cipher_len, &hashes, &refs)
+            .push_block(block.index, block.cipher_len, &block.hashes(), &refs)
             .with_context(|| format!("opening block {}", block.index))?;
     }
     let (info, out) = opener
@@ -77,7 +56,7 @@ pub fn run(size_mib: usize) -> Result<()> {
     let open_time = t.elapsed();
     ensure!(out == data, "opened bytes differ from the original");
     ensure!(
-        info.name == name && info.size == data.len() as u64,
+        info.name == NAME && info.size == data.len() as u64,
         "file name or size did not survive"
     );
     let mbps = |d: std::time::Duration| data.len() as f64 / d.as_secs_f64() / 1e6;
@@ -87,7 +66,7 @@ pub fn run(size_mib: usize) -> Result<()> {
         seal_time,
         mbps(seal_time),
         params.m(),
-        n,
+        params.total_shards(),
         open_time,
         mbps(open_time)
     );
@@ -98,4 +77,36 @@ pub fn run(size_mib: usize) -> Result<()> {
         blake3::Hash::from(info.hash).to_hex()
     );
     Ok(())
+}
+
+/// A block's `(share, shard)` pieces with `m` of them made unusable: the first time (while
+/// `corrupted` is false) one of them gets a flipped byte, which the piece hash must catch,
+/// rather than being dropped.
+fn damage(
+    block: &SealedBlock,
+    params: Params,
+    rng: &mut impl Rng,
+    corrupted: &mut bool,
+) -> Vec<Option<(Vec<u8>, Vec<u8>)>> {
+    let mut shards: Vec<Option<(Vec<u8>, Vec<u8>)>> = block
+        .pieces
+        .iter()
+        .map(|p| Some((p.share.to_vec(), p.shard.clone())))
+        .collect();
+    let mut lost = 0;
+    while lost < params.m() {
+        let i = rng.gen_range(0..params.total_shards());
+        if shards[i].is_some() {
+            if !*corrupted {
+                let (_, shard) = shards[i].as_mut().expect("checked");
+                let at = rng.gen_range(0..shard.len());
+                shard[at] ^= 0x40;
+                *corrupted = true;
+            } else {
+                shards[i] = None;
+            }
+            lost += 1;
+        }
+    }
+    shards
 }

@@ -1,12 +1,12 @@
 //! Starts a private test network in the given directory, prints its startup time and client
 //! torrc lines, then waits for Ctrl-C (handy for poking at it by hand).
-use kairos_tor::TestNetwork;
+use kairos_tor_testnet::TestNetwork;
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "kairos_tor=info".into()),
+                .unwrap_or_else(|_| "kairos_tor=info,kairos_tor_testnet=info".into()),
         )
         .init();
     let dir = std::env::args()

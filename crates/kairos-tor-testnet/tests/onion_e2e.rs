@@ -6,7 +6,8 @@
 
 use kairos_proto::Identity;
 use kairos_tor::onion::{publish_onion_and_wait, unpublish_onion};
-use kairos_tor::{ControlAuth, ControlError, LaunchConfig, TestNetwork, TorError, TorProcess};
+use kairos_tor::{ControlAuth, ControlError, LaunchConfig, TorError, TorProcess};
+use kairos_tor_testnet::TestNetwork;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,7 +17,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "kairos_tor=info".into()),
+                .unwrap_or_else(|_| "kairos_tor=info,kairos_tor_testnet=info".into()),
         )
         .with_test_writer()
         .try_init();

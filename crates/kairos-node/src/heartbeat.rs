@@ -1,0 +1,86 @@
+//! Joining the network and staying in it: subscribing to every directory with a freshly
+//! signed node record, once on join and then every `heartbeat`.
+//!
+//! Invariants: nothing is sent to a directory before the node has joined (`auto_join` or the
+//! local API's `start`); each heartbeat signs a fresh record (new timestamp and nonce) so
+//! directories can refuse replays; every directory is tried independently.
+
+use crate::state::Node;
+use kairos_proto::NodeRecord;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Most node records asked for when counting known peers.
+const LIST_COUNT: usize = 256;
+
+/// Marks the node joined and subscribes once right now; the heartbeat loop takes over.
+/// Returns how many directories accepted the subscription.
+pub async fn join(node: &Arc<Node>) -> usize {
+    // Joined first, so the heartbeat loop takes over even if this round fails.
+    node.membership.set_joined();
+    heartbeat(node).await
+}
+
+/// One round: a fresh signed record to every directory, then a count of live peers.
+async fn heartbeat(node: &Arc<Node>) -> usize {
+    let m = &node.membership;
+    let now = node.now();
+    let capacity = node.cfg.quota.saturating_sub(node.store.bytes_used());
+    let record = match NodeRecord::new(&node.identity, node.advertise.clone(), capacity, now)
+        .sign(&node.identity)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot sign a node record for {}: {e}", node.advertise);
+            return 0;
+        }
+    };
+    let rounds = m.clients().iter().map(|c| c.subscribe(&record));
+    let results = futures::future::join_all(rounds).await;
+    let mut reached = 0;
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(()) => {
+                reached += 1;
+                m.record(i, now, Ok(()));
+            }
+            // A record of this node signed in this same second is already there (a `start`
+            // right after joining): the node is subscribed.
+            Err(kairos_directory::ClientError::Rejected { code, .. }) if code == "replay" => {
+                reached += 1;
+                m.record(i, now, Ok(()));
+            }
+            Err(e) => {
+                tracing::warn!("directory {}: subscription failed: {e}", m.status_addr(i));
+                m.record(i, now, Err(e.to_string()));
+            }
+        }
+    }
+    if let Some(dir) = &node.directory {
+        match dir.list_nodes(LIST_COUNT, None).await {
+            Ok(nodes) => m.set_peers_known(nodes.len()),
+            Err(e) => tracing::debug!("listing peers failed: {e}"),
+        }
+    }
+    reached
+}
+
+/// Heartbeats every `heartbeat` while joined, until `stop`.
+pub async fn heartbeat_loop(node: Arc<Node>, stop: CancellationToken) {
+    loop {
+        if !node.membership.joined() {
+            tokio::select! {
+                _ = node.membership.joined_signal() => continue,
+                _ = stop.cancelled() => return,
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(node.cfg.heartbeat) => {}
+            _ = stop.cancelled() => return,
+        }
+        tokio::select! {
+            _ = heartbeat(&node) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The state every task of one running node shares: configuration, identity, the piece store
+//! and its writer, the peer-API limits, membership, and the clients for directories and peers.
+//!
+//! Invariant: a [`Node`] is built once by [`crate::start`] and never mutated after, except
+//! through the interior-mutable parts it names (store counters, replay guard, rate limiters,
+//! membership); nothing here starts or stops tasks — that is [`crate::start`]'s business.
+
+use crate::config::NodeConfig;
+use crate::membership::Membership;
+use crate::peer_client::PeerClient;
+use crate::store::Store;
+use crate::wire::Status;
+use crate::writer::Writer;
+use kairos_directory::DirectoryClient;
+use kairos_net::ratelimit::RateLimiter;
+use kairos_net::request::ConnLimited;
+use kairos_net::Transport;
+use kairos_proto::{Identity, PublicKey, ReplayGuard};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use tokio::sync::Semaphore;
+
+/// Most signed-request nonces remembered at once.
+pub const REPLAY_CAPACITY: usize = 200_000;
+
+/// State shared by every task of one node.
+pub struct Node {
+    pub cfg: NodeConfig,
+    pub identity: Identity,
+    /// `host:port` peers reach us at.
+    pub advertise: String,
+    pub peer_addr: SocketAddr,
+    pub store: Store,
+    pub writer: Writer,
+    pub replay: Mutex<ReplayGuard>,
+    pub conn_limiter: RateLimiter<u64>,
+    pub key_limiter: RateLimiter<PublicKey>,
+    pub stores: Semaphore,
+    pub membership: Membership,
+    /// A client of all configured directories (`None` if none are configured).
+    pub directory: Option<DirectoryClient>,
+    pub peers: PeerClient,
+}
+
+impl ConnLimited for Node {
+    fn conn_limiter(&self) -> &RateLimiter<u64> {
+        &self.conn_limiter
+    }
+}
+
+impl Node {
+    /// The node's clock, Unix seconds.
+    pub fn now(&self) -> u64 {
+        self.cfg.clock.now()
+    }
+
+    pub fn skew(&self) -> u64 {
+        kairos_proto::request::DEFAULT_MAX_SKEW
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            key: self.identity.public().to_text(),
+            advertise: self.advertise.clone(),
+            listen: self.peer_addr.to_string(),
+            transport: match &self.cfg.transport {
+                Transport::Direct => "direct".into(),
+                Transport::Tor { socks } => format!("tor (socks {socks})"),
+            },
+            joined: self.membership.joined(),
+            directories: self.membership.directories(),
+            peers_known: self.membership.peers_known(),
+            pieces_held: self.store.piece_count(),
+            bytes_used: self.store.bytes_used(),
+            quota: self.cfg.quota,
+            now: self.now(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
