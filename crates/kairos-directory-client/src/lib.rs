@@ -12,7 +12,6 @@
 //!
 //! Dependency rule: this crate depends on `kairos-proto` and `kairos-net` only (no storage, no
 //! server); `kairos-directory` depends on it for [`wire`], never the other way round.
-#![forbid(unsafe_code)]
 
 pub mod client;
 pub mod wire;

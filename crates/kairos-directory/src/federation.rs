@@ -163,9 +163,7 @@ pub async fn pull_once(
     client: &reqwest::Client,
 ) -> Result<bool, String> {
     let (epoch, cursor) = app.store.cursor(&sibling.key).map_err(|e| e.to_string())?;
-    let page = fetch_page(app, sibling, client, cursor).await?;
-    let their_epoch = u64::from_str_radix(&page.epoch, 16)
-        .map_err(|_| format!("malformed epoch {:?}", page.epoch))?;
+    let (page, their_epoch) = fetch_page(app, sibling, client, cursor).await?;
     if cursor != 0 && their_epoch != epoch {
         tracing::info!(
             "sibling {sibling} has a new database (epoch changed); pulling its feed from the start"
@@ -194,7 +192,7 @@ async fn fetch_page(
     sibling: &Sibling,
     client: &reqwest::Client,
     cursor: u64,
-) -> Result<SyncPage, String> {
+) -> Result<(SyncPage, u64), String> {
     let limits = &app.cfg.limits;
     let path = format!("/v1/sync?since={cursor}&limit={}", limits.sync_page_items);
     let url = Transport::url(&sibling.addr, &path);
@@ -219,7 +217,16 @@ async fn fetch_page(
             .unwrap_or_else(|_| status.to_string());
         return Err(detail);
     }
-    serde_json::from_slice(&body).map_err(|e| format!("malformed sync page: {e}"))
+    parse_page(&body)
+}
+
+/// A sibling's `GET /v1/sync` answer and its epoch (hex on the wire).
+pub fn parse_page(body: &[u8]) -> Result<(SyncPage, u64), String> {
+    let page: SyncPage =
+        serde_json::from_slice(body).map_err(|e| format!("malformed sync page: {e}"))?;
+    let epoch = u64::from_str_radix(&page.epoch, 16)
+        .map_err(|_| format!("malformed epoch {:?}", page.epoch))?;
+    Ok((page, epoch))
 }
 
 /// Drops relayed records of keys this directory does not hold once the node cap is reached.
@@ -283,7 +290,10 @@ async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Str
 
 /// Decodes and verifies pulled items as if clients had sent them. Returns what passed and how
 /// many were skipped.
-fn verify_items(items: Vec<SyncItem>, p: &Policy) -> (Vec<NodeWrite>, Vec<ManifestWrite>, usize) {
+pub fn verify_items(
+    items: Vec<SyncItem>,
+    p: &Policy,
+) -> (Vec<NodeWrite>, Vec<ManifestWrite>, usize) {
     let (mut nodes, mut manifests, mut skipped) = (Vec::new(), Vec::new(), 0);
     for item in items {
         let result = match item.kind.as_str() {

@@ -22,7 +22,8 @@
 //! * `error` — [`DirectoryError`] (start-up); storage fails with the host layer's
 //!   [`StoreError`];
 //! * [`client`], [`wire`] — re-exported from `kairos-directory-client`: [`DirectoryClient`],
-//!   used by nodes and the CLI, and the JSON bodies both sides share.
+//!   used by nodes and the CLI, and the JSON bodies both sides share;
+//! * `fuzz_api` (hidden) — the pure steps that `fuzz/` feeds with arbitrary input.
 //!
 //! Module graph (`a → b`: `a` imports `b`). It has no cycles: shared state sits apart from
 //! start-up, which nothing imports, and errors import nothing back.
@@ -35,7 +36,9 @@
 //! state       → config, nodes, store, validate, writer
 //! writer      → nodes, store
 //! config_file → config
-//! api_error, config, error, nodes, store, validate → (nothing)
+//! fuzz_api    → config, federation, validate
+//! validate    → config
+//! api_error, config, error, nodes, store → (nothing)
 //! ```
 //!
 //! Security invariants, kept by the modules named: everything stored was verified by this
@@ -44,13 +47,14 @@
 //! refused request changes nothing stored (`routes`); no network input can panic the server or
 //! make it buffer more than its limits (`routes` through [`kairos_net::request`],
 //! [`kairos_net::serve`]).
-#![forbid(unsafe_code)]
 
 mod api_error;
 pub mod config;
 mod config_file;
 mod error;
 mod federation;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod nodes;
 mod routes;
 mod server;

@@ -85,14 +85,7 @@ impl App {
 
     /// The admission settings, at the current time.
     pub fn policy(&self) -> Policy {
-        Policy {
-            now: self.now(),
-            skew: self.cfg.skew_secs(),
-            node_ttl: self.cfg.node_ttl.as_secs(),
-            retention: self.cfg.manifest_retention.as_secs(),
-            allow_loopback: self.cfg.allow_loopback_nodes,
-            max_nodes: self.cfg.limits.max_nodes,
-        }
+        Policy::new(&self.cfg, self.now())
     }
 
     /// One token from `key`'s per-identity bucket.

@@ -18,6 +18,7 @@
 //! rule is tested without a server. The callers fetch what a rule needs (the timestamp held for
 //! a key, the number of nodes held) and pass it in.
 
+use crate::config::DirectoryConfig;
 use axum::http::StatusCode;
 use kairos_net::ApiError;
 use kairos_proto::addr::{self, AddrKind};
@@ -33,6 +34,20 @@ pub struct Policy {
     pub allow_loopback: bool,
     /// Most node records held.
     pub max_nodes: usize,
+}
+
+impl Policy {
+    /// The policy of a directory configured by `cfg` whose clock reads `now`.
+    pub fn new(cfg: &DirectoryConfig, now: u64) -> Self {
+        Policy {
+            now,
+            skew: cfg.skew_secs(),
+            node_ttl: cfg.node_ttl.as_secs(),
+            retention: cfg.manifest_retention.as_secs(),
+            allow_loopback: cfg.allow_loopback_nodes,
+            max_nodes: cfg.limits.max_nodes,
+        }
+    }
 }
 
 /// Maps a record decoding failure to its HTTP error.

@@ -5,7 +5,6 @@
 //! [`time::now_unix`] reads the system clock, for the binaries' edges, and [`clock::Clock`] is
 //! the shared handle those edges read it through). Every decoder returns a typed error on any
 //! input and never panics.
-#![forbid(unsafe_code)]
 
 pub mod addr;
 pub mod clock;
