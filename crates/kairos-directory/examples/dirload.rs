@@ -151,12 +151,10 @@ where
     (stats, start.elapsed())
 }
 
-fn main() {
-    let args = Args::parse();
-    let home = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(kairos_proto::time::now_unix());
+/// An in-process directory with limits raised so the rate limiter does not stand in the way.
+fn server_config(home: &std::path::Path, clock: &ManualClock) -> DirectoryConfig {
     let mut cfg = DirectoryConfig {
-        home: home.path().to_path_buf(),
+        home: home.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         transport: Transport::Direct,
         allow_loopback_nodes: true,
@@ -171,6 +169,87 @@ fn main() {
     cfg.limits.per_identity = unlimited;
     cfg.limits.max_connections = 4096;
     cfg.limits.max_nodes = 10_000_000;
+    cfg
+}
+
+/// Publishes `args.manifests` manifests, releases them, then measures anonymous lookups.
+async fn lookups(args: &Args, clock: &ManualClock, addr: &str) {
+    let uploader = Identity::generate();
+    let now = clock.now();
+    let dc =
+        kairos_directory::DirectoryClient::new(Transport::Direct, vec![addr.to_owned()]).unwrap();
+    let mut ids: Vec<FileId> = Vec::new();
+    for i in 0..args.manifests {
+        let m = manifest(&uploader, now, i as u32);
+        dc.publish(&m).await.unwrap();
+        ids.push(m.id());
+    }
+    clock.advance(Duration::from_secs(11)); // all released
+    let urls: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .map(|id| format!("http://{addr}/v1/manifests/{id}"))
+            .collect(),
+    );
+    let (stats, elapsed) = run_load(args.connections, args.seconds, move |c, client, i| {
+        let url = urls[(c * 7919 + i as usize) % urls.len()].clone();
+        async move {
+            match client.get(url).send().await {
+                Ok(r) if r.status() == 200 => Some(r.bytes().await.is_ok()),
+                _ => Some(false),
+            }
+        }
+    })
+    .await;
+    report("manifest lookups", &stats, elapsed);
+}
+
+/// `per` distinct freshly signed loopback node records for each of `connections` clients.
+fn signed_records(connections: usize, per: usize, now: u64) -> Vec<Arc<Vec<Vec<u8>>>> {
+    (0..connections)
+        .map(|_| {
+            Arc::new(
+                (0..per)
+                    .map(|_| {
+                        let id = Identity::generate();
+                        let r: SignedNodeRecord =
+                            NodeRecord::new(&id, "127.0.0.1:4100".into(), 1, now)
+                                .sign(&id)
+                                .unwrap();
+                        r.into_bytes()
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Measures subscribes of distinct pre-signed records.
+async fn subscribes(args: &Args, clock: &ManualClock, addr: &str) {
+    let per = args.records.div_ceil(args.connections);
+    print!("signing {} node records ... ", per * args.connections);
+    let records = Arc::new(signed_records(args.connections, per, clock.now()));
+    println!("done");
+    let url = Arc::new(format!("http://{addr}/v1/nodes"));
+    let (stats, elapsed) = run_load(args.connections, args.seconds, move |c, client, i| {
+        let body = records[c].get(i as usize).cloned();
+        let url = url.clone();
+        async move {
+            let body = body?;
+            match client.post(url.as_str()).body(body).send().await {
+                Ok(r) if r.status() == 200 => Some(r.bytes().await.is_ok()),
+                _ => Some(false),
+            }
+        }
+    })
+    .await;
+    report("subscribes", &stats, elapsed);
+}
+
+fn main() {
+    let args = Args::parse();
+    let home = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(kairos_proto::time::now_unix());
+    let cfg = server_config(home.path(), &clock);
 
     // The server gets its own runtime and threads, as in the real process.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -192,70 +271,10 @@ fn main() {
         .unwrap();
     client_rt.block_on(async {
         if args.mode == "both" || args.mode == "lookups" {
-            let uploader = Identity::generate();
-            let now = clock.now();
-            let dc = kairos_directory::DirectoryClient::new(Transport::Direct, vec![addr.clone()])
-                .unwrap();
-            let mut ids: Vec<FileId> = Vec::new();
-            for i in 0..args.manifests {
-                let m = manifest(&uploader, now, i as u32);
-                dc.publish(&m).await.unwrap();
-                ids.push(m.id());
-            }
-            clock.advance(Duration::from_secs(11)); // all released
-            let urls: Arc<Vec<String>> = Arc::new(
-                ids.iter()
-                    .map(|id| format!("http://{addr}/v1/manifests/{id}"))
-                    .collect(),
-            );
-            let (stats, elapsed) = run_load(args.connections, args.seconds, move |c, client, i| {
-                let url = urls[(c * 7919 + i as usize) % urls.len()].clone();
-                async move {
-                    match client.get(url).send().await {
-                        Ok(r) if r.status() == 200 => Some(r.bytes().await.is_ok()),
-                        _ => Some(false),
-                    }
-                }
-            })
-            .await;
-            report("manifest lookups", &stats, elapsed);
+            lookups(&args, &clock, &addr).await;
         }
         if args.mode == "both" || args.mode == "subscribes" {
-            let now = clock.now();
-            let per = args.records.div_ceil(args.connections);
-            print!("signing {} node records ... ", per * args.connections);
-            let records: Vec<Arc<Vec<Vec<u8>>>> = (0..args.connections)
-                .map(|_| {
-                    Arc::new(
-                        (0..per)
-                            .map(|_| {
-                                let id = Identity::generate();
-                                let r: SignedNodeRecord =
-                                    NodeRecord::new(&id, "127.0.0.1:4100".into(), 1, now)
-                                        .sign(&id)
-                                        .unwrap();
-                                r.into_bytes()
-                            })
-                            .collect(),
-                    )
-                })
-                .collect();
-            println!("done");
-            let records = Arc::new(records);
-            let url = Arc::new(format!("http://{addr}/v1/nodes"));
-            let (stats, elapsed) = run_load(args.connections, args.seconds, move |c, client, i| {
-                let body = records[c].get(i as usize).cloned();
-                let url = url.clone();
-                async move {
-                    let body = body?;
-                    match client.post(url.as_str()).body(body).send().await {
-                        Ok(r) if r.status() == 200 => Some(r.bytes().await.is_ok()),
-                        _ => Some(false),
-                    }
-                }
-            })
-            .await;
-            report("subscribes", &stats, elapsed);
+            subscribes(&args, &clock, &addr).await;
         }
     });
     server_rt.block_on(handle.shutdown());

@@ -3,16 +3,16 @@
 //!
 //! Every field has a documented default ([`DirectoryConfig::default`]); [`DirectoryConfig::check`]
 //! refuses inconsistent settings before anything is opened. Time-lock and expiry decisions read
-//! [`Clock`] only, never the system clock directly, so tests can move time with [`ManualClock`].
+//! [`Clock`] only, never the system clock directly, so tests can move time with
+//! [`ManualClock`](kairos_proto::clock::ManualClock).
 
 use kairos_net::Transport;
+use kairos_proto::clock::Clock;
 use kairos_proto::PublicKey;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Default listen address (loopback: in Tor mode the onion service forwards to it).
@@ -57,63 +57,6 @@ impl FromStr for Sibling {
 impl fmt::Display for Sibling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.key, self.addr)
-    }
-}
-
-/// The directory's notion of "now", in Unix seconds.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
-
-impl Clock {
-    /// The system clock ([`kairos_proto::time::now_unix`]).
-    pub fn system() -> Self {
-        Clock(Arc::new(kairos_proto::time::now_unix))
-    }
-
-    /// Any function of no arguments returning Unix seconds.
-    pub fn from_fn(f: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
-        Clock(Arc::new(f))
-    }
-
-    /// Current time, Unix seconds.
-    pub fn now(&self) -> u64 {
-        (self.0)()
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::system()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Clock(now = {})", self.now())
-    }
-}
-
-/// A clock that only moves when told to: for tests and simulations.
-#[derive(Clone, Debug)]
-pub struct ManualClock(Arc<AtomicU64>);
-
-impl ManualClock {
-    pub fn new(start: u64) -> Self {
-        ManualClock(Arc::new(AtomicU64::new(start)))
-    }
-    /// A [`Clock`] reading this manual clock.
-    pub fn clock(&self) -> Clock {
-        let t = self.0.clone();
-        Clock::from_fn(move || t.load(Ordering::SeqCst))
-    }
-    pub fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-    pub fn set(&self, secs: u64) {
-        self.0.store(secs, Ordering::SeqCst);
-    }
-    pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_secs(), Ordering::SeqCst);
     }
 }
 
@@ -313,16 +256,5 @@ mod tests {
             key: Identity::generate().public(),
         });
         assert!(c.check().is_err());
-    }
-
-    #[test]
-    fn manual_clock_moves_only_when_told() {
-        let m = ManualClock::new(100);
-        let c = m.clock();
-        assert_eq!(c.now(), 100);
-        m.advance(Duration::from_secs(5));
-        assert_eq!(c.now(), 105);
-        m.set(7);
-        assert_eq!(c.now(), 7);
     }
 }

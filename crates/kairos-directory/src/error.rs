@@ -1,5 +1,9 @@
-//! Errors of the server side: starting a directory, and its storage.
+//! Why a directory could not start. Its storage failures are the host layer's
+//! [`StoreError`] (re-exported here), shared with the node.
+//!
+//! Invariant: this module imports nothing of the crate, so every module may use it.
 
+pub use kairos_host::StoreError;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -23,39 +27,3 @@ pub enum DirectoryError {
     #[error(transparent)]
     Transport(#[from] kairos_net::TransportError),
 }
-
-/// A storage failure. Never caused by client input: a request that meets one gets `500`.
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error(
-        "database {0} is already open in another directory process; stop it or use another --home"
-    )]
-    AlreadyOpen(PathBuf),
-    #[error("cannot open database {0}: {1}")]
-    Open(PathBuf, Box<redb::Error>),
-    #[error("database schema version {0} is not supported by this kairos version")]
-    Schema(u64),
-    #[error("database error: {0}")]
-    Redb(Box<redb::Error>),
-    #[error("database is corrupt: {0}")]
-    Corrupt(String),
-    #[error("the directory is shutting down")]
-    Closed,
-}
-
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Redb(Box::new(e.into()))
-            }
-        }
-    )*};
-}
-from_redb!(
-    redb::Error,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);

@@ -20,12 +20,11 @@
 //! * A cursor is valid only for the epoch it was issued under; on an epoch change the puller
 //!   starts over from 0 (the sibling's database was replaced).
 
+use crate::api_error::{bad_query, internal};
 use crate::config::Sibling;
-use crate::routes::bad_query;
-use crate::server::{internal, App};
-use crate::store::{ItemKind, ManifestWrite, NodeWrite};
-use crate::validate::{admit_relayed_manifest, admit_relayed_record, Policy};
-use crate::wire::{SyncItem, SyncPage};
+use crate::state::App;
+use crate::store::{FeedItem, ItemKind, ManifestWrite, NodeWrite};
+use crate::validate::{self, admit_relayed_manifest, admit_relayed_record, Policy};
 use crate::writer::{Op, Outcome};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -33,6 +32,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Json;
 use data_encoding::BASE64;
 use futures::StreamExt;
+use kairos_directory_client::wire::{SyncItem, SyncPage};
 use kairos_net::{ApiError, ErrorBody, Transport};
 use kairos_proto::{FileId, SignedManifest, SignedNodeRecord};
 use rand::Rng;
@@ -84,26 +84,26 @@ pub async fn feed(
         .await
         .map_err(|_| ApiError::internal("feed task failed"))?
         .map_err(internal)?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|it| SyncItem {
-            seq: it.seq,
-            kind: match it.kind {
-                ItemKind::Node => "node",
-                ItemKind::Manifest => "manifest",
-            }
-            .to_owned(),
-            id: (it.kind == ItemKind::Manifest).then(|| FileId(it.key).to_string()),
-            data: BASE64.encode(&it.bytes),
-        })
-        .collect();
     Ok(Json(SyncPage {
         epoch: format!("{:016x}", app.store.epoch()),
-        items,
+        items: page.items.into_iter().map(sync_item).collect(),
         next: page.next,
         more: page.more,
     }))
+}
+
+/// The wire form of one stored feed item.
+fn sync_item(it: FeedItem) -> SyncItem {
+    SyncItem {
+        seq: it.seq,
+        kind: match it.kind {
+            ItemKind::Node => "node",
+            ItemKind::Manifest => "manifest",
+        }
+        .to_owned(),
+        id: (it.kind == ItemKind::Manifest).then(|| FileId(it.key).to_string()),
+        data: BASE64.encode(&it.bytes),
+    }
 }
 
 /// Delay before retry number `failures` (≥ 1): `interval × 2^(failures-1)`, capped, with ±25 %
@@ -163,6 +163,36 @@ pub async fn pull_once(
     client: &reqwest::Client,
 ) -> Result<bool, String> {
     let (epoch, cursor) = app.store.cursor(&sibling.key).map_err(|e| e.to_string())?;
+    let (page, their_epoch) = fetch_page(app, sibling, client, cursor).await?;
+    if cursor != 0 && their_epoch != epoch {
+        tracing::info!(
+            "sibling {sibling} has a new database (epoch changed); pulling its feed from the start"
+        );
+        return store_page(app, sibling, their_epoch, 0, Vec::new(), Vec::new())
+            .await
+            .map(|_| true);
+    }
+    let policy = app.policy();
+    let (mut nodes, manifests, skipped) =
+        tokio::task::spawn_blocking(move || verify_items(page.items, &policy))
+            .await
+            .map_err(|e| format!("verification task failed: {e}"))?;
+    if skipped > 0 {
+        tracing::warn!("skipped {skipped} invalid or expired items from sibling {sibling}");
+    }
+    keep_room(app, &policy, &mut nodes);
+    let next = page.next.max(cursor);
+    store_page(app, sibling, their_epoch, next, nodes, manifests).await?;
+    Ok(page.more)
+}
+
+/// Asks `sibling` for the page after `cursor`, signed by this directory.
+async fn fetch_page(
+    app: &App,
+    sibling: &Sibling,
+    client: &reqwest::Client,
+    cursor: u64,
+) -> Result<(SyncPage, u64), String> {
     let limits = &app.cfg.limits;
     let path = format!("/v1/sync?since={cursor}&limit={}", limits.sync_page_items);
     let url = Transport::url(&sibling.addr, &path);
@@ -187,29 +217,21 @@ pub async fn pull_once(
             .unwrap_or_else(|_| status.to_string());
         return Err(detail);
     }
+    parse_page(&body)
+}
+
+/// A sibling's `GET /v1/sync` answer and its epoch (hex on the wire).
+pub fn parse_page(body: &[u8]) -> Result<(SyncPage, u64), String> {
     let page: SyncPage =
-        serde_json::from_slice(&body).map_err(|e| format!("malformed sync page: {e}"))?;
-    let their_epoch = u64::from_str_radix(&page.epoch, 16)
+        serde_json::from_slice(body).map_err(|e| format!("malformed sync page: {e}"))?;
+    let epoch = u64::from_str_radix(&page.epoch, 16)
         .map_err(|_| format!("malformed epoch {:?}", page.epoch))?;
-    if cursor != 0 && their_epoch != epoch {
-        tracing::info!(
-            "sibling {sibling} has a new database (epoch changed); pulling its feed from the start"
-        );
-        return store_page(app, sibling, their_epoch, 0, Vec::new(), Vec::new())
-            .await
-            .map(|_| true);
-    }
-    let policy = app.policy();
-    let max_nodes = limits.max_nodes;
-    let (mut nodes, manifests, skipped) =
-        tokio::task::spawn_blocking(move || verify_items(page.items, &policy))
-            .await
-            .map_err(|e| format!("verification task failed: {e}"))?;
-    if skipped > 0 {
-        tracing::warn!("skipped {skipped} invalid or expired items from sibling {sibling}");
-    }
-    // Respect the node cap for keys this directory does not hold yet.
-    let mut room = max_nodes.saturating_sub(app.nodes.len());
+    Ok((page, epoch))
+}
+
+/// Drops relayed records of keys this directory does not hold once the node cap is reached.
+fn keep_room(app: &App, policy: &Policy, nodes: &mut Vec<NodeWrite>) {
+    let mut room = validate::room(app.nodes.len(), policy);
     nodes.retain(|n| {
         app.nodes.contains(&n.record.record().key) || {
             let ok = room > 0;
@@ -217,16 +239,6 @@ pub async fn pull_once(
             ok
         }
     });
-    store_page(
-        app,
-        sibling,
-        their_epoch,
-        page.next.max(cursor),
-        nodes,
-        manifests,
-    )
-    .await?;
-    Ok(page.more)
 }
 
 async fn store_page(
@@ -278,7 +290,10 @@ async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Str
 
 /// Decodes and verifies pulled items as if clients had sent them. Returns what passed and how
 /// many were skipped.
-fn verify_items(items: Vec<SyncItem>, p: &Policy) -> (Vec<NodeWrite>, Vec<ManifestWrite>, usize) {
+pub fn verify_items(
+    items: Vec<SyncItem>,
+    p: &Policy,
+) -> (Vec<NodeWrite>, Vec<ManifestWrite>, usize) {
     let (mut nodes, mut manifests, mut skipped) = (Vec::new(), Vec::new(), 0);
     for item in items {
         let result = match item.kind.as_str() {

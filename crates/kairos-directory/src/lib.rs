@@ -1,22 +1,45 @@
-//! The kairos directory ("bootstrap") server and its client.
+//! The kairos directory ("bootstrap") server. Its client is the `kairos-directory-client`
+//! crate (re-exported here as [`client`] and [`wire`]).
 //!
-//! A directory is the network's phone book and manifest store (DESIGN.md "Directories"): nodes
-//! subscribe with signed records and heartbeat; uploaders publish signed manifests, which the
-//! directory withholds until their release time except from their uploader; sibling
-//! directories pull each other's new records incrementally and re-verify everything; expired
-//! records and manifests are swept. It never sees file content. The HTTP API is documented in
-//! `docs/directory-api.md`.
+//! A directory is the network's phone book and manifest store: nodes subscribe with signed
+//! records and heartbeat; uploaders publish signed manifests, which the directory withholds
+//! until their release time except from their uploader; sibling directories pull each other's
+//! new records incrementally and re-verify everything; expired records and manifests are swept.
+//! It never sees file content. The HTTP API is documented in `docs/directory-api.md`.
 //!
 //! Module map:
-//! * [`config`] — [`DirectoryConfig`], [`Sibling`], [`Clock`], limits and their defaults;
-//!   [`ConfigFile`] — the TOML file form of the same settings;
-//! * `server` — [`start`], [`run`], [`DirectoryHandle`]: lifecycle of the tasks below;
+//! * [`config`] — [`DirectoryConfig`], [`Sibling`], limits and their defaults ([`Clock`] comes
+//!   from `kairos-proto`); [`ConfigFile`] — the TOML file form of the same settings;
+//! * `server` — [`start`], [`run`], [`DirectoryHandle`]: start-up and shutdown of the tasks
+//!   below, under one [`kairos_host::Service`]; `state` — `App`, the state those tasks share;
 //! * `routes` — the handlers (served by [`kairos_net::serve`], with bounded bodies and the
-//!   per-connection rate limit of [`kairos_net::request`]); `validate` — admission rules;
-//! * `store` — the redb tables; `writer` — the group-commit writer thread; `nodes` — the
-//!   in-memory index of live nodes;
+//!   per-connection rate limit of [`kairos_net::request`]); `api_error` — the error answers
+//!   they share; `validate` — admission rules, pure functions of (input, now, settings);
+//! * `store` — the redb tables (opened with [`kairos_host::open_db`]); `writer` — the
+//!   directory's ops and how a batch is applied, run by the host's group-commit writer
+//!   ([`kairos_host::writer`]); `nodes` — the in-memory index of live nodes;
 //! * `federation` — the sync feed and the sibling pullers; `sweep` — expiry;
-//! * [`client`] — [`DirectoryClient`], used by nodes and the CLI; [`wire`] — JSON bodies.
+//! * `error` — [`DirectoryError`] (start-up); storage fails with the host layer's
+//!   [`StoreError`];
+//! * [`client`], [`wire`] — re-exported from `kairos-directory-client`: [`DirectoryClient`],
+//!   used by nodes and the CLI, and the JSON bodies both sides share;
+//! * `fuzz_api` (hidden) — the pure steps that `fuzz/` feeds with arbitrary input.
+//!
+//! Module graph (`a → b`: `a` imports `b`). It has no cycles: shared state sits apart from
+//! start-up, which nothing imports, and errors import nothing back.
+//!
+//! ```text
+//! server      → config, error, federation, nodes, routes, state, store, sweep, writer
+//! routes      → api_error, federation, nodes, state, store, validate, writer
+//! federation  → api_error, config, state, store, validate, writer
+//! sweep       → state, store, writer
+//! state       → config, nodes, store, validate, writer
+//! writer      → nodes, store
+//! config_file → config
+//! fuzz_api    → config, federation, validate
+//! validate    → config
+//! api_error, config, error, nodes, store → (nothing)
+//! ```
 //!
 //! Security invariants, kept by the modules named: everything stored was verified by this
 //! directory itself (`validate`, `federation`); a manifest leaves before its release only to a
@@ -24,26 +47,31 @@
 //! refused request changes nothing stored (`routes`); no network input can panic the server or
 //! make it buffer more than its limits (`routes` through [`kairos_net::request`],
 //! [`kairos_net::serve`]).
-#![forbid(unsafe_code)]
 
-pub mod client;
+mod api_error;
 pub mod config;
 mod config_file;
 mod error;
 mod federation;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod nodes;
 mod routes;
 mod server;
+mod state;
 mod store;
 mod sweep;
 mod validate;
-pub mod wire;
 mod writer;
 
-pub use client::{ClientError, DirectoryClient};
-pub use config::{Clock, DirectoryConfig, Limits, ManualClock, RateLimit, Sibling};
+pub use config::{DirectoryConfig, Limits, RateLimit, Sibling};
 pub use config_file::{ConfigFile, LimitsFile, RateLimitFile};
 pub use error::{DirectoryError, StoreError};
 pub use routes::{DEFAULT_LIST_COUNT, HEADER_RELEASE};
 pub use server::{run, start, start_on, DirectoryHandle};
 pub use store::DB_FILE;
+
+// The client side lives in `kairos-directory-client`; re-exported so server users (tests,
+// the CLI) need one import path.
+pub use kairos_directory_client::{client, wire, ClientError, DirectoryClient};
+pub use kairos_proto::clock::{Clock, ManualClock};

@@ -5,12 +5,12 @@
 //! panics on any input; a manifest's bytes leave the directory before its release time only in
 //! answer to a request signed by its uploader (or to a sibling's signed federation pull).
 
+use crate::api_error::{bad_query, internal, too_large};
 use crate::federation;
 use crate::nodes::NodeEntry;
-use crate::server::{internal, App};
+use crate::state::App;
 use crate::store::{ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite};
 use crate::validate::{self, manifest_error, record_error};
-use crate::wire::{Info, ListedNode, NodeList, PublishResponse, SubscribeResponse};
 use crate::writer::{Op, Outcome};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -19,9 +19,15 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use kairos_net::request::{bad_method, content_length, limit_connection, no_route, read_body};
+use bytes::Bytes;
+use kairos_directory_client::wire::{
+    Info, ListedNode, NodeList, PublishResponse, SubscribeResponse,
+};
+use kairos_net::request::{
+    bad_method, body_slot, content_length, limit_connection, no_route, read_body, SLOT_WAIT,
+};
 use kairos_net::ApiError;
-use kairos_proto::{FileId, ManifestError, PublicKey, SignedManifest, SignedNodeRecord};
+use kairos_proto::{FileId, PublicKey, SignedManifest, SignedNodeRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -45,18 +51,6 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-fn too_large(what: &str, limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("{what} is larger than this directory's limit of {limit} bytes"),
-    )
-}
-
-pub fn bad_query(e: QueryRejection) -> ApiError {
-    ApiError::bad_request("bad_query", e.body_text())
-}
-
 fn parse_id(path: Result<Path<String>, PathRejection>) -> Result<FileId, ApiError> {
     let Path(text) = path.map_err(|e| ApiError::bad_request("bad_file_id", e.body_text()))?;
     text.parse()
@@ -78,39 +72,41 @@ async fn info(State(app): State<Arc<App>>) -> Result<Json<Info>, ApiError> {
     }))
 }
 
+/// Reads a request body of at most `limit` bytes (`what` names it in the refusal).
+async fn read_limited(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, ApiError> {
+    read_body(
+        body,
+        content_length(headers),
+        limit,
+        app.cfg.limits.body_timeout,
+        || too_large(what, limit),
+    )
+    .await
+}
+
 async fn subscribe(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<SubscribeResponse>, ApiError> {
-    let limits = &app.cfg.limits;
-    let limit = limits.max_record_bytes;
-    let bytes = read_body(
-        body,
-        content_length(&headers),
-        limit,
-        limits.body_timeout,
-        || too_large("a node record", limit),
-    )
-    .await?;
+    let limit = app.cfg.limits.max_record_bytes;
+    let bytes = read_limited(&app, &headers, body, limit, "a node record").await?;
     let record = SignedNodeRecord::from_bytes(Vec::from(bytes)).map_err(record_error)?;
-    let key = record.record().key;
-    let ts = record.record().timestamp;
-    let expires_at = validate::admit_record(&record, &app.policy())?;
+    let (key, ts) = (record.record().key, record.record().timestamp);
+    let policy = app.policy();
+    let expires_at = validate::admit_record(&record, &policy)?;
     // Records are public (listed, relayed): refuse a replay before it can spend the node's
     // rate-limit tokens, so replaying a node's record cannot lock the node out. Only the key
     // holder can make a newer record; the writer re-checks newness authoritatively.
-    if let Some(have) = app.nodes.timestamp(&key).filter(|&have| have >= ts) {
-        return Err(not_newer(have, ts));
-    }
+    validate::admit_newer(app.nodes.timestamp(&key), ts)?;
     app.limit_identity(&key)?;
-    if !app.nodes.contains(&key) && app.nodes.len() >= limits.max_nodes {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "full",
-            "this directory holds as many nodes as it is configured for; try another directory",
-        ));
-    }
+    validate::admit_room(app.nodes.contains(&key), app.nodes.len(), &policy)?;
     match app
         .writer
         .submit(Op::Node(NodeWrite { record }))
@@ -121,21 +117,9 @@ async fn subscribe(
             key: key.to_text(),
             expires_at,
         })),
-        Outcome::Node(NodeOutcome::NotNewer { have }) => Err(not_newer(have, ts)),
+        Outcome::Node(NodeOutcome::NotNewer { have }) => Err(validate::not_newer(have, ts)),
         other => Err(unexpected(other)),
     }
-}
-
-fn not_newer(have: u64, ts: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "replay",
-        format!(
-            "this directory already accepted a record of this node signed at {}, not older than this one ({}); sign a fresh record",
-            kairos_proto::time::rfc3339(have),
-            kairos_proto::time::rfc3339(ts)
-        ),
-    )
 }
 
 fn unexpected(o: Outcome) -> ApiError {
@@ -191,47 +175,24 @@ async fn publish(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = parse_id(path)?;
-    let limits = &app.cfg.limits;
-    // Bounds the memory held by bodies being buffered at once.
-    let _slot = app.uploads.acquire().await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "shutting down",
-        )
-    })?;
-    let limit = limits.max_manifest_bytes;
-    let bytes = read_body(
-        body,
-        content_length(&headers),
-        limit,
-        limits.body_timeout,
-        || too_large("the manifest", limit),
-    )
-    .await?;
+    // Bounds the memory held by bodies being buffered (and verified) at once.
+    let _slot = body_slot(&app.uploads, SLOT_WAIT, "manifest uploads").await?;
+    let limit = app.cfg.limits.max_manifest_bytes;
+    let bytes = read_limited(&app, &headers, body, limit, "the manifest").await?;
+    validate::admit_id(&bytes, &id)?;
     // Same hash ⇒ same bytes: a manifest already stored under this id is answered at once,
     // without verifying it again and without spending the uploader's rate-limit tokens
     // (anyone may re-publish a manifest they hold; only the uploader can create a new id).
-    let actual = FileId::of(&bytes);
-    if actual != id {
-        return Err(manifest_error(ManifestError::WrongId {
-            expected: id,
-            actual,
-        }));
-    }
-    let retention = app.cfg.manifest_retention.as_secs();
     if let Some(row) = app.store.manifest(&id, |_| false).map_err(internal)? {
-        let expires = row.release.saturating_add(retention);
+        let expires = row
+            .release
+            .saturating_add(app.cfg.manifest_retention.as_secs());
         return Ok(published(id, row.release, expires, false));
     }
-    let manifest =
-        tokio::task::spawn_blocking(move || SignedManifest::verify(Vec::from(bytes), &id))
-            .await
-            .map_err(|_| ApiError::internal("manifest verification failed"))?
-            .map_err(manifest_error)?;
+    let manifest = verify_manifest(bytes, id).await?;
+    let expires_at = validate::admit_manifest(&manifest, &app.policy())?;
     let m = manifest.manifest();
     let (release, uploader) = (m.release, m.uploader);
-    let expires_at = validate::admit_manifest(&manifest, &app.policy())?;
     app.limit_identity(&uploader)?;
     let write = ManifestWrite {
         id,
@@ -240,24 +201,35 @@ async fn publish(
         expires_at,
         bytes: manifest.into_bytes(),
     };
-    let created = match app
+    let created = store_manifest(&app, write).await?;
+    Ok(published(id, release, expires_at, created))
+}
+
+/// Verifies the signature and structure off the async threads (a manifest can be 32 MiB).
+async fn verify_manifest(bytes: Bytes, id: FileId) -> Result<SignedManifest, ApiError> {
+    tokio::task::spawn_blocking(move || SignedManifest::verify(Vec::from(bytes), &id))
+        .await
+        .map_err(|_| ApiError::internal("manifest verification failed"))?
+        .map_err(manifest_error)
+}
+
+/// Stores an admitted manifest. Returns whether this request created it.
+async fn store_manifest(app: &App, write: ManifestWrite) -> Result<bool, ApiError> {
+    match app
         .writer
         .submit(Op::Manifest(write))
         .await
         .map_err(internal)?
     {
-        Outcome::Manifest(ManifestOutcome::Created) => true,
-        Outcome::Manifest(ManifestOutcome::Existing) => false,
-        Outcome::Manifest(ManifestOutcome::Conflict) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "other manifest bytes are already stored under this file id",
-            ))
-        }
-        other => return Err(unexpected(other)),
-    };
-    Ok(published(id, release, expires_at, created))
+        Outcome::Manifest(ManifestOutcome::Created) => Ok(true),
+        Outcome::Manifest(ManifestOutcome::Existing) => Ok(false),
+        Outcome::Manifest(ManifestOutcome::Conflict) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "other manifest bytes are already stored under this file id",
+        )),
+        other => Err(unexpected(other)),
+    }
 }
 
 fn published(id: FileId, release: u64, expires_at: u64, created: bool) -> Response {

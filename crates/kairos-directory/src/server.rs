@@ -1,93 +1,33 @@
-//! Starting and stopping a directory: the shared state of its tasks, and their lifecycle.
+//! Starting and stopping a directory: the lifecycle of its tasks.
 //!
-//! A running directory is: the HTTP accept loop ([`kairos_net::serve`]), one federation puller per
-//! sibling ([`crate::federation`]), the expiry sweeper ([`crate::sweep`]) and the writer thread
-//! ([`crate::writer`]), all sharing one [`App`].
+//! A running directory is: the HTTP accept loop ([`kairos_net::serve`]), one federation puller
+//! per sibling ([`crate::federation`]) and the expiry sweeper ([`crate::sweep`]), all tracked by
+//! one [`Service`] (cancellation token + task tracker), and the writer thread
+//! ([`crate::writer`]); they share one [`App`] ([`crate::state`]). This module imports them all
+//! and none of them imports it: start-up is the top of the module graph.
 //!
-//! Invariant: [`DirectoryHandle::shutdown`] returns only after every task has ended, in-flight
+//! Invariant: [`DirectoryHandle::shutdown`] returns only after every task has ended (in that
+//! order: tasks, then the writer, so no write is submitted after it closed), in-flight
 //! requests were given `shutdown_grace` to finish, the writer committed what it had queued, and
 //! the database file is closed — so the same home can be reopened at once (restarts in tests,
 //! or a supervisor restarting the process).
 
-use crate::config::DirectoryConfig;
-use crate::error::{DirectoryError, StoreError};
+use crate::config::{DirectoryConfig, Sibling};
+use crate::error::DirectoryError;
 use crate::nodes::{NodeEntry, NodeIndex};
+use crate::state::App;
 use crate::store::Store;
-use crate::validate::Policy;
-use crate::writer::Writer;
+use crate::writer;
 use crate::{federation, routes, sweep};
-use kairos_net::ratelimit::RateLimiter;
-use kairos_net::request::ConnLimited;
+use kairos_host::service::StopOnDrop;
+use kairos_host::{Service, StoreError};
 use kairos_net::serve::{self, NoDelayTcp, ServeLimits};
-use kairos_net::ApiError;
-use kairos_proto::{Identity, PublicKey, ReplayGuard, SignedNodeRecord};
-use std::collections::HashSet;
+use kairos_proto::{Identity, PublicKey, SignedNodeRecord};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-/// Most signed-request nonces remembered at once (see [`ReplayGuard`]).
-const REPLAY_CAPACITY: usize = 200_000;
-
-/// State shared by every task of one directory.
-pub struct App {
-    pub cfg: DirectoryConfig,
-    pub identity: Identity,
-    pub store: Store,
-    pub writer: Writer,
-    pub nodes: Arc<NodeIndex>,
-    pub replay: Mutex<ReplayGuard>,
-    pub conn_limiter: RateLimiter<u64>,
-    pub id_limiter: RateLimiter<PublicKey>,
-    pub uploads: Semaphore,
-    pub sibling_keys: HashSet<PublicKey>,
-}
-
-impl ConnLimited for App {
-    fn conn_limiter(&self) -> &RateLimiter<u64> {
-        &self.conn_limiter
-    }
-}
-
-impl App {
-    pub fn now(&self) -> u64 {
-        self.cfg.clock.now()
-    }
-
-    pub fn policy(&self) -> Policy {
-        Policy {
-            now: self.now(),
-            skew: self.cfg.skew_secs(),
-            node_ttl: self.cfg.node_ttl.as_secs(),
-            retention: self.cfg.manifest_retention.as_secs(),
-            allow_loopback: self.cfg.allow_loopback_nodes,
-        }
-    }
-
-    /// One token from `key`'s per-identity bucket.
-    pub fn limit_identity(&self, key: &PublicKey) -> Result<(), ApiError> {
-        self.id_limiter
-            .check(key)
-            .map_err(ApiError::too_many_requests)
-    }
-}
-
-/// Maps a storage failure to the `500 internal` response (details go to the log only).
-pub fn internal(e: StoreError) -> ApiError {
-    tracing::error!("storage failure while serving a request: {e}");
-    match e {
-        StoreError::Closed => ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the directory is shutting down; try another directory",
-        ),
-        _ => ApiError::internal("the directory could not access its database; try again later"),
-    }
-}
+use tokio::sync::oneshot;
 
 /// A running directory. Dropping it without [`DirectoryHandle::shutdown`] still signals every
 /// task to stop, but does not wait for them.
@@ -98,9 +38,10 @@ pub struct DirectoryHandle {
 }
 
 struct Inner {
-    stop: CancellationToken,
-    server: JoinHandle<()>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The accept loop, the sweeper and the pullers.
+    service: Service,
+    /// Stops the tasks (without waiting) if the handle is dropped without `shutdown`.
+    _stop_on_drop: StopOnDrop,
     app: Arc<App>,
     writer_done: oneshot::Receiver<()>,
 }
@@ -122,23 +63,12 @@ impl DirectoryHandle {
         let Some(inner) = self.inner.take() else {
             return;
         };
-        inner.stop.cancel();
-        let _ = inner.server.await;
-        for t in inner.tasks {
-            let _ = t.await;
-        }
+        inner.service.shutdown().await;
+        // Every task that could submit a write has returned: what is queued is all there is.
         inner.app.writer.close().await;
         drop(inner.app);
         let _ = inner.writer_done.await;
         tracing::info!("directory {} stopped", self.local_addr);
-    }
-}
-
-impl Drop for DirectoryHandle {
-    fn drop(&mut self) {
-        if let Some(inner) = &self.inner {
-            inner.stop.cancel();
-        }
     }
 }
 
@@ -168,96 +98,23 @@ pub async fn start_on(
             addr: config.listen,
             source,
         })?;
-    let home = config.home.clone();
-    let ttl = config.node_ttl.as_secs();
-    let now = config.clock.now();
-    let (identity, store, index) = tokio::task::spawn_blocking(move || {
-        let identity = kairos_net::home::load_or_create_identity(&home).map_err(|source| {
-            DirectoryError::Home {
-                path: home.clone(),
-                source,
-            }
-        })?;
-        let store = Store::open(&home)?;
-        let index = NodeIndex::default();
-        for bytes in store.node_records()? {
-            match SignedNodeRecord::from_bytes(bytes) {
-                Ok(rec) if rec.record().timestamp.saturating_add(ttl) > now => {
-                    index.upsert(NodeEntry::new(&rec, ttl))
-                }
-                Ok(_) => {} // expired: the first sweep deletes it
-                Err(e) => tracing::warn!("ignoring an unreadable stored node record: {e}"),
-            }
-        }
-        Ok::<_, DirectoryError>((identity, store, index))
-    })
-    .await
-    .map_err(|e| DirectoryError::Config(format!("startup task failed: {e}")))??;
-
+    let (identity, store, index) = open_home(&config).await?;
     let index = Arc::new(index);
+    let ttl = config.node_ttl.as_secs();
     let (writer, writer_done) =
-        Writer::spawn(store.clone(), index.clone(), ttl).map_err(|source| {
+        writer::spawn(store.clone(), index.clone(), ttl).map_err(|source| {
             DirectoryError::Home {
                 path: config.home.clone(),
                 source,
             }
         })?;
-    let mut clients = Vec::new();
-    for s in &config.siblings {
-        clients.push((
-            s.clone(),
-            config.transport.client(&format!("sync-{}", s.key))?,
-        ));
-    }
+    let clients = sibling_clients(&config)?;
     config.transport.warn_if_direct();
 
-    let l = &config.limits;
-    let app = Arc::new(App {
-        replay: Mutex::new(ReplayGuard::new(config.skew_secs(), REPLAY_CAPACITY)),
-        conn_limiter: RateLimiter::new(
-            l.per_connection.per_second,
-            l.per_connection.burst,
-            // Closed connections' buckets linger until refilled; leave room for churn.
-            l.max_connections.saturating_mul(16).max(65_536),
-        ),
-        id_limiter: RateLimiter::new(l.per_identity.per_second, l.per_identity.burst, 200_000),
-        uploads: Semaphore::new(l.max_concurrent_uploads),
-        sibling_keys: config.siblings.iter().map(|s| s.key).collect(),
-        identity,
-        store,
-        writer,
-        nodes: index,
-        cfg: config,
-    });
+    let app = Arc::new(App::new(config, identity, store, writer, index));
     let public_key = app.identity.public();
-    let stop = CancellationToken::new();
-    let stop_rx = stop.clone();
-
-    let router = routes::router(app.clone());
-    let l = &app.cfg.limits;
-    let limits = ServeLimits {
-        max_connections: l.max_connections,
-        header_timeout: l.header_timeout,
-        shutdown_grace: l.shutdown_grace,
-    };
-    let server = tokio::spawn(serve::serve(
-        NoDelayTcp(listener),
-        router,
-        limits,
-        stop_rx.clone(),
-    ));
-    let mut tasks = vec![tokio::spawn(sweep::sweep_loop(
-        app.clone(),
-        stop_rx.clone(),
-    ))];
-    for (sibling, client) in clients {
-        tasks.push(tokio::spawn(federation::pull_loop(
-            app.clone(),
-            sibling,
-            client,
-            stop_rx.clone(),
-        )));
-    }
+    let service = Service::new();
+    spawn_tasks(&service, &app, listener, clients);
     tracing::info!(
         "directory {public_key} listening on {local_addr} ({} siblings)",
         app.cfg.siblings.len()
@@ -266,13 +123,97 @@ pub async fn start_on(
         local_addr,
         public_key,
         inner: Some(Inner {
-            stop,
-            server,
-            tasks,
+            _stop_on_drop: service.stop_on_drop(),
+            service,
             app,
             writer_done,
         }),
     })
+}
+
+/// Loads (or creates) the identity, opens the database and rebuilds the node index from it,
+/// on a blocking thread (file I/O and one signature check per stored record).
+async fn open_home(
+    config: &DirectoryConfig,
+) -> Result<(Identity, Store, NodeIndex), DirectoryError> {
+    let home = config.home.clone();
+    let ttl = config.node_ttl.as_secs();
+    let now = config.clock.now();
+    tokio::task::spawn_blocking(move || {
+        let identity = kairos_net::home::load_or_create_identity(&home).map_err(|source| {
+            DirectoryError::Home {
+                path: home.clone(),
+                source,
+            }
+        })?;
+        let store = Store::open(&home)?;
+        let index = load_index(&store, ttl, now)?;
+        Ok((identity, store, index))
+    })
+    .await
+    .map_err(|e| DirectoryError::Config(format!("startup task failed: {e}")))?
+}
+
+/// The in-memory index of the stored records that are still live at `now`.
+fn load_index(store: &Store, ttl: u64, now: u64) -> Result<NodeIndex, StoreError> {
+    let index = NodeIndex::default();
+    for bytes in store.node_records()? {
+        match SignedNodeRecord::from_bytes(bytes) {
+            Ok(rec) if rec.record().timestamp.saturating_add(ttl) > now => {
+                index.upsert(NodeEntry::new(&rec, ttl))
+            }
+            Ok(_) => {} // expired: the first sweep deletes it
+            Err(e) => tracing::warn!("ignoring an unreadable stored node record: {e}"),
+        }
+    }
+    Ok(index)
+}
+
+/// One HTTP client per sibling, each with its own connection pool (and, over Tor, circuits).
+fn sibling_clients(
+    config: &DirectoryConfig,
+) -> Result<Vec<(Sibling, reqwest::Client)>, DirectoryError> {
+    config
+        .siblings
+        .iter()
+        .map(|s| {
+            Ok((
+                s.clone(),
+                config.transport.client(&format!("sync-{}", s.key))?,
+            ))
+        })
+        .collect()
+}
+
+/// Spawns the accept loop, the sweeper and one puller per sibling under `service`.
+fn spawn_tasks(
+    service: &Service,
+    app: &Arc<App>,
+    listener: TcpListener,
+    clients: Vec<(Sibling, reqwest::Client)>,
+) {
+    let l = &app.cfg.limits;
+    let limits = ServeLimits {
+        max_connections: l.max_connections,
+        header_timeout: l.header_timeout,
+        shutdown_grace: l.shutdown_grace,
+    };
+    let router = routes::router(app.clone());
+    service.spawn(serve::serve(
+        NoDelayTcp(listener),
+        router,
+        limits,
+        service.token(),
+    ));
+    service.spawn(sweep::sweep_loop(app.clone(), service.token()));
+    for (sibling, client) in clients {
+        service.spawn(federation::pull_loop(
+            app.clone(),
+            sibling,
+            client,
+            service.token(),
+        ));
+    }
 }
 
 /// Starts a directory, serves until `shutdown` resolves (e.g. [`kairos_net::shutdown_signal`]),

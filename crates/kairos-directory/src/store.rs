@@ -28,7 +28,7 @@
 //! * Writes happen only in the writer thread ([`crate::writer`]), one transaction per batch;
 //!   every commit is durable (fsync) before any client is told "stored".
 
-use crate::error::StoreError;
+use kairos_host::db::{open_db, DbOptions, StoreError, META};
 use kairos_proto::{FileId, PublicKey, SignedNodeRecord};
 use redb::{
     Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
@@ -41,7 +41,6 @@ use std::sync::Arc;
 pub const DB_FILE: &str = "directory.redb";
 const SCHEMA: u64 = 1;
 
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NODES: TableDefinition<[u8; 32], (u64, u64, &[u8])> = TableDefinition::new("nodes");
 const NODE_FLOOR: TableDefinition<[u8; 32], u64> = TableDefinition::new("node_floor");
 /// (seq, release, uploader key, signed bytes)
@@ -155,42 +154,23 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) `home/directory.redb` and its tables.
+    /// Opens (or creates) `home/directory.redb` and its tables ([`kairos_host::open_db`]
+    /// refuses a file open in another process or of another schema).
     pub fn open(home: &Path) -> Result<Store, StoreError> {
-        let path = home.join(DB_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.clone()),
-            other => StoreError::Open(path.clone(), Box::new(other.into())),
-        })?;
-        let txn = db.begin_write()?;
-        let epoch;
-        {
-            let mut meta = txn.open_table(META)?;
-            let schema = meta.get("schema")?.map(|g| g.value());
-            match schema {
-                None => {
-                    meta.insert("schema", SCHEMA)?;
-                }
-                Some(SCHEMA) => {}
-                Some(v) => return Err(StoreError::Schema(v)),
-            }
-            let stored = meta.get("epoch")?.map(|g| g.value());
-            epoch = match stored {
-                Some(e) => e,
-                None => {
-                    let e = rand::random::<u64>() | 1;
-                    meta.insert("epoch", e)?;
-                    e
-                }
-            };
+        let opts = DbOptions {
+            schema: SCHEMA,
+            cache_bytes: None,
+        };
+        let (db, epoch) = open_db(&home.join(DB_FILE), opts, |txn| {
+            let epoch = epoch_of(txn)?;
             txn.open_table(NODES)?;
             txn.open_table(NODE_FLOOR)?;
             txn.open_table(MANIFESTS)?;
             txn.open_table(MANIFEST_EXPIRY)?;
             txn.open_table(LOG)?;
             txn.open_table(CURSORS)?;
-        }
-        txn.commit()?;
+            Ok(epoch)
+        })?;
         Ok(Store {
             db: Arc::new(db),
             epoch,
@@ -312,6 +292,20 @@ impl Store {
         let table = txn.open_table(CURSORS)?;
         Ok(table.get(&sibling.0)?.map_or((0, 0), |g| g.value()))
     }
+}
+
+/// The database's epoch, drawn (odd, so never 0) and stored the first time.
+fn epoch_of(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut meta = txn.open_table(META)?;
+    let stored = meta.get("epoch")?.map(|g| g.value());
+    Ok(match stored {
+        Some(e) => e,
+        None => {
+            let e = rand::random::<u64>() | 1;
+            meta.insert("epoch", e)?;
+            e
+        }
+    })
 }
 
 /// Every table open for writing in one transaction, and the seq counter. Opened once per

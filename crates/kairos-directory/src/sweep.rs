@@ -6,10 +6,10 @@
 //! swept answers `404 not_found` like one that never existed — the message says it may have
 //! expired.
 
-use crate::error::StoreError;
-use crate::server::App;
+use crate::state::App;
 use crate::store::SweepReport;
 use crate::writer::{Op, Outcome};
+use kairos_host::StoreError;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 

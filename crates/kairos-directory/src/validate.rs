@@ -7,13 +7,22 @@
 //!   key; loopback only on development networks);
 //! * a record sent by a node must be signed within `max_skew` of now; a record relayed by a
 //!   sibling only has to be unexpired (`timestamp + ttl > now`) and not from the future;
-//! * a manifest published by a client must not have a release time more than `max_skew` in the
-//!   past; a relayed one only has to be unexpired (`release + retention > now`).
+//! * a record is stored only if it is newer than the one held for its key, and a key not held
+//!   yet only while there is room under `max_nodes`;
+//! * a manifest's bytes must hash to the id they are published under; one published by a
+//!   client must not have a release time more than `max_skew` in the past; a relayed one only
+//!   has to be unexpired (`release + retention > now`).
+//!
+//! Invariant: everything here is a pure function of (input, [`Policy`]) — the policy carries
+//! `now` and the settings — so the routes and the federation puller decide alike, and each
+//! rule is tested without a server. The callers fetch what a rule needs (the timestamp held for
+//! a key, the number of nodes held) and pass it in.
 
+use crate::config::DirectoryConfig;
 use axum::http::StatusCode;
 use kairos_net::ApiError;
 use kairos_proto::addr::{self, AddrKind};
-use kairos_proto::{ManifestError, RecordError, SignedManifest, SignedNodeRecord};
+use kairos_proto::{FileId, ManifestError, RecordError, SignedManifest, SignedNodeRecord};
 
 /// The clock and settings every decision here depends on.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +32,22 @@ pub struct Policy {
     pub node_ttl: u64,
     pub retention: u64,
     pub allow_loopback: bool,
+    /// Most node records held.
+    pub max_nodes: usize,
+}
+
+impl Policy {
+    /// The policy of a directory configured by `cfg` whose clock reads `now`.
+    pub fn new(cfg: &DirectoryConfig, now: u64) -> Self {
+        Policy {
+            now,
+            skew: cfg.skew_secs(),
+            node_ttl: cfg.node_ttl.as_secs(),
+            retention: cfg.manifest_retention.as_secs(),
+            allow_loopback: cfg.allow_loopback_nodes,
+            max_nodes: cfg.limits.max_nodes,
+        }
+    }
 }
 
 /// Maps a record decoding failure to its HTTP error.
@@ -94,6 +119,57 @@ pub fn admit_record(rec: &SignedNodeRecord, p: &Policy) -> Result<u64, ApiError>
     Ok(expires)
 }
 
+/// A record for a key whose newest accepted record (if any) was signed at `held`: it must be
+/// strictly newer, so an old record cannot be replayed.
+pub fn admit_newer(held: Option<u64>, ts: u64) -> Result<(), ApiError> {
+    match held {
+        Some(have) if have >= ts => Err(not_newer(have, ts)),
+        _ => Ok(()),
+    }
+}
+
+/// The refusal of a record not newer than the one accepted at `have`.
+pub fn not_newer(have: u64, ts: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "replay",
+        format!(
+            "this directory already accepted a record of this node signed at {}, not older than this one ({}); sign a fresh record",
+            kairos_proto::time::rfc3339(have),
+            kairos_proto::time::rfc3339(ts)
+        ),
+    )
+}
+
+/// How many new keys fit while `held` node records are held.
+pub fn room(held: usize, p: &Policy) -> usize {
+    p.max_nodes.saturating_sub(held)
+}
+
+/// A record for a key already `known` always fits; a new key needs [`room`].
+pub fn admit_room(known: bool, held: usize, p: &Policy) -> Result<(), ApiError> {
+    if known || room(held, p) > 0 {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "full",
+        "this directory holds as many nodes as it is configured for; try another directory",
+    ))
+}
+
+/// A published body must be the manifest of `id`: its hash is the file id.
+pub fn admit_id(bytes: &[u8], id: &FileId) -> Result<(), ApiError> {
+    let actual = FileId::of(bytes);
+    if actual != *id {
+        return Err(manifest_error(ManifestError::WrongId {
+            expected: *id,
+            actual,
+        }));
+    }
+    Ok(())
+}
+
 /// A record relayed by a sibling. Returns its expiry time, or why it is skipped.
 pub fn admit_relayed_record(rec: &SignedNodeRecord, p: &Policy) -> Result<u64, String> {
     binding(rec, p)?;
@@ -145,6 +221,7 @@ mod tests {
             node_ttl: 60,
             retention: 100,
             allow_loopback,
+            max_nodes: 2,
         }
     }
 
@@ -199,5 +276,22 @@ mod tests {
         assert!(admit_relayed_record(&rec(&own, p.now - 60), &p).is_err());
         assert!(admit_relayed_record(&rec(&own, p.now + 301), &p).is_err());
         assert!(admit_relayed_record(&rec(&stolen, p.now), &p).is_err());
+    }
+
+    #[test]
+    fn newness_room_and_id_rules() {
+        let p = policy(false);
+        assert!(admit_newer(None, 5).is_ok());
+        assert!(admit_newer(Some(4), 5).is_ok());
+        for held in [5, 6] {
+            assert_eq!(admit_newer(Some(held), 5).unwrap_err().body.error, "replay");
+        }
+        assert!(admit_room(false, 1, &p).is_ok());
+        assert!(admit_room(true, 2, &p).is_ok());
+        assert_eq!(admit_room(false, 2, &p).unwrap_err().body.error, "full");
+        assert_eq!(room(5, &p), 0);
+        let id = FileId::of(b"manifest");
+        assert!(admit_id(b"manifest", &id).is_ok());
+        assert_eq!(admit_id(b"other", &id).unwrap_err().body.error, "wrong_id");
     }
 }

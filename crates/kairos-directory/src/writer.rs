@@ -1,27 +1,27 @@
-//! The single writer: one OS thread owns every write transaction and commits in batches.
+//! The directory's side of the group-commit writer ([`kairos_host::writer`]): which changes
+//! the store takes, how a batch of them is applied in one transaction, and how the in-memory
+//! node index follows each commit.
 //!
-//! redb allows one write transaction at a time and every commit is an fsync, so writes queue
-//! here; the thread takes everything queued (up to a bound), applies it in one transaction,
-//! commits once, and only then answers each request and updates the in-memory node index
-//! (group commit). Throughput therefore grows with load instead of being capped by fsyncs/s.
-//!
-//! Invariants: a caller is answered only after its change is durable; if a commit fails every
-//! request of the batch gets the error and neither disk nor index changed; ops are applied in
-//! arrival order.
+//! Invariants (on top of the host writer's: answered only once durable, all or nothing per
+//! batch, arrival order): the node index changes only after the commit that made the change
+//! durable, and exactly as the `nodes` table did, so it never runs ahead of the disk.
 
-use crate::error::StoreError;
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::store::{
     ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite, Store, SweepReport, Tables,
 };
+use kairos_host::writer::{Apply, BatchLimits};
+use kairos_host::StoreError;
 use kairos_proto::PublicKey;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-/// Most requests committed in one transaction.
-const MAX_BATCH: usize = 512;
-/// Stop adding requests to a batch past this many payload bytes.
-const MAX_BATCH_BYTES: usize = 64 << 20;
+/// Most requests committed in one transaction, payload bytes per batch, and queued requests.
+const LIMITS: BatchLimits = BatchLimits {
+    max_ops: 512,
+    max_bytes: 64 << 20,
+    queue: 4096,
+};
 
 /// A change to the store.
 pub enum Op {
@@ -75,97 +75,46 @@ pub enum Outcome {
     Swept(SweepReport),
 }
 
-struct Job {
-    op: Op,
-    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+/// The directory's writer handle.
+pub type Writer = kairos_host::Writer<Directory>;
+
+/// The directory's store as the writer thread sees it: the tables, and the node index that
+/// follows them.
+pub struct Directory {
+    store: Store,
+    index: Arc<NodeIndex>,
+    node_ttl: u64,
 }
 
-/// Handle to the writer thread. Cloneable; the thread stops when [`Writer::close`] is called
-/// or every handle is dropped.
-#[derive(Clone)]
-pub struct Writer {
-    tx: mpsc::Sender<Option<Job>>,
+/// Starts the writer thread. The returned receiver resolves once the thread has exited (and
+/// dropped its database handle).
+pub fn spawn(
+    store: Store,
+    index: Arc<NodeIndex>,
+    node_ttl: u64,
+) -> std::io::Result<(Writer, oneshot::Receiver<()>)> {
+    let directory = Directory {
+        store,
+        index,
+        node_ttl,
+    };
+    kairos_host::Writer::spawn("kairos-directory-writer", directory, LIMITS)
 }
 
-impl Writer {
-    /// Starts the thread. The returned receiver resolves once the thread has exited (and
-    /// dropped its database handle).
-    pub fn spawn(
-        store: Store,
-        index: Arc<NodeIndex>,
-        node_ttl: u64,
-    ) -> std::io::Result<(Writer, oneshot::Receiver<()>)> {
-        let (tx, rx) = mpsc::channel(4096);
-        let (done_tx, done_rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("kairos-directory-writer".into())
-            .spawn(move || {
-                run(store, index, node_ttl, rx);
-                let _ = done_tx.send(());
-            })?;
-        Ok((Writer { tx }, done_rx))
+impl Apply for Directory {
+    type Op = Op;
+    type Outcome = Outcome;
+
+    fn weight(op: &Op) -> usize {
+        op.weight()
     }
 
-    /// Queues `op` and waits until it is committed.
-    pub async fn submit(&self, op: Op) -> Result<Outcome, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Some(Job { op, reply }))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+    fn apply(&mut self, ops: &[&Op]) -> Result<Vec<Outcome>, StoreError> {
+        apply(&self.store, ops)
     }
 
-    /// Asks the thread to finish what is queued and exit.
-    pub async fn close(&self) {
-        let _ = self.tx.send(None).await;
-    }
-}
-
-fn run(store: Store, index: Arc<NodeIndex>, node_ttl: u64, mut rx: mpsc::Receiver<Option<Job>>) {
-    let mut closing = false;
-    while !closing {
-        let Some(Some(first)) = rx.blocking_recv() else {
-            break;
-        };
-        let mut weight = first.op.weight();
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH && weight < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(Some(job)) => {
-                    weight += job.op.weight();
-                    batch.push(job);
-                }
-                Ok(None) => {
-                    closing = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        let ops: Vec<&Op> = batch.iter().map(|j| &j.op).collect();
-        match apply(&store, &ops) {
-            Ok(outcomes) => {
-                for (job, out) in batch.into_iter().zip(outcomes) {
-                    update_index(&index, &job.op, &out, node_ttl);
-                    let _ = job.reply.send(Ok(out));
-                }
-            }
-            Err(e) => {
-                tracing::error!("directory database write failed: {e}");
-                let msg = e.to_string();
-                for job in batch {
-                    let _ = job
-                        .reply
-                        .send(Err(StoreError::Corrupt(format!("write failed: {msg}"))));
-                }
-            }
-        }
-    }
-    // Anything still queued after a close is refused, not lost silently.
-    rx.close();
-    while let Ok(Some(job)) = rx.try_recv() {
-        let _ = job.reply.send(Err(StoreError::Closed));
+    fn committed(&mut self, op: &Op, outcome: &Outcome) {
+        update_index(&self.index, op, outcome, self.node_ttl);
     }
 }
 

@@ -12,7 +12,6 @@
 //!
 //! Nothing here knows about pieces, manifests or the network; the node and directory crates
 //! depend on this one, never the other way round.
-#![forbid(unsafe_code)]
 
 pub mod db;
 pub mod service;

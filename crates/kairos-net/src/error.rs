@@ -65,6 +65,17 @@ impl ApiError {
         e
     }
 
+    /// `503 busy`: every slot for this kind of request stayed taken for the whole wait.
+    pub fn busy(what: &str, retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("this server is busy with other {what}; try again shortly or elsewhere"),
+        );
+        e.retry_after = Some(retry_after.max(1));
+        e
+    }
+
     pub fn too_many_requests(retry_after: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -9,7 +9,6 @@
 //! * [`serve`] is the HTTP/1.1 accept loop of every kairos server; [`request`] the plumbing
 //!   their routes share (bounded bodies, per-connection rate limit, fallbacks).
 //! * [`shutdown_signal`] resolves on SIGINT or SIGTERM.
-#![forbid(unsafe_code)]
 
 mod error;
 pub mod home;

@@ -3,7 +3,10 @@
 //!
 //! Invariants: [`read_body`] never buffers more than its `limit` — an oversized declared
 //! `Content-Length` is refused before anything is read, a body that grows past the limit is
-//! refused as soon as it does — and a body that trickles in slower than `timeout` is cut off;
+//! refused as soon as it does — and a body that takes longer than `timeout`, or after
+//! [`BODY_GRACE`] arrives slower than [`MIN_BODY_RATE`] on average, is cut off (so a sender
+//! trickling bytes cannot hold a body slot for the whole timeout); [`body_slot`] waits a bounded
+//! time for one of the slots that bound buffered bodies, then answers `503 busy`;
 //! [`limit_connection`] spends one token of the connection's bucket per request, keyed by the
 //! [`ConnId`] the accept loop ([`crate::serve`]) attaches (0 if there is none).
 
@@ -19,6 +22,56 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+
+/// Time a body may take before [`MIN_BODY_RATE`] applies (connection and circuit warm-up).
+pub const BODY_GRACE: Duration = Duration::from_secs(10);
+/// Slowest average rate a body may arrive at after [`BODY_GRACE`], bytes per second. One Tor
+/// circuit carries MB/s; 16 KiB/s is generous to any real sender and makes holding a slot cost
+/// an attacker bandwidth.
+pub const MIN_BODY_RATE: u64 = 16 * 1024;
+
+/// How long a request waits for a body slot before `503 busy`.
+pub const SLOT_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits at most `wait` for one of `slots` (the bodies buffered at once), then answers
+/// `503 busy` for `what` (e.g. "uploads") — waiters never queue without bound.
+pub async fn body_slot<'a>(
+    slots: &'a Semaphore,
+    wait: Duration,
+    what: &str,
+) -> Result<SemaphorePermit<'a>, ApiError> {
+    match tokio::time::timeout(wait, slots.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "this server is shutting down; try another one",
+        )),
+        Err(_) => Err(ApiError::busy(what, wait.as_secs().max(1))),
+    }
+}
+
+/// Whether `received` bytes after `elapsed` is too slow (see [`MIN_BODY_RATE`]).
+fn too_slow(received: u64, elapsed: Duration) -> bool {
+    let Some(late) = elapsed.checked_sub(BODY_GRACE) else {
+        return false;
+    };
+    received < MIN_BODY_RATE.saturating_mul(late.as_secs())
+}
+
+fn slow_body(received: u64, elapsed: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_too_slow",
+        format!(
+            "the request body arrived too slowly ({received} bytes in {} s; at least {MIN_BODY_RATE} bytes/s are needed after {} s)",
+            elapsed.as_secs(),
+            BODY_GRACE.as_secs()
+        ),
+    )
+}
 
 /// The request's `Content-Length`, if present and a number.
 pub fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -40,10 +93,25 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    let started = Instant::now();
     let read = async {
         let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
         let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
+        loop {
+            // Wake at least every second to apply the minimum rate to a silent sender.
+            let next = tokio::time::timeout(Duration::from_secs(1), stream.next()).await;
+            let chunk = match next {
+                Err(_) => None,
+                Ok(None) => break,
+                Ok(Some(chunk)) => Some(chunk),
+            };
+            let Some(chunk) = chunk else {
+                let elapsed = started.elapsed();
+                if too_slow(buf.len() as u64, elapsed) {
+                    return Err(slow_body(buf.len() as u64, elapsed));
+                }
+                continue;
+            };
             let chunk = chunk.map_err(|e| {
                 ApiError::bad_request("body_read", format!("could not read the request body: {e}"))
             })?;
@@ -51,6 +119,9 @@ pub async fn read_body(
                 return Err(too_large());
             }
             buf.extend_from_slice(&chunk);
+            if too_slow(buf.len() as u64, started.elapsed()) {
+                return Err(slow_body(buf.len() as u64, started.elapsed()));
+            }
         }
         Ok(buf.freeze())
     };
@@ -100,4 +171,51 @@ pub async fn bad_method(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} is not supported on {}", uri.path()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimum_rate_applies_after_the_grace_period_only() {
+        assert!(!too_slow(0, BODY_GRACE));
+        assert!(!too_slow(0, Duration::ZERO));
+        assert!(too_slow(0, BODY_GRACE + Duration::from_secs(1)));
+        assert!(!too_slow(
+            MIN_BODY_RATE,
+            BODY_GRACE + Duration::from_secs(1)
+        ));
+        assert!(too_slow(u64::MAX - 1, Duration::MAX));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickling_body_is_cut_off_long_before_the_timeout() {
+        let trickle = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))])
+            .chain(futures::stream::pending());
+        let started = Instant::now();
+        let e = read_body(
+            Body::from_stream(trickle),
+            Some(1 << 20),
+            1 << 20,
+            Duration::from_secs(120),
+            || ApiError::internal("too large"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(e.body.error, "body_too_slow");
+        assert!(started.elapsed() < Duration::from_secs(15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_a_slot_is_bounded() {
+        let slots = Semaphore::new(1);
+        let held = body_slot(&slots, SLOT_WAIT, "uploads").await.unwrap();
+        let e = body_slot(&slots, SLOT_WAIT, "uploads").await.unwrap_err();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.body.error, "busy");
+        drop(held);
+        assert!(body_slot(&slots, SLOT_WAIT, "uploads").await.is_ok());
+    }
 }

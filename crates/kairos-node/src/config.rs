@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use kairos_directory::{Clock, ManualClock};
+pub use kairos_proto::clock::{Clock, ManualClock};
 
 /// Default SOCKS port of a system tor, used by the default [`Transport`].
 pub const DEFAULT_TOR_SOCKS: SocketAddr =

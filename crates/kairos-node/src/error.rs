@@ -31,7 +31,7 @@ pub enum NodeError {
     #[error(transparent)]
     Transport(#[from] kairos_net::TransportError),
     #[error("directory client: {0}")]
-    Directory(#[from] kairos_directory::ClientError),
+    Directory(#[from] kairos_directory_client::ClientError),
     #[error("internal failure: {0}")]
     Internal(String),
 }

@@ -46,7 +46,9 @@ async fn heartbeat(node: &Arc<Node>) -> usize {
             }
             // A record of this node signed in this same second is already there (a `start`
             // right after joining): the node is subscribed.
-            Err(kairos_directory::ClientError::Rejected { code, .. }) if code == "replay" => {
+            Err(kairos_directory_client::ClientError::Rejected { code, .. })
+                if code == "replay" =>
+            {
                 reached += 1;
                 m.record(i, now, Ok(()));
             }

@@ -30,7 +30,6 @@
 //! (`peer_api`, `writer`); no piece id or file name from the network becomes a path (`piece`,
 //! `get`); only the daemon's user can reach the local API (`socket`); a download's output
 //! appears only once it verified as a whole (`get`, `target`), and never through a link.
-#![forbid(unsafe_code)]
 
 mod admission;
 #[doc(hidden)]

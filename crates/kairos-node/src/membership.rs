@@ -6,7 +6,7 @@
 //! recorded independently, so one unreachable directory does not hide the others.
 
 use crate::wire::DirectoryStatus;
-use kairos_directory::DirectoryClient;
+use kairos_directory_client::DirectoryClient;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;

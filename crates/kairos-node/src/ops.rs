@@ -75,9 +75,9 @@ impl OpError {
     }
 }
 
-impl From<kairos_directory::ClientError> for OpError {
-    fn from(e: kairos_directory::ClientError) -> Self {
-        use kairos_directory::ClientError as C;
+impl From<kairos_directory_client::ClientError> for OpError {
+    fn from(e: kairos_directory_client::ClientError) -> Self {
+        use kairos_directory_client::ClientError as C;
         match e {
             C::Locked { until } => OpError::Locked { until },
             C::NotFound => OpError::NotFound,

@@ -23,7 +23,9 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use kairos_net::request::{bad_method, content_length, limit_connection, no_route, read_body};
+use kairos_net::request::{
+    bad_method, body_slot, content_length, limit_connection, no_route, read_body, SLOT_WAIT,
+};
 use kairos_net::ApiError;
 use kairos_seal::PieceHash;
 use serde::{Deserialize, Serialize};
@@ -102,12 +104,8 @@ async fn store_piece(
     let hash = parse_hash(&hash_text)?;
     let declared = content_length(&headers);
     admission::check_declared(declared, &limits(&node))?;
-    // Bounds the bodies held in memory at once.
-    let _slot = node
-        .stores
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal("store slots closed"))?;
+    // Bounds the bodies held in memory at once; a full house answers 503 instead of queueing.
+    let _slot = body_slot(&node.stores, SLOT_WAIT, "piece stores").await?;
     let body = read_body(
         body,
         declared,

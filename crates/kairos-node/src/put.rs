@@ -23,7 +23,7 @@ use crate::placement::{Candidate, Placement};
 use crate::state::Node;
 use crate::wire::{PutRequest, PutResult};
 use bytes::Bytes;
-use kairos_directory::DirectoryClient;
+use kairos_directory_client::DirectoryClient;
 use kairos_proto::{BlockEntry, Manifest, Peer, PieceEntry};
 use kairos_seal::{FileSalt, PieceHash, SealError, SealedBlock, Sealer, MAX_NAME_LEN, TAG_LEN};
 use std::collections::HashMap;

@@ -20,7 +20,7 @@ use crate::store::Store;
 use crate::wire::Status;
 use crate::{heartbeat, local_api, peer_api, sweep, writer};
 use axum::serve::ListenerExt;
-use kairos_directory::DirectoryClient;
+use kairos_directory_client::DirectoryClient;
 use kairos_host::service::StopOnDrop;
 use kairos_host::Service;
 use kairos_net::ratelimit::RateLimiter;

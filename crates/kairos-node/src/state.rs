@@ -11,7 +11,7 @@ use crate::peer_client::PeerClient;
 use crate::store::Store;
 use crate::wire::Status;
 use crate::writer::Writer;
-use kairos_directory::DirectoryClient;
+use kairos_directory_client::DirectoryClient;
 use kairos_net::ratelimit::RateLimiter;
 use kairos_net::request::ConnLimited;
 use kairos_net::Transport;

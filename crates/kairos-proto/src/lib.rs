@@ -2,11 +2,12 @@
 //! manifest and its id, signed node records, and signed HTTP requests.
 //!
 //! Everything here is pure: no I/O, and no clock in the logic (callers pass `now`; only
-//! [`time::now_unix`] reads the system clock, for the binaries' edges). Every decoder returns a
-//! typed error on any input and never panics.
-#![forbid(unsafe_code)]
+//! [`time::now_unix`] reads the system clock, for the binaries' edges, and [`clock::Clock`] is
+//! the shared handle those edges read it through). Every decoder returns a typed error on any
+//! input and never panics.
 
 pub mod addr;
+pub mod clock;
 mod codec;
 pub mod identity;
 pub mod manifest;
@@ -15,6 +16,7 @@ pub mod request;
 mod text;
 pub mod time;
 
+pub use clock::{Clock, ManualClock};
 pub use codec::DecodeError;
 pub use identity::{onion_address, parse_onion_address, Identity, IdentityError, PublicKey};
 pub use manifest::{BlockEntry, FileId, Manifest, ManifestError, Peer, PieceEntry, SignedManifest};

@@ -23,7 +23,6 @@
 //! block and `k - 1` reveal nothing about it; the AAD binds each block to its file salt,
 //! position and last-block flag; each piece's hash (in the signed manifest) binds share and
 //! shard, so bad pieces are erasures, not poison.
-#![forbid(unsafe_code)]
 
 pub mod block;
 pub mod error;

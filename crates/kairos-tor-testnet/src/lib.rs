@@ -42,7 +42,6 @@
 //! net.stop().await;
 //! # Ok(()) }
 //! ```
-#![forbid(unsafe_code)]
 
 mod converge;
 mod error;

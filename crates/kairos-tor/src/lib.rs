@@ -37,7 +37,6 @@
 //! # let _ = (host, proxy);
 //! # Ok(()) }
 //! ```
-#![forbid(unsafe_code)]
 
 pub mod control;
 pub mod error;

@@ -3,7 +3,6 @@
 //! This crate is the thin edge: argument parsing, settings, Tor wiring, progress output and
 //! exit codes. The work happens in the libraries (`kairos-seal`, `kairos-proto`,
 //! `kairos-directory`, `kairos-node`, `kairos-tor`, `kairos-net`).
-#![forbid(unsafe_code)]
 
 mod cli;
 mod cmd;

@@ -87,7 +87,7 @@ fn tor_throughput_and_startup() {
                 t.elapsed()
             );
             let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits in an i32")),
                 nix::sys::signal::Signal::SIGTERM,
             );
             let _ = child.wait();

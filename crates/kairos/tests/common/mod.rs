@@ -17,7 +17,10 @@ pub struct Net {
 }
 
 fn signal(pid: u32, sig: nix::sys::signal::Signal) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+    // Called from Drop, possibly while unwinding: never panic here. Linux pids fit in an i32.
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+    }
 }
 
 impl Net {

@@ -9,10 +9,10 @@
 //! their signatures and address bindings verified here; fetched manifests must verify under
 //! the requested file id. A directory that sends anything else is skipped as faulty.
 
-use crate::config::Clock;
 use crate::wire::{NodeList, PublishResponse, SubscribeResponse};
 use data_encoding::BASE64;
 use kairos_net::{ErrorBody, Transport};
+use kairos_proto::clock::Clock;
 use kairos_proto::{FileId, Identity, PublicKey, SignedManifest, SignedNodeRecord};
 use rand::Rng;
 use reqwest::StatusCode;
