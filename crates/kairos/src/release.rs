@@ -269,7 +269,7 @@ mod tests {
         #[test]
         fn dates_agree_with_the_rfc3339_parser(secs in 0u64..=MAX_RFC3339) {
             let text = rfc3339(secs);
-            prop_assert_eq!(parse_absolute(&text, None).unwrap().unwrap(), secs as i64);
+            prop_assert_eq!(parse_absolute(&text, None).unwrap().unwrap(), i64::try_from(secs).unwrap());
         }
     }
 }
