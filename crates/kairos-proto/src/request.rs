@@ -191,7 +191,10 @@ impl RequestAuth {
             body_hash,
         };
         self.key
-            .verify(&signed.message(self.timestamp, &self.nonce), &self.signature)
+            .verify(
+                &signed.message(self.timestamp, &self.nonce),
+                &self.signature,
+            )
             .map_err(|_| RequestError::BadSignature)
     }
 }
@@ -298,7 +301,9 @@ mod tests {
         let auth = RequestAuth::sign(&id, &me, "PUT", "/v1/shards/x", &h, 1000);
         let parsed = parse(&auth);
         assert_eq!(parsed, auth);
-        parsed.verify(&me, "PUT", "/v1/shards/x", &h, 1010, 300).unwrap();
+        parsed
+            .verify(&me, "PUT", "/v1/shards/x", &h, 1010, 300)
+            .unwrap();
         assert_eq!(
             parsed.verify(&me, "GET", "/v1/shards/x", &h, 1010, 300),
             Err(RequestError::BadSignature)
