@@ -204,7 +204,7 @@ async fn refusal(resp: reqwest::Response) -> PeerError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kairos_proto::{Identity, PublicKey};
+    use kairos_proto::Identity;
 
     #[test]
     fn tor_mode_talks_only_to_onion_services_direct_mode_only_to_loopback() {
