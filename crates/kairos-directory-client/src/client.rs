@@ -8,15 +8,18 @@
 //! Invariant: nothing a directory returns is trusted. Listed node records are decoded and
 //! their signatures and address bindings verified here; fetched manifests must verify under
 //! the requested file id. A directory that sends anything else is skipped as faulty.
+//! Signed requests name the directory's key as recipient, so they cannot be replayed to another
+//! directory; the key is asked once per address (`GET /v1/info`) and cached.
 
-use crate::wire::{NodeList, PublishResponse, SubscribeResponse};
+use crate::wire::{Info, NodeList, PublishResponse, SubscribeResponse};
 use data_encoding::BASE64;
 use kairos_net::{ErrorBody, Transport};
 use kairos_proto::clock::Clock;
 use kairos_proto::{FileId, Identity, PublicKey, SignedManifest, SignedNodeRecord};
 use rand::Rng;
 use reqwest::StatusCode;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -60,6 +63,8 @@ pub struct DirectoryClient {
     timeout: Duration,
     allow_loopback: bool,
     clock: Clock,
+    /// Directory keys by address, learnt from `GET /v1/info`.
+    keys: Arc<Mutex<HashMap<String, PublicKey>>>,
 }
 
 impl DirectoryClient {
@@ -87,6 +92,7 @@ impl DirectoryClient {
             },
             allow_loopback: !transport.is_anonymous(),
             clock: Clock::system(),
+            keys: Arc::default(),
         })
     }
 
@@ -263,7 +269,12 @@ impl DirectoryClient {
         self.each(|addr| async move {
             let mut req = self.http.get(Self::url(&addr, path)).timeout(self.timeout);
             if let Some(identity) = as_uploader {
-                req = kairos_net::signed::sign(req, identity, "GET", path, b"", self.clock.now());
+                let to = match self.directory_key(&addr).await {
+                    Ok(key) => key,
+                    Err(e) => return e,
+                };
+                let now = self.clock.now();
+                req = kairos_net::signed::sign(req, identity, &to, "GET", path, b"", now);
             }
             match self.send(req).await {
                 Err(e) => e,
@@ -278,6 +289,34 @@ impl DirectoryClient {
             }
         })
         .await
+    }
+
+    /// The key of the directory at `addr`, which signed requests to it must name.
+    async fn directory_key<T>(&self, addr: &str) -> Result<PublicKey, Attempt<T>> {
+        if let Some(key) = self
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(addr)
+        {
+            return Ok(*key);
+        }
+        let req = self
+            .http
+            .get(Self::url(addr, "/v1/info"))
+            .timeout(self.timeout);
+        let (status, body) = self.send(req).await?;
+        if status != StatusCode::OK {
+            return Err(refusal(status, &body));
+        }
+        let invalid = |e: String| Attempt::Next(ClientError::Invalid(format!("{addr}: {e}")));
+        let info: Info = serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?;
+        let key = PublicKey::from_text(&info.key).map_err(|e| invalid(e.to_string()))?;
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(addr.to_owned(), key);
+        Ok(key)
     }
 
     /// Sends a request and reads the body (bounded by the manifest size limit).

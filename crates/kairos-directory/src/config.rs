@@ -94,6 +94,10 @@ pub struct Limits {
     /// Most record/manifest bytes in one federation page (default 8 MiB; a page always holds at
     /// least one item, so one maximal manifest still travels).
     pub sync_page_bytes: usize,
+    /// Signed-request nonces remembered per signing key (default
+    /// [`kairos_proto::request::DEFAULT_NONCES_PER_KEY`]); a key over it gets `429 busy`,
+    /// other keys are unaffected.
+    pub nonces_per_key: usize,
     /// Time allowed to send request headers (default 20 s).
     pub header_timeout: Duration,
     /// Time allowed to send a request body (default 120 s: 32 MiB over one Tor circuit).
@@ -111,6 +115,7 @@ impl Default for Limits {
             max_nodes: 100_000,
             max_connections: 1024,
             max_concurrent_uploads: 8,
+            nonces_per_key: kairos_proto::request::DEFAULT_NONCES_PER_KEY,
             per_connection: RateLimit {
                 per_second: 100.0,
                 burst: 200.0,

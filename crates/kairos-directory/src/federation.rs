@@ -55,15 +55,10 @@ pub async fn feed(
     headers: HeaderMap,
     query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Json<SyncPage>, ApiError> {
-    let key = kairos_net::signed::verify_request(
-        &headers,
-        &method,
-        &uri,
-        b"",
-        app.now(),
-        app.cfg.skew_secs(),
-        &app.replay,
-    )?;
+    let now = app.now();
+    let verified =
+        kairos_net::signed::verify_request(&headers, &method, &uri, b"", &app.receiver(now))?;
+    let key = verified.key();
     if !app.sibling_keys.contains(&key) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -72,6 +67,8 @@ pub async fn feed(
         ));
     }
     let Query(q) = query.map_err(bad_query)?;
+    // Only accepted requests take room in the replay guard.
+    verified.commit(&app.replay, now)?;
     let limits = &app.cfg.limits;
     let since = q.since.unwrap_or(0);
     let limit = q
@@ -199,6 +196,7 @@ async fn fetch_page(
     let request = kairos_net::signed::sign(
         client.get(&url).timeout(app.cfg.sync_timeout),
         &app.identity,
+        &sibling.key,
         "GET",
         &path,
         b"",

@@ -258,17 +258,11 @@ async fn fetch_manifest(
     let now = app.now();
     // A request carrying signature headers must verify; one without any is anonymous.
     let signer = if headers.keys().any(|k| k.as_str().starts_with("x-kairos-")) {
-        let key = kairos_net::signed::verify_request(
-            &headers,
-            &method,
-            &uri,
-            b"",
-            now,
-            app.cfg.skew_secs(),
-            &app.replay,
-        )?;
-        app.limit_identity(&key)?;
-        Some(key)
+        let verified =
+            kairos_net::signed::verify_request(&headers, &method, &uri, b"", &app.receiver(now))?;
+        app.limit_identity(&verified.key())?;
+        // Only accepted requests take room in the replay guard.
+        Some(verified.commit(&app.replay, now)?)
     } else {
         None
     };

@@ -21,8 +21,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
-/// Most signed-request nonces remembered at once (see [`ReplayGuard`]).
-const REPLAY_CAPACITY: usize = 200_000;
 /// Identities whose rate-limit buckets are remembered at once.
 const IDENTITY_BUCKETS: usize = 200_000;
 
@@ -30,6 +28,8 @@ const IDENTITY_BUCKETS: usize = 200_000;
 pub struct App {
     pub cfg: DirectoryConfig,
     pub identity: Identity,
+    /// `identity.public()`, kept so request checks need not derive it.
+    pub identity_key: PublicKey,
     pub store: Store,
     pub writer: Writer,
     pub nodes: Arc<NodeIndex>,
@@ -57,7 +57,7 @@ impl App {
     ) -> App {
         let l = &cfg.limits;
         App {
-            replay: Mutex::new(ReplayGuard::new(cfg.skew_secs(), REPLAY_CAPACITY)),
+            replay: Mutex::new(ReplayGuard::new(cfg.skew_secs(), l.nonces_per_key)),
             conn_limiter: RateLimiter::new(
                 l.per_connection.per_second,
                 l.per_connection.burst,
@@ -71,6 +71,7 @@ impl App {
             ),
             uploads: Semaphore::new(l.max_concurrent_uploads),
             sibling_keys: cfg.siblings.iter().map(|s| s.key).collect(),
+            identity_key: identity.public(),
             identity,
             store,
             writer,
@@ -86,6 +87,17 @@ impl App {
     /// The admission settings, at the current time.
     pub fn policy(&self) -> Policy {
         Policy::new(&self.cfg, self.now())
+    }
+
+    /// How signed requests to this directory are checked at `now`: addressed to its key,
+    /// within the skew window, nonce not yet used (recorded only once a route accepts).
+    pub fn receiver(&self, now: u64) -> kairos_net::signed::Receiver<'_> {
+        kairos_net::signed::Receiver {
+            key: &self.identity_key,
+            now,
+            max_skew: self.cfg.skew_secs(),
+            replay: Some(&self.replay),
+        }
     }
 
     /// One token from `key`'s per-identity bucket.

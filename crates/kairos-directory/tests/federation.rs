@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use kairos_directory::{ClientError, DirectoryConfig, DirectoryHandle};
+use kairos_directory::{ClientError, DirectoryConfig, DirectoryHandle, ManualClock};
 use kairos_proto::{Identity, PublicKey};
 use std::net::SocketAddr;
 
@@ -178,9 +178,11 @@ async fn the_feed_is_only_for_signed_siblings() {
     let r = send(c.get(url(&h, path))).await;
     assert_eq!((r.status, r.code()), (401, "unsigned".into()));
     let stranger = Identity::generate();
+    let me = h.public_key();
     let r = send(kairos_net::signed::sign(
         c.get(url(&h, path)),
         &stranger,
+        &me,
         "GET",
         path,
         b"",
@@ -192,6 +194,7 @@ async fn the_feed_is_only_for_signed_siblings() {
     let r = send(kairos_net::signed::sign(
         c.get(url(&h, path)),
         &sib,
+        &me,
         "GET",
         "/v1/sync",
         b"",
@@ -200,7 +203,21 @@ async fn the_feed_is_only_for_signed_siblings() {
     .await;
     assert_eq!((r.status, r.code()), (401, "bad_signature".into()));
     // The sibling gets the locked manifest, and a replay of its request is refused.
-    let req = kairos_net::signed::sign(c.get(url(&h, path)), &sib, "GET", path, b"", clk.now());
+    // Signed for another directory: refused by this one.
+    let elsewhere = Identity::generate().public();
+    let r = send(kairos_net::signed::sign(
+        c.get(url(&h, path)),
+        &sib,
+        &elsewhere,
+        "GET",
+        path,
+        b"",
+        clk.now(),
+    ))
+    .await;
+    assert_eq!((r.status, r.code()), (403, "wrong_recipient".into()));
+    let req =
+        kairos_net::signed::sign(c.get(url(&h, path)), &sib, &me, "GET", path, b"", clk.now());
     let replay = req.try_clone().unwrap();
     let r = send(req).await;
     assert_eq!(r.status, 200);
@@ -337,4 +354,86 @@ async fn a_lying_sibling_cannot_inject_anything() {
     h.shutdown().await;
     let _ = stop_fake.send(());
     let _ = fake_task.await;
+}
+
+/// A signed `GET` of `path` on `h` by `id`, addressed to `h`.
+fn signed_get(
+    h: &DirectoryHandle,
+    clk: &ManualClock,
+    id: &Identity,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    let req = http().get(url(h, path));
+    kairos_net::signed::sign(req, id, &h.public_key(), "GET", path, b"", clk.now())
+}
+
+#[tokio::test]
+async fn one_key_cannot_exhaust_the_nonce_memory_of_others() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let sib = Identity::generate();
+    let mut cfg = config(&root.path().join("d"), &clk);
+    cfg.limits.nonces_per_key = 3;
+    cfg.siblings = vec![sibling("127.0.0.1:9".parse().unwrap(), sib.public())];
+    let h = start(cfg).await;
+    let uploader = Identity::generate();
+    let m = manifest(&uploader, clk.now(), clk.now() + 600, 1);
+    client_of(&h, &clk).publish(&m).await.unwrap();
+    let feed = "/v1/sync?since=0&limit=10";
+
+    // A throwaway key's refused requests take no nonce memory: never "busy".
+    let stranger = Identity::generate();
+    for _ in 0..20 {
+        let r = send(signed_get(&h, &clk, &stranger, feed)).await;
+        assert_eq!((r.status, r.code()), (403, "not_sibling".into()));
+    }
+    // A key that uses up its own quota gets 429 for itself only.
+    for _ in 0..3 {
+        assert_eq!(send(signed_get(&h, &clk, &sib, feed)).await.status, 200);
+    }
+    let r = send(signed_get(&h, &clk, &sib, feed)).await;
+    assert_eq!((r.status, r.code()), (429, "busy".into()));
+    // Everyone else is unaffected.
+    let path = format!("/v1/manifests/{}", m.id());
+    for _ in 0..3 {
+        assert_eq!(
+            send(signed_get(&h, &clk, &uploader, &path)).await.status,
+            200
+        );
+    }
+    // After the window the sibling's nonces are forgotten and it syncs again.
+    clk.advance(std::time::Duration::from_secs(301));
+    assert_eq!(send(signed_get(&h, &clk, &sib, feed)).await.status, 200);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_request_can_be_sent_again() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let mut cfg = config(&root.path().join("d"), &clk);
+    cfg.limits.per_identity = kairos_directory::RateLimit {
+        per_second: 5.0,
+        burst: 1.0,
+    };
+    let h = start(cfg).await;
+    let uploader = Identity::generate();
+    let m = manifest(&uploader, clk.now(), clk.now() + 600, 1);
+    client_of(&h, &clk).publish(&m).await.unwrap();
+    let path = format!("/v1/manifests/{}", m.id());
+    // Empty the uploader's bucket, then a request refused by the rate limit...
+    let _ = send(signed_get(&h, &clk, &uploader, &path)).await;
+    let req = signed_get(&h, &clk, &uploader, &path);
+    let again = req.try_clone().unwrap();
+    let r = send(req).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited".into()));
+    // ...was not remembered: once the bucket refills, the same request is accepted, once.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let replay = again.try_clone().unwrap();
+    assert_eq!(send(again).await.status, 200);
+    let r = send(replay).await;
+    assert_eq!((r.status, r.code()), (409, "replay".into()));
+    h.shutdown().await;
 }

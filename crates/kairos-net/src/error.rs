@@ -93,11 +93,17 @@ impl From<kairos_proto::RequestError> for ApiError {
         let (status, code) = match e {
             E::Header(_) => (StatusCode::UNAUTHORIZED, "unsigned"),
             E::Stale { .. } => (StatusCode::UNAUTHORIZED, "stale"),
+            E::WrongRecipient(_) => (StatusCode::FORBIDDEN, "wrong_recipient"),
             E::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
             E::Replay => (StatusCode::CONFLICT, "replay"),
-            E::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            // Only this key's quota of remembered nonces is full.
+            E::Busy => (StatusCode::TOO_MANY_REQUESTS, "busy"),
         };
-        ApiError::new(status, code, e.to_string())
+        let mut err = ApiError::new(status, code, e.to_string());
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            err.retry_after = Some(kairos_proto::request::MAX_FUTURE_SKEW);
+        }
+        err
     }
 }
 

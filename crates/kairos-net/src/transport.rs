@@ -48,6 +48,9 @@ impl Transport {
         let builder = reqwest::Client::builder()
             .pool_max_idle_per_host(32)
             .pool_idle_timeout(Duration::from_secs(60))
+            // A redirect would carry the signed `x-kairos-*` headers to a place the signer
+            // never chose (and, over Tor, possibly off the onion network).
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent("kairos");
         let builder = match self {
             Transport::Direct => builder
@@ -93,6 +96,40 @@ mod tests {
         assert!(check_direct_addr("192.168.1.1:80", false).is_err());
         assert!(check_direct_addr("example.com:80", false).is_err());
         assert!(check_direct_addr("example.com:80", true).is_ok());
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        let location = format!("http://{addr}/elsewhere");
+        let serve = tokio::spawn(async move {
+            let mut paths = Vec::new();
+            // Answer every connection with a 302 until the client is done.
+            while let Ok(Ok((mut sock, _))) =
+                tokio::time::timeout(Duration::from_secs(2), server.accept()).await
+            {
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                paths.push(head.split(' ').nth(1).unwrap_or("").to_owned());
+                let resp = format!(
+                    "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+            paths
+        });
+        let client = Transport::Direct.client("test").unwrap();
+        let resp = client
+            .get(Transport::url(&addr, "/start"))
+            .header("x-kairos-key", "k")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), reqwest::StatusCode::FOUND);
+        assert_eq!(serve.await.unwrap(), vec!["/start".to_owned()]);
     }
 
     #[tokio::test]

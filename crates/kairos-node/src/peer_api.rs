@@ -5,7 +5,7 @@
 //! * `GET /v1/info` — the node's key and address.
 //!
 //! Invariants: a store is checked completely — size, body layout,
-//! `piece_hash(share, shard) == hash`, signature and freshness, replay, rate, release window,
+//! `piece_hash(share, shard) == hash`, signature (addressed to this node) and freshness, rate, release window,
 //! quota, free disk (the pure rules are [`crate::admission`]'s) — before anything is written, so a refused request stores nothing; it is acknowledged only after the
 //! piece is durable; a stored piece never changes (same hash + same release is an idempotent
 //! 200, another release a 409). A piece's bytes are not even read before the node's own clock
@@ -138,7 +138,9 @@ async fn store_piece(
 }
 
 /// Decodes the body, checks it hashes to the id in the path, then checks the uploader's
-/// signature, freshness, replay and rate. Returns the piece and its uploader's key.
+/// signature (addressed to this node), freshness and rate. Returns the piece and its uploader's
+/// key. No nonce is remembered: a store is content-addressed and idempotent, so a replayed copy
+/// only gets "200 existing" (and counts against the uploader's rate).
 fn verified_piece(
     node: &Node,
     hash: &PieceHash,
@@ -156,15 +158,20 @@ fn verified_piece(
     }
     // The signature covers the header and the (now verified) piece hash, which binds the
     // share and shard: one hash pass over the piece instead of two.
+    let receiver = kairos_net::signed::Receiver {
+        key: &node.identity.public(),
+        now: node.now(),
+        max_skew: node.skew(),
+        replay: None,
+    };
     let key = kairos_net::signed::verify_request(
         headers,
         method,
         uri,
         &piece.signed_bytes(hash),
-        node.now(),
-        node.skew(),
-        &node.replay,
-    )?;
+        &receiver,
+    )?
+    .key();
     node.key_limiter
         .check(&key)
         .map_err(ApiError::too_many_requests)?;

@@ -1,7 +1,8 @@
 //! Client side of the peer API: storing a piece on a peer and fetching one back.
 //!
-//! Invariants: stores are signed by this node's identity (the uploader) over method, path,
-//! time, nonce and the piece's header and hash ([`PieceBody::signed_bytes`]); a fetched body
+//! Invariants: stores are signed by this node's identity (the uploader) for the holder's key
+//! (so they cannot be replayed to another node) over method, path, time, nonce and the piece's
+//! header and hash ([`PieceBody::signed_bytes`]); a fetched body
 //! is never read past the size the manifest allows, so a hostile peer cannot make a
 //! downloader buffer more than one shard; in direct mode only
 //! loopback peers are contacted. Requests are spread over a pool of HTTP clients — in Tor mode
@@ -11,7 +12,7 @@ use crate::piece::{hash_to_text, PieceBody};
 use bytes::{Bytes, BytesMut};
 use kairos_net::{ErrorBody, Transport};
 use kairos_proto::addr::AddrKind;
-use kairos_proto::Identity;
+use kairos_proto::{Identity, PublicKey};
 use kairos_seal::PieceHash;
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -96,11 +97,12 @@ impl PeerClient {
         }
     }
 
-    /// `PUT /v1/pieces/{hash}` with a signed body. Ok(true) = newly stored, Ok(false) = the
-    /// peer already had it.
+    /// `PUT /v1/pieces/{hash}` with a body signed for `holder` (the key of the node at
+    /// `addr`). Ok(true) = newly stored, Ok(false) = the peer already had it.
     pub async fn store(
         &self,
         identity: &Identity,
+        holder: &PublicKey,
         addr: &str,
         hash: &PieceHash,
         body: Bytes,
@@ -114,7 +116,8 @@ impl PeerClient {
             .timeout(self.timeout)
             .header("content-type", "application/octet-stream");
         let signed = PieceBody::signed_bytes_of(&body, hash);
-        let req = kairos_net::signed::sign(req, identity, "PUT", &path, &signed, now).body(body);
+        let req =
+            kairos_net::signed::sign(req, identity, holder, "PUT", &path, &signed, now).body(body);
         let resp = req
             .send()
             .await

@@ -433,11 +433,22 @@ async fn upload_piece(
     let mut attempts = 0;
     loop {
         let node_i = lock(&state.assigned)[shard];
-        let addr = lock(&ctx.placement).node(node_i).addr.clone();
+        let (holder, addr) = {
+            let placement = lock(&ctx.placement);
+            let c = placement.node(node_i);
+            (c.key, c.addr.clone())
+        };
         let node = &ctx.node;
         let result = node
             .peers
-            .store(&node.identity, &addr, &hash, body.clone(), node.now())
+            .store(
+                &node.identity,
+                &holder,
+                &addr,
+                &hash,
+                body.clone(),
+                node.now(),
+            )
             .await;
         let err = match result {
             Ok(_) => break,

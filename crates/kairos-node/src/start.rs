@@ -15,7 +15,7 @@ use crate::error::NodeError;
 use crate::membership::Membership;
 use crate::peer_client::PeerClient;
 use crate::socket::LocalSocket;
-use crate::state::{Node, REPLAY_CAPACITY};
+use crate::state::Node;
 use crate::store::Store;
 use crate::wire::Status;
 use crate::{heartbeat, local_api, peer_api, sweep, writer};
@@ -25,11 +25,11 @@ use kairos_host::service::StopOnDrop;
 use kairos_host::Service;
 use kairos_net::ratelimit::RateLimiter;
 use kairos_net::serve::{self, ServeLimits};
-use kairos_proto::{Identity, PublicKey, ReplayGuard};
+use kairos_proto::{Identity, PublicKey};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 
@@ -201,10 +201,6 @@ fn build_state(
         peer_addr,
         store,
         writer,
-        replay: Mutex::new(ReplayGuard::new(
-            kairos_proto::request::DEFAULT_MAX_SKEW,
-            REPLAY_CAPACITY,
-        )),
         conn_limiter: RateLimiter::new(rate, rate * 2.0, l.max_connections.saturating_mul(4)),
         key_limiter: RateLimiter::new(rate, rate * 2.0, 100_000),
         stores: Semaphore::new(l.max_concurrent_stores),

@@ -2,7 +2,7 @@
 //! and its writer, the peer-API limits, membership, and the clients for directories and peers.
 //!
 //! Invariant: a [`Node`] is built once by [`crate::start`] and never mutated after, except
-//! through the interior-mutable parts it names (store counters, replay guard, rate limiters,
+//! through the interior-mutable parts it names (store counters, rate limiters,
 //! membership); nothing here starts or stops tasks — that is [`crate::start`]'s business.
 
 use crate::config::NodeConfig;
@@ -15,13 +15,9 @@ use kairos_directory_client::DirectoryClient;
 use kairos_net::ratelimit::RateLimiter;
 use kairos_net::request::ConnLimited;
 use kairos_net::Transport;
-use kairos_proto::{Identity, PublicKey, ReplayGuard};
+use kairos_proto::{Identity, PublicKey};
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use tokio::sync::Semaphore;
-
-/// Most signed-request nonces remembered at once.
-pub const REPLAY_CAPACITY: usize = 200_000;
 
 /// State shared by every task of one node.
 pub struct Node {
@@ -32,7 +28,6 @@ pub struct Node {
     pub peer_addr: SocketAddr,
     pub store: Store,
     pub writer: Writer,
-    pub replay: Mutex<ReplayGuard>,
     pub conn_limiter: RateLimiter<u64>,
     pub key_limiter: RateLimiter<PublicKey>,
     pub stores: Semaphore,

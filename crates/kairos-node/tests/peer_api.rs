@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use kairos_net::Transport;
 use kairos_node::piece::{hash_to_text, PieceBody, MAX_BODY_LEN};
-use kairos_proto::Identity;
+use kairos_proto::{Identity, PublicKey};
 use reqwest::StatusCode;
 use std::time::Duration;
 
@@ -26,9 +26,24 @@ fn piece(release: u64, seed: u64) -> Piece {
     }
 }
 
+/// A node's peer address and key (requests are signed for that key).
+struct Target {
+    addr: String,
+    key: PublicKey,
+}
+
+impl Target {
+    fn of(net: &Net, i: usize) -> Self {
+        Target {
+            addr: net.node(i).peer_addr().to_string(),
+            key: net.node(i).public_key(),
+        }
+    }
+}
+
 async fn put(
     http: &reqwest::Client,
-    addr: &str,
+    to: &Target,
     id: &Identity,
     hash: &[u8; 32],
     body: Vec<u8>,
@@ -36,9 +51,10 @@ async fn put(
     now: u64,
 ) -> (StatusCode, serde_json::Value) {
     let path = format!("/v1/pieces/{}", hash_to_text(hash));
-    let req = http.put(Transport::url(addr, &path));
+    let req = http.put(Transport::url(&to.addr, &path));
     let signed = PieceBody::signed_bytes_of(&body, hash);
-    let req = kairos_net::signed::sign(req, id, "PUT", &path, signed_body.unwrap_or(&signed), now);
+    let signed = signed_body.unwrap_or(&signed);
+    let req = kairos_net::signed::sign(req, id, &to.key, "PUT", &path, signed, now);
     let resp = req.body(body).send().await.unwrap();
     let status = resp.status();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
@@ -53,6 +69,7 @@ async fn refusals_store_nothing_and_the_lock_holds() {
     let clock = manual_clock();
     let net = Net::start(1, small_params(), clock.clock()).await;
     let addr = net.node(0).peer_addr().to_string();
+    let to = Target::of(&net, 0);
     let http = reqwest::Client::new();
     let uploader = Identity::generate();
     let now = clock.now();
@@ -69,7 +86,7 @@ async fn refusals_store_nothing_and_the_lock_holds() {
     // Bad signature: signed over another body.
     let (s, v) = put(
         &http,
-        &addr,
+        &to,
         &uploader,
         &p.hash,
         p.body.clone(),
@@ -91,7 +108,7 @@ async fn refusals_store_nothing_and_the_lock_holds() {
     let other = piece(release, 9);
     let (s, v) = put(
         &http,
-        &addr,
+        &to,
         &uploader,
         &other.hash,
         p.body.clone(),
@@ -110,7 +127,7 @@ async fn refusals_store_nothing_and_the_lock_holds() {
         .build()
         .unwrap();
     let req = once.put(Transport::url(&addr, &path));
-    let req = kairos_net::signed::sign(req, &uploader, "PUT", &path, &big, now);
+    let req = kairos_net::signed::sign(req, &uploader, &to.key, "PUT", &path, &big, now);
     match req.body(big).send().await {
         Ok(r) => {
             assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -122,30 +139,30 @@ async fn refusals_store_nothing_and_the_lock_holds() {
     // Malformed body.
     let mut garbage = p.body.clone();
     garbage[0] = b'X';
-    let (s, v) = put(&http, &addr, &uploader, &p.hash, garbage, None, now).await;
+    let (s, v) = put(&http, &to, &uploader, &p.hash, garbage, None, now).await;
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_piece"));
     // Release in the past, and too far ahead.
     let past = piece(now - 3600, 2);
-    let (s, v) = put(&http, &addr, &uploader, &past.hash, past.body, None, now).await;
+    let (s, v) = put(&http, &to, &uploader, &past.hash, past.body, None, now).await;
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "release_in_past"));
     let far = piece(now + 400 * 24 * 3600, 3);
-    let (s, v) = put(&http, &addr, &uploader, &far.hash, far.body, None, now).await;
+    let (s, v) = put(&http, &to, &uploader, &far.hash, far.body, None, now).await;
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "release_too_far"));
     assert_eq!(held(), 0);
     assert_eq!(net.node(0).status().unwrap().bytes_used, 0);
 
     // A valid store; an identical one is idempotent; another release time is refused.
-    let (s, v) = put(&http, &addr, &uploader, &p.hash, p.body.clone(), None, now).await;
+    let (s, v) = put(&http, &to, &uploader, &p.hash, p.body.clone(), None, now).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["created"], true);
-    let (s, v) = put(&http, &addr, &uploader, &p.hash, p.body.clone(), None, now).await;
+    let (s, v) = put(&http, &to, &uploader, &p.hash, p.body.clone(), None, now).await;
     assert_eq!(
         (s, &v["created"]),
         (StatusCode::OK, &serde_json::Value::Bool(false))
     );
     let mut moved = p.body.clone();
     moved[5..13].copy_from_slice(&(release + 1).to_le_bytes());
-    let (s, v) = put(&http, &addr, &uploader, &p.hash, moved, None, now).await;
+    let (s, v) = put(&http, &to, &uploader, &p.hash, moved, None, now).await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "conflict"));
     assert_eq!(held(), 1);
 
@@ -177,15 +194,16 @@ async fn quota_and_retention() {
     })
     .await;
     let addr = net.node(0).peer_addr().to_string();
+    let to = Target::of(&net, 0);
     let http = reqwest::Client::new();
     let uploader = Identity::generate();
     let now = clock.now();
     let a = piece(now + 5, 10);
-    let (s, _) = put(&http, &addr, &uploader, &a.hash, a.body.clone(), None, now).await;
+    let (s, _) = put(&http, &to, &uploader, &a.hash, a.body.clone(), None, now).await;
     assert_eq!(s, StatusCode::CREATED);
     // A second piece would exceed the quota: refused, nothing stored.
     let b = piece(now + 5, 20);
-    let (s, v) = put(&http, &addr, &uploader, &b.hash, b.body, None, now).await;
+    let (s, v) = put(&http, &to, &uploader, &b.hash, b.body, None, now).await;
     assert_eq!(
         (s, code(&v)),
         (StatusCode::INSUFFICIENT_STORAGE, "quota_full")
@@ -211,5 +229,42 @@ async fn quota_and_retention() {
     assert!(gone, "retention sweep did not delete the piece");
     assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
     assert_eq!(net.node(0).status().unwrap().bytes_used, 0);
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_are_bound_to_their_holder_and_need_no_nonce() {
+    let clock = manual_clock();
+    let net = Net::start(2, small_params(), clock.clock()).await;
+    let (a, b) = (Target::of(&net, 0), Target::of(&net, 1));
+    let http = reqwest::Client::new();
+    let uploader = Identity::generate();
+    let now = clock.now();
+    let p = piece(now + 600, 30);
+
+    // Signed for node A, sent to node B: refused, nothing stored.
+    let path = format!("/v1/pieces/{}", hash_to_text(&p.hash));
+    let signed = PieceBody::signed_bytes_of(&p.body, &p.hash);
+    let for_a = |target: &Target| {
+        let req = http.put(Transport::url(&target.addr, &path));
+        kairos_net::signed::sign(req, &uploader, &a.key, "PUT", &path, &signed, now)
+            .body(p.body.clone())
+    };
+    let r = for_a(&b).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(code(&v), "wrong_recipient");
+    assert_eq!(net.node(1).status().unwrap().pieces_held, 0);
+
+    // The same signed request twice to A: a replayed store is harmless (200 existing), not a
+    // nonce error, and no nonce memory is spent on it.
+    let req = for_a(&a).build().unwrap();
+    let again = req.try_clone().unwrap();
+    assert_eq!(
+        http.execute(req).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(http.execute(again).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(net.node(0).status().unwrap().pieces_held, 1);
     net.shutdown().await;
 }
