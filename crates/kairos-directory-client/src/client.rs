@@ -9,7 +9,8 @@
 //! their signatures and address bindings verified here; fetched manifests must verify under
 //! the requested file id. A directory that sends anything else is skipped as faulty.
 //! Signed requests name the directory's key as recipient, so they cannot be replayed to another
-//! directory; the key is asked once per address (`GET /v1/info`) and cached.
+//! directory; an onion address names that key itself, any other address is asked once
+//! (`GET /v1/info`) and cached.
 
 use crate::wire::{Info, NodeList, PublishResponse, SubscribeResponse};
 use data_encoding::BASE64;
@@ -293,6 +294,12 @@ impl DirectoryClient {
 
     /// The key of the directory at `addr`, which signed requests to it must name.
     async fn directory_key<T>(&self, addr: &str) -> Result<PublicKey, Attempt<T>> {
+        // An onion address is its service's key (a directory publishes its onion from its
+        // identity key): no round trip over Tor needed, and nothing the directory says can
+        // change it.
+        if let kairos_proto::addr::AddrKind::Onion(key) = kairos_proto::addr::kind(addr) {
+            return Ok(key);
+        }
         if let Some(key) = self
             .keys
             .lock()
