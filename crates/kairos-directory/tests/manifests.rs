@@ -295,3 +295,55 @@ async fn every_acknowledged_publish_survives_a_shutdown_under_load() {
     }
     h.shutdown().await;
 }
+
+/// A directory that claims every manifest is locked (until the year 9999) must not hold a
+/// released file back: the client asks the others, and reports the earliest claimed time only
+/// when none has it.
+#[tokio::test]
+async fn one_lying_locked_answer_is_not_final() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let honest = start(config(dir.path(), &clk)).await;
+    let liar = lying_directory(kairos_proto::time::MAX_RFC3339).await;
+    let uploader = Identity::generate();
+    let now = clk.now();
+    let m = manifest(&uploader, now, now + 50, 1);
+    client_of(&honest, &clk).publish(&m).await.unwrap();
+    let both = vec![liar.to_string(), honest.local_addr().to_string()];
+    let client = DirectoryClient::new(Transport::Direct, both)
+        .unwrap()
+        .with_clock(clk.clock());
+    // Before release both say locked: the honest, earlier time is reported.
+    for _ in 0..4 {
+        match client.fetch_manifest(&m.id(), None).await {
+            Err(ClientError::Locked { until }) => assert_eq!(until, now + 50),
+            other => panic!("expected locked, got {other:?}"),
+        }
+    }
+    clk.advance(Duration::from_secs(50));
+    // Whichever directory the client starts at, the liar never wins.
+    for _ in 0..4 {
+        assert_eq!(client.fetch_manifest(&m.id(), None).await.unwrap(), m);
+    }
+    honest.shutdown().await;
+}
+
+/// A loopback HTTP server answering every request `403 locked` until `until`.
+async fn lying_directory(until: u64) -> std::net::SocketAddr {
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await;
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move || async move {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "error": "locked",
+                "message": "locked",
+                "locked_until": until,
+            })),
+        )
+    });
+    // Dropped with the test's runtime.
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
