@@ -46,7 +46,8 @@ impl PeerBook {
     /// Seconds since `key` was first seen (0 if never).
     pub fn seen_for(&self, key: &PublicKey, now: u64) -> u64 {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(key).map_or(0, |(first, _)| now.saturating_sub(*first))
+        seen.get(key)
+            .map_or(0, |(first, _)| now.saturating_sub(*first))
     }
 }
 

@@ -248,7 +248,10 @@ mod tests {
             assert_eq!(chosen.iter().collect::<HashSet<_>>().len(), n);
             worst = worst.max(chosen.iter().filter(|&&i| sybil(i)).count());
         }
-        assert!(worst < k, "a block had {worst} pieces on one directory's own nodes");
+        assert!(
+            worst < k,
+            "a block had {worst} pieces on one directory's own nodes"
+        );
     }
 
     /// With only hostile-listed and honest-listed nodes (no overlap), each side gets at most
@@ -264,7 +267,9 @@ mod tests {
             assert_eq!(chosen.iter().filter(|&&i| i < 10).count(), 3);
         }
         // Seven pieces cannot be placed without giving one directory four.
-        assert!(Placement::new(p.nodes.clone(), 7, 4, 2).for_block().is_none());
+        assert!(Placement::new(p.nodes.clone(), 7, 4, 2)
+            .for_block()
+            .is_none());
     }
 
     /// Fresh identities weigh less than nodes seen for a week.

@@ -64,11 +64,17 @@ async fn a_directory_listing_only_its_own_nodes_never_gets_k_pieces_of_a_block()
             .iter()
             .filter(|p| sybil_keys.contains(&m.peers[p.peer as usize].key))
             .count();
-        assert!(count < k, "block {b} has {count} pieces on the hostile directory's nodes");
+        assert!(
+            count < k,
+            "block {b} has {count} pieces on the hostile directory's nodes"
+        );
         on_sybils += count;
     }
     // B's nodes were candidates (the survey asked B), only capped.
-    assert!(on_sybils > 0, "no piece went to the second directory's nodes");
+    assert!(
+        on_sybils > 0,
+        "no piece went to the second directory's nodes"
+    );
     let dest = work.path().join("out");
     client.get(&put.id, &dest, |_| {}).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
