@@ -2,8 +2,9 @@
 //!
 //! A client knows several directories and uses whichever answers: each call starts at a random
 //! one and moves on when a directory is unreachable, overloaded, failing, or (for manifests)
-//! does not have the item yet. A definitive answer — a manifest that is locked, a request the
-//! directory refuses as invalid — ends the call at once.
+//! does not have the item yet or says it is locked (a lying directory must not be able to
+//! hold a released file back: the earliest release any directory claims is reported). A
+//! request the directory refuses as invalid ends the call at once.
 //!
 //! Invariant: nothing a directory returns is trusted. Listed node records are decoded and
 //! their signatures and address bindings verified here; fetched manifests must verify under
@@ -125,6 +126,7 @@ impl DirectoryClient {
     {
         let start = rand::thread_rng().gen_range(0..self.addrs.len());
         let mut not_found = false;
+        let mut locked: Option<u64> = None;
         let mut errors = Vec::new();
         for i in 0..self.addrs.len() {
             let addr = &self.addrs[(start + i) % self.addrs.len()];
@@ -132,11 +134,19 @@ impl DirectoryClient {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Final(e) => return Err(e),
                 Attempt::Next(ClientError::NotFound) => not_found = true,
+                Attempt::Next(ClientError::Locked { until }) => {
+                    locked = Some(locked.map_or(until, |l| l.min(until)));
+                }
                 Attempt::Next(e) => {
                     tracing::debug!("directory {addr}: {e}");
                     errors.push((addr, e));
                 }
             }
+        }
+        // The earliest time any directory claims: a directory that lies about the release
+        // time can delay a download only until the others have been asked.
+        if let Some(until) = locked {
+            return Err(ClientError::Locked { until });
         }
         if not_found {
             return Err(ClientError::NotFound);
@@ -349,8 +359,9 @@ impl DirectoryClient {
     }
 }
 
-/// Classifies an error answer: `locked` and client mistakes are final; overload, server
-/// failures and anything unexpected move on to the next directory.
+/// Classifies an error answer: client mistakes are final; `locked` (which one directory could
+/// claim falsely), overload, server failures and anything unexpected move on to the next
+/// directory.
 fn refusal<T>(status: StatusCode, body: &[u8]) -> Attempt<T> {
     let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
     if let Some(ErrorBody {
@@ -360,7 +371,7 @@ fn refusal<T>(status: StatusCode, body: &[u8]) -> Attempt<T> {
     }) = &parsed
     {
         if status == StatusCode::FORBIDDEN && error == "locked" {
-            return Attempt::Final(ClientError::Locked { until: *until });
+            return Attempt::Next(ClientError::Locked { until: *until });
         }
     }
     let (code, message) = parsed.map(|b| (b.error, b.message)).unwrap_or_else(|| {

@@ -94,6 +94,10 @@ pub struct Limits {
     /// Most record/manifest bytes in one federation page (default 8 MiB; a page always holds at
     /// least one item, so one maximal manifest still travels).
     pub sync_page_bytes: usize,
+    /// Most bytes of manifests stored in all (default 8 GiB). A publish or a relayed manifest
+    /// that would go over it is refused (`507 directory_full`) until expiry makes room:
+    /// throwaway keys can fill it, but not the disk.
+    pub manifest_store_bytes: u64,
     /// Signed-request nonces remembered per signing key (default
     /// [`kairos_proto::request::DEFAULT_NONCES_PER_KEY`]); a key over it gets `429 busy`,
     /// other keys are unaffected.
@@ -116,6 +120,7 @@ impl Default for Limits {
             max_connections: 1024,
             max_concurrent_uploads: 8,
             nonces_per_key: kairos_proto::request::DEFAULT_NONCES_PER_KEY,
+            manifest_store_bytes: 8 << 30,
             per_connection: RateLimit {
                 per_second: 100.0,
                 burst: 200.0,
@@ -149,6 +154,10 @@ pub struct DirectoryConfig {
     pub node_ttl: Duration,
     /// A manifest is deleted this long after its release time (default 30 days).
     pub manifest_retention: Duration,
+    /// Latest release time accepted, from now (default 400 days: nodes accept releases up to
+    /// 365 days ahead by default). A manifest releasing later would hold storage for longer
+    /// than anyone vouched for.
+    pub manifest_max_release: Duration,
     /// Accepted distance between a signed timestamp and this directory's clock (default 300 s).
     pub max_skew: Duration,
     /// Pause between federation pulls from one sibling that is up to date (default 30 s).
@@ -178,6 +187,7 @@ impl Default for DirectoryConfig {
             siblings: Vec::new(),
             node_ttl: Duration::from_secs(5 * 60),
             manifest_retention: Duration::from_secs(30 * 24 * 3600),
+            manifest_max_release: Duration::from_secs(400 * 24 * 3600),
             max_skew: Duration::from_secs(kairos_proto::request::DEFAULT_MAX_SKEW),
             sync_interval: Duration::from_secs(30),
             sync_max_backoff: Duration::from_secs(600),

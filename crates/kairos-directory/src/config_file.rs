@@ -10,11 +10,13 @@
 //! siblings = ["<directory key>@<host:port>"]
 //! node_ttl = "5m"
 //! manifest_retention = "30days"
+//! manifest_max_release = "400days"
 //! sync_interval = "30s"
 //! allow_loopback_nodes = false
 //!
 //! [limits]
 //! max_nodes = 100000
+//! manifest_store_bytes = 8589934592
 //! per_identity = { per_second = 5.0, burst = 20.0 }
 //! ```
 
@@ -47,6 +49,7 @@ pub struct LimitsFile {
     pub max_nodes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_concurrent_uploads: Option<usize>,
+    pub manifest_store_bytes: Option<u64>,
     pub per_connection: Option<RateLimitFile>,
     pub per_identity: Option<RateLimitFile>,
 }
@@ -62,6 +65,8 @@ pub struct ConfigFile {
     pub node_ttl: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     pub manifest_retention: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub manifest_max_release: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     pub max_skew: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
@@ -94,6 +99,7 @@ impl ConfigFile {
             listen,
             node_ttl,
             manifest_retention,
+            manifest_max_release,
             max_skew,
             sync_interval,
             sync_max_backoff,
@@ -113,7 +119,13 @@ impl ConfigFile {
                 if let Some(v) = f.$field { l.$field = v; }
             )*};
         }
-        set_limit!(max_list, max_nodes, max_connections, max_concurrent_uploads);
+        set_limit!(
+            max_list,
+            max_nodes,
+            max_connections,
+            max_concurrent_uploads,
+            manifest_store_bytes
+        );
         let rate = |r: RateLimitFile| RateLimit {
             per_second: r.per_second,
             burst: r.burst,

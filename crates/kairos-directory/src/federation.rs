@@ -258,8 +258,12 @@ async fn store_page(
         stored_nodes,
         manifests,
         conflicts,
+        full,
     } = app.writer.submit(op).await.map_err(|e| e.to_string())?
     {
+        if full > 0 {
+            tracing::warn!("{full} manifests from sibling {sibling} were not stored: this directory's manifest storage is full (limits.manifest_store_bytes)");
+        }
         if conflicts > 0 {
             tracing::error!("sibling {sibling} sent {conflicts} manifests whose id is already stored with other bytes");
         }
@@ -334,6 +338,7 @@ fn verify_manifest(item: &SyncItem, p: &Policy) -> Result<ManifestWrite, String>
         uploader: m.manifest().uploader,
         expires_at,
         bytes: m.into_bytes(),
+        quota: p.manifest_quota,
     })
 }
 

@@ -200,6 +200,7 @@ async fn publish(
         uploader,
         expires_at,
         bytes: manifest.into_bytes(),
+        quota: app.policy().manifest_quota,
     };
     let created = store_manifest(&app, write).await?;
     Ok(published(id, release, expires_at, created))
@@ -227,6 +228,13 @@ async fn store_manifest(app: &App, write: ManifestWrite) -> Result<bool, ApiErro
             StatusCode::CONFLICT,
             "conflict",
             "other manifest bytes are already stored under this file id",
+        )),
+        Outcome::Manifest(ManifestOutcome::Full { used }) => Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "directory_full",
+            format!(
+                "this directory holds {used} bytes of manifests, its limit; publish to another directory or try again after older manifests expire"
+            ),
         )),
         other => Err(unexpected(other)),
     }

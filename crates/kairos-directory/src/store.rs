@@ -109,6 +109,8 @@ pub struct ManifestWrite {
     pub uploader: PublicKey,
     pub expires_at: u64,
     pub bytes: Vec<u8>,
+    /// Most manifest bytes the store may hold with this one (`limits.manifest_store_bytes`).
+    pub quota: u64,
 }
 
 /// What storing a node record did.
@@ -129,6 +131,10 @@ pub enum ManifestOutcome {
     Existing,
     /// Other bytes are stored under this id (needs a BLAKE3 collision; kept for completeness).
     Conflict,
+    /// Storing it would take the manifests over the quota (`used` bytes held now).
+    Full {
+        used: u64,
+    },
 }
 
 /// What an expiry sweep deleted.
@@ -169,6 +175,7 @@ impl Store {
             txn.open_table(MANIFEST_EXPIRY)?;
             txn.open_table(LOG)?;
             txn.open_table(CURSORS)?;
+            count_manifest_bytes(txn)?;
             Ok(epoch)
         })?;
         Ok(Store {
@@ -294,6 +301,24 @@ impl Store {
     }
 }
 
+/// `meta` key of the total size of the stored manifests.
+const MANIFEST_BYTES: &str = "manifest_bytes";
+
+/// Counts the stored manifests' bytes into `meta` if no count is there yet (a database written
+/// before the count existed); afterwards every write keeps it current.
+fn count_manifest_bytes(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META)?;
+    if meta.get(MANIFEST_BYTES)?.is_some() {
+        return Ok(());
+    }
+    let mut total = 0u64;
+    for row in txn.open_table(MANIFESTS)?.iter()? {
+        total = total.saturating_add(row?.1.value().3.len() as u64);
+    }
+    meta.insert(MANIFEST_BYTES, total)?;
+    Ok(())
+}
+
 /// The database's epoch, drawn (odd, so never 0) and stored the first time.
 fn epoch_of(txn: &WriteTransaction) -> Result<u64, StoreError> {
     let mut meta = txn.open_table(META)?;
@@ -319,12 +344,15 @@ pub(crate) struct Tables<'t> {
     log: Table<'t, u64, (u8, [u8; 32])>,
     cursors: Table<'t, [u8; 32], (u64, u64)>,
     next_seq: u64,
+    /// Bytes of all stored manifests (kept in `meta`, see [`count_manifest_bytes`]).
+    manifest_bytes: u64,
 }
 
 impl<'t> Tables<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
         let meta = txn.open_table(META)?;
         let next_seq = meta.get("next_seq")?.map_or(1, |g| g.value());
+        let manifest_bytes = meta.get(MANIFEST_BYTES)?.map_or(0, |g| g.value());
         Ok(Tables {
             meta,
             nodes: txn.open_table(NODES)?,
@@ -334,12 +362,14 @@ impl<'t> Tables<'t> {
             log: txn.open_table(LOG)?,
             cursors: txn.open_table(CURSORS)?,
             next_seq,
+            manifest_bytes,
         })
     }
 
     /// Persists the seq counter and closes the tables.
     pub(crate) fn finish(mut self) -> Result<(), StoreError> {
         self.meta.insert("next_seq", self.next_seq)?;
+        self.meta.insert(MANIFEST_BYTES, self.manifest_bytes)?;
         Ok(())
     }
 
@@ -383,6 +413,13 @@ impl<'t> Tables<'t> {
                 ManifestOutcome::Conflict
             });
         }
+        let len = w.bytes.len() as u64;
+        if self.manifest_bytes.saturating_add(len) > w.quota {
+            return Ok(ManifestOutcome::Full {
+                used: self.manifest_bytes,
+            });
+        }
+        self.manifest_bytes += len;
         let seq = self.seq();
         self.manifests
             .insert(&w.id.0, (seq, w.release, w.uploader.0, w.bytes.as_slice()))?;
@@ -439,7 +476,9 @@ impl<'t> Tables<'t> {
         for (at, id) in dead {
             self.expiry.remove((at, id))?;
             if let Some(g) = self.manifests.remove(&id)? {
-                self.log.remove(g.value().0)?;
+                let (seq, _, _, bytes) = g.value();
+                self.manifest_bytes = self.manifest_bytes.saturating_sub(bytes.len() as u64);
+                self.log.remove(seq)?;
             }
             report.manifests += 1;
         }
@@ -531,5 +570,53 @@ mod tests {
         assert_eq!(store.epoch(), epoch);
         assert_eq!(store.cursor(&sib).unwrap(), (9, 3));
         assert_eq!(store.counts().unwrap(), (5, 0));
+    }
+
+    #[test]
+    fn manifest_quota_holds_and_expiry_frees_room_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let write = |i: u8, expires_at: u64| ManifestWrite {
+            id: FileId([i; 32]),
+            release: 10,
+            uploader: PublicKey([0; 32]),
+            expires_at,
+            bytes: vec![i; 400],
+            quota: 1000,
+        };
+        assert_eq!(
+            commit(&store, |t| t.put_manifest(&write(1, 50))),
+            ManifestOutcome::Created
+        );
+        assert_eq!(
+            commit(&store, |t| t.put_manifest(&write(2, 90))),
+            ManifestOutcome::Created
+        );
+        assert_eq!(
+            commit(&store, |t| t.put_manifest(&write(3, 90))),
+            ManifestOutcome::Full { used: 800 }
+        );
+        // The same bytes again are not new storage.
+        assert_eq!(
+            commit(&store, |t| t.put_manifest(&write(1, 50))),
+            ManifestOutcome::Existing
+        );
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            commit(&store, |t| t.put_manifest(&write(3, 90))),
+            ManifestOutcome::Full { used: 800 },
+            "the count survives a restart"
+        );
+        let rep = commit(&store, |t| t.sweep(60, 1, 1));
+        assert_eq!(rep.manifests, 1);
+        assert_eq!(
+            commit(&store, |t| t.put_manifest(&write(3, 90))),
+            ManifestOutcome::Created
+        );
+        assert!(store
+            .manifest(&FileId([1; 32]), |_| false)
+            .unwrap()
+            .is_none());
     }
 }

@@ -11,7 +11,10 @@
 //!   yet only while there is room under `max_nodes`;
 //! * a manifest's bytes must hash to the id they are published under; one published by a
 //!   client must not have a release time more than `max_skew` in the past; a relayed one only
-//!   has to be unexpired (`release + retention > now`).
+//!   has to be unexpired (`release + retention > now`); neither may release more than
+//!   `manifest_max_release` from now (and never past 9999-12-31).
+//! * the manifests stored never exceed `limits.manifest_store_bytes` in all (checked by the
+//!   writer inside the transaction that would go over it).
 //!
 //! Invariant: everything here is a pure function of (input, [`Policy`]) — the policy carries
 //! `now` and the settings — so the routes and the federation puller decide alike, and each
@@ -31,9 +34,13 @@ pub struct Policy {
     pub skew: u64,
     pub node_ttl: u64,
     pub retention: u64,
+    /// Latest release accepted, seconds from now.
+    pub max_release: u64,
     pub allow_loopback: bool,
     /// Most node records held.
     pub max_nodes: usize,
+    /// Most manifest bytes held in all.
+    pub manifest_quota: u64,
 }
 
 impl Policy {
@@ -44,8 +51,10 @@ impl Policy {
             skew: cfg.skew_secs(),
             node_ttl: cfg.node_ttl.as_secs(),
             retention: cfg.manifest_retention.as_secs(),
+            max_release: cfg.manifest_max_release.as_secs(),
             allow_loopback: cfg.allow_loopback_nodes,
             max_nodes: cfg.limits.max_nodes,
+            manifest_quota: cfg.limits.manifest_store_bytes,
         }
     }
 }
@@ -186,7 +195,12 @@ pub fn admit_relayed_record(rec: &SignedNodeRecord, p: &Policy) -> Result<u64, S
 
 /// A manifest a client published. Returns its expiry time.
 pub fn admit_manifest(m: &SignedManifest, p: &Policy) -> Result<u64, ApiError> {
-    let release = m.manifest().release;
+    admit_release(m.manifest().release, p)
+}
+
+/// The release window of a published manifest: not in the past (beyond the skew), not
+/// beyond `max_release` from now nor the year 9999. Returns the expiry time.
+pub fn admit_release(release: u64, p: &Policy) -> Result<u64, ApiError> {
     if release.saturating_add(p.skew) < p.now {
         return Err(ApiError::bad_request(
             "release_in_past",
@@ -197,14 +211,36 @@ pub fn admit_manifest(m: &SignedManifest, p: &Policy) -> Result<u64, ApiError> {
             ),
         ));
     }
+    let max = latest_release(p);
+    if release > max {
+        return Err(ApiError::bad_request(
+            "release_too_far",
+            format!(
+                "release time {} is later than this directory accepts ({}, {} days from now); choose an earlier release time",
+                kairos_proto::time::rfc3339(release),
+                kairos_proto::time::rfc3339(max),
+                p.max_release / 86_400
+            ),
+        ));
+    }
     Ok(release.saturating_add(p.retention))
+}
+
+fn latest_release(p: &Policy) -> u64 {
+    p.now
+        .saturating_add(p.max_release)
+        .min(kairos_proto::time::MAX_RFC3339)
 }
 
 /// A manifest relayed by a sibling. Returns its expiry time, or why it is skipped.
 pub fn admit_relayed_manifest(m: &SignedManifest, p: &Policy) -> Result<u64, String> {
-    let expires = m.manifest().release.saturating_add(p.retention);
+    let release = m.manifest().release;
+    let expires = release.saturating_add(p.retention);
     if expires <= p.now {
         return Err("manifest is past its retention".into());
+    }
+    if release > latest_release(p) {
+        return Err("manifest releases later than this directory accepts".into());
     }
     Ok(expires)
 }
@@ -220,9 +256,33 @@ mod tests {
             skew: 300,
             node_ttl: 60,
             retention: 100,
+            max_release: 1000,
             allow_loopback,
             max_nodes: 2,
+            manifest_quota: 1 << 20,
         }
+    }
+
+    #[test]
+    fn release_window() {
+        let p = policy(false);
+        let code = |r| admit_release(r, &p).unwrap_err().body.error;
+        assert_eq!(admit_release(p.now, &p).unwrap(), p.now + 100);
+        assert_eq!(admit_release(p.now - 300, &p).unwrap(), p.now - 200);
+        assert_eq!(code(p.now - 301), "release_in_past");
+        assert!(admit_release(p.now + 1000, &p).is_ok());
+        assert_eq!(code(p.now + 1001), "release_too_far");
+        assert_eq!(code(u64::MAX), "release_too_far");
+        let mut far = p;
+        far.max_release = u64::MAX;
+        assert!(admit_release(kairos_proto::time::MAX_RFC3339, &far).is_ok());
+        assert_eq!(
+            admit_release(kairos_proto::time::MAX_RFC3339 + 1, &far)
+                .unwrap_err()
+                .body
+                .error,
+            "release_too_far"
+        );
     }
 
     #[test]

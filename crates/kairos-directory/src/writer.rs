@@ -71,6 +71,8 @@ pub enum Outcome {
         stored_nodes: Vec<usize>,
         manifests: usize,
         conflicts: usize,
+        /// Manifests refused for the storage quota.
+        full: usize,
     },
     Swept(SweepReport),
 }
@@ -143,7 +145,7 @@ fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
             nodes,
             manifests,
         } => {
-            let (mut stored_nodes, mut m_new, mut conflicts) = (Vec::new(), 0, 0);
+            let (mut stored_nodes, mut m_new, mut conflicts, mut full) = (Vec::new(), 0, 0, 0);
             for (i, n) in nodes.iter().enumerate() {
                 if t.put_node(n)? == NodeOutcome::Stored {
                     stored_nodes.push(i);
@@ -154,6 +156,7 @@ fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
                     ManifestOutcome::Created => m_new += 1,
                     ManifestOutcome::Existing => {}
                     ManifestOutcome::Conflict => conflicts += 1,
+                    ManifestOutcome::Full { .. } => full += 1,
                 }
             }
             t.set_cursor(sibling, *epoch, *cursor)?;
@@ -161,6 +164,7 @@ fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
                 stored_nodes,
                 manifests: m_new,
                 conflicts,
+                full,
             }
         }
         Op::Sweep {

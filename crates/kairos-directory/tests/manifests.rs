@@ -112,13 +112,17 @@ async fn bad_manifests_are_refused_and_change_nothing() {
     let old = manifest(&uploader, now - 1000, now - 400, 4);
     let r = put(old.id().to_string(), old.as_bytes().to_vec()).await;
     assert_eq!((r.status, r.code()), (400, "release_in_past".into()));
+    // Release further ahead than the directory accepts (default 400 days).
+    let far = manifest(&uploader, now, now + 401 * 86_400, 5);
+    let r = put(far.id().to_string(), far.as_bytes().to_vec()).await;
+    assert_eq!((r.status, r.code()), (400, "release_too_far".into()));
 
     // Store unchanged: one manifest, the original bytes.
     assert_eq!(info(&h).await["manifests"], 1);
     clk.advance(Duration::from_secs(100));
     let r = send(c.get(url(&h, &format!("/v1/manifests/{}", m.id())))).await;
     assert_eq!(r.body, m.as_bytes());
-    for id in [other.id(), big.id(), old.id()] {
+    for id in [other.id(), big.id(), old.id(), far.id()] {
         let r = send(c.get(url(&h, &format!("/v1/manifests/{id}")))).await;
         assert_eq!((r.status, r.code()), (404, "not_found".into()));
     }
@@ -294,4 +298,89 @@ async fn every_acknowledged_publish_survives_a_shutdown_under_load() {
         assert_eq!(r.status, 403, "acknowledged manifest {} lost", m.id());
     }
     h.shutdown().await;
+}
+
+/// Throwaway keys can fill the manifest quota, never the disk: a publish over it gets
+/// `507 directory_full` and stores nothing; expiry makes room again.
+#[tokio::test]
+async fn manifest_storage_is_capped() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let now = clk.now();
+    let first = manifest(&Identity::generate(), now, now + 50, 1);
+    let mut cfg = config(dir.path(), &clk);
+    cfg.manifest_retention = Duration::from_secs(10);
+    cfg.limits.manifest_store_bytes = first.as_bytes().len() as u64 + 100;
+    let h = start(cfg).await;
+    let client = client_of(&h, &clk);
+    client.publish(&first).await.unwrap();
+    let second = manifest(&Identity::generate(), now, now + 50, 2);
+    match client.publish(&second).await {
+        Err(ClientError::Rejected { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (507, "directory_full"))
+        }
+        other => panic!("expected directory_full, got {other:?}"),
+    }
+    assert_eq!(info(&h).await["manifests"], 1);
+    // After release + retention the first one is swept, and there is room again.
+    clk.advance(Duration::from_secs(61));
+    eventually(10, "the expired manifest is swept", || async {
+        (info(&h).await["manifests"] == 0).then_some(())
+    })
+    .await;
+    client.publish(&second).await.unwrap();
+    h.shutdown().await;
+}
+
+/// A directory that claims every manifest is locked (until the year 9999) must not hold a
+/// released file back: the client asks the others, and reports the earliest claimed time only
+/// when none has it.
+#[tokio::test]
+async fn one_lying_locked_answer_is_not_final() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let clk = clock();
+    let honest = start(config(dir.path(), &clk)).await;
+    let liar = lying_directory(kairos_proto::time::MAX_RFC3339).await;
+    let uploader = Identity::generate();
+    let now = clk.now();
+    let m = manifest(&uploader, now, now + 50, 1);
+    client_of(&honest, &clk).publish(&m).await.unwrap();
+    let both = vec![liar.to_string(), honest.local_addr().to_string()];
+    let client = DirectoryClient::new(Transport::Direct, both)
+        .unwrap()
+        .with_clock(clk.clock());
+    // Before release both say locked: the honest, earlier time is reported.
+    for _ in 0..4 {
+        match client.fetch_manifest(&m.id(), None).await {
+            Err(ClientError::Locked { until }) => assert_eq!(until, now + 50),
+            other => panic!("expected locked, got {other:?}"),
+        }
+    }
+    clk.advance(Duration::from_secs(50));
+    // Whichever directory the client starts at, the liar never wins.
+    for _ in 0..4 {
+        assert_eq!(client.fetch_manifest(&m.id(), None).await.unwrap(), m);
+    }
+    honest.shutdown().await;
+}
+
+/// A loopback HTTP server answering every request `403 locked` until `until`.
+async fn lying_directory(until: u64) -> std::net::SocketAddr {
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await;
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move || async move {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "error": "locked",
+                "message": "locked",
+                "locked_until": until,
+            })),
+        )
+    });
+    // Dropped with the test's runtime.
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }

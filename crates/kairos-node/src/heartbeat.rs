@@ -10,9 +10,6 @@ use kairos_proto::NodeRecord;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// Most node records asked for when counting known peers.
-const LIST_COUNT: usize = 256;
-
 /// Marks the node joined and subscribes once right now; the heartbeat loop takes over.
 /// Returns how many directories accepted the subscription.
 pub async fn join(node: &Arc<Node>) -> usize {
@@ -21,7 +18,7 @@ pub async fn join(node: &Arc<Node>) -> usize {
     heartbeat(node).await
 }
 
-/// One round: a fresh signed record to every directory, then a count of live peers.
+/// One round: a fresh signed record to every directory, then a survey of live peers.
 async fn heartbeat(node: &Arc<Node>) -> usize {
     let m = &node.membership;
     let now = node.now();
@@ -58,11 +55,10 @@ async fn heartbeat(node: &Arc<Node>) -> usize {
             }
         }
     }
-    if let Some(dir) = &node.directory {
-        match dir.list_nodes(LIST_COUNT, None).await {
-            Ok(nodes) => m.set_peers_known(nodes.len()),
-            Err(e) => tracing::debug!("listing peers failed: {e}"),
-        }
+    // Also keeps the peer book's ages current between uploads.
+    let survey = crate::survey::survey(node).await;
+    if survey.answered() > 0 {
+        m.set_peers_known(survey.candidates.len());
     }
     reached
 }

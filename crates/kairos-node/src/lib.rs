@@ -45,6 +45,7 @@ mod membership;
 pub mod ops;
 mod output;
 mod peer_api;
+mod peer_book;
 mod peer_client;
 pub mod piece;
 mod placement;
@@ -56,6 +57,7 @@ mod store;
 #[cfg(test)]
 mod store_model;
 mod stream_out;
+mod survey;
 mod sweep;
 pub mod target;
 pub mod wire;

@@ -16,6 +16,8 @@ pub enum OpError {
     Locked { until: u64 },
     #[error("not enough nodes: every block needs {needed} distinct nodes but only {known} are available; wait for more nodes to join (`kairos status` shows peers known) or upload with fewer shards")]
     NotEnoughNodes { needed: usize, known: usize },
+    #[error("not enough independently listed nodes: every block needs {needed} distinct nodes, but with at most k − 1 pieces of a block on nodes that only one directory lists, only {placeable} can be used; wait for more nodes to join, or check that the directories list the same network (one of them may be listing only its own nodes)")]
+    NotEnoughIndependentNodes { needed: usize, placeable: usize },
     #[error("no directory has this file: check the file id; it may also have expired (manifests and pieces are deleted a retention period after release)")]
     NotFound,
     #[error("release time {} is not in the future (node clock: {}); choose a later time", rfc3339(*release), rfc3339(*now))]
@@ -44,6 +46,7 @@ impl OpError {
         match self {
             OpError::Locked { .. } => "locked",
             OpError::NotEnoughNodes { .. } => "not_enough_nodes",
+            OpError::NotEnoughIndependentNodes { .. } => "not_enough_independent_nodes",
             OpError::NotFound => "not_found",
             OpError::ReleaseInPast { .. } => "release_in_past",
             OpError::ReleaseTooFar { .. } => "release_too_far",
@@ -60,6 +63,9 @@ impl OpError {
     pub fn to_event(&self) -> ErrorEvent {
         let (needed, known) = match self {
             OpError::NotEnoughNodes { needed, known } => (Some(*needed), Some(*known)),
+            OpError::NotEnoughIndependentNodes { needed, placeable } => {
+                (Some(*needed), Some(*placeable))
+            }
             _ => (None, None),
         };
         ErrorEvent {
@@ -135,6 +141,10 @@ mod tests {
             OpError::NotEnoughNodes {
                 needed: n,
                 known: n / 2,
+            },
+            OpError::NotEnoughIndependentNodes {
+                needed: n,
+                placeable: n / 2,
             },
             OpError::NotFound,
             OpError::ReleaseInPast { release: a, now: b },

@@ -35,8 +35,6 @@ use std::time::Instant;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-/// Most nodes asked of a directory for one upload.
-const LIST_COUNT: usize = 256;
 /// Most stores tried for one piece before the upload gives up.
 const MAX_ATTEMPTS: usize = 5;
 
@@ -110,7 +108,9 @@ struct Preflight {
     size: u64,
     name: String,
     dir: DirectoryClient,
-    candidates: Vec<Candidate>,
+    /// Directories that listed candidates, and how many nodes they listed.
+    directories: usize,
+    candidates: usize,
     block_total: u64,
 }
 
@@ -127,18 +127,19 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
         release,
         name,
     } = req;
-    let (pre, file) = preflight(&node, &path, name.as_deref(), release).await?;
+    let (pre, placement, file) = preflight(&node, &path, name.as_deref(), release).await?;
     let n = node.cfg.params.total_shards();
     sink.info(format!(
-        "sealing {:?} ({} bytes) into {} blocks of {n} pieces over {} nodes",
+        "sealing {:?} ({} bytes) into {} blocks of {n} pieces over {} nodes listed by {} directories",
         pre.name,
         pre.size,
         pre.block_total,
-        pre.candidates.len()
+        pre.candidates,
+        pre.directories,
     ));
     let ctx = Arc::new(Ctx {
         sink: sink.clone(),
-        placement: Mutex::new(Placement::new(pre.candidates.clone(), n)),
+        placement: Mutex::new(placement),
         n,
         total: kairos_seal::framed_len(pre.name.len(), pre.size),
         done: AtomicU64::new(0),
@@ -171,13 +172,13 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
 }
 
 /// Checks the release time, the input file and the candidate holders; returns what they
-/// found and the opened input.
+/// found, the placement over the candidates and the opened input.
 async fn preflight(
     node: &Node,
     path: &Path,
     given_name: Option<&str>,
     release: u64,
-) -> Result<(Preflight, File), OpError> {
+) -> Result<(Preflight, Placement, File), OpError> {
     let params = node.cfg.params;
     let n = params.total_shards();
     let now = node.now();
@@ -206,11 +207,19 @@ async fn preflight(
             "this node has no directories configured; start the daemon with --directory".into(),
         )
     })?;
-    let candidates = candidates(node, &dir).await?;
+    let (candidates, directories) = candidates(node).await?;
     if candidates.len() < n {
         return Err(OpError::NotEnoughNodes {
             needed: n,
             known: candidates.len(),
+        });
+    }
+    let candidate_count = candidates.len();
+    let placement = Placement::new(candidates, n, params.k(), directories);
+    if placement.capacity() < n {
+        return Err(OpError::NotEnoughIndependentNodes {
+            needed: n,
+            placeable: placement.capacity(),
         });
     }
     let block_total = kairos_seal::block_count(&params, name.len(), size);
@@ -225,24 +234,28 @@ async fn preflight(
         size,
         name,
         dir,
-        candidates,
+        directories,
+        candidates: candidate_count,
         block_total,
     };
-    Ok((pre, file))
+    Ok((pre, placement, file))
 }
 
-/// The live nodes a directory lists that this node may upload to.
-async fn candidates(node: &Node, dir: &DirectoryClient) -> Result<Vec<Candidate>, OpError> {
-    let records = dir.list_nodes(LIST_COUNT, None).await?;
-    node.membership.set_peers_known(records.len());
-    Ok(records
-        .iter()
-        .map(|r| Candidate {
-            key: r.record().key,
-            addr: r.record().addr.clone(),
-        })
-        .filter(|c| node.peers.allowed(&c.addr))
-        .collect())
+/// The live nodes every directory lists that this node may upload to, and how many
+/// directories answered.
+async fn candidates(node: &Node) -> Result<(Vec<Candidate>, usize), OpError> {
+    let survey = crate::survey::survey(node).await;
+    if survey.answered() == 0 {
+        let errors: Vec<String> = survey
+            .failed
+            .iter()
+            .map(|(addr, e)| format!("{addr}: {e}"))
+            .collect();
+        return Err(OpError::DirectoryUnreachable(errors.join("; ")));
+    }
+    node.membership.set_peers_known(survey.candidates.len());
+    let answered = survey.answered();
+    Ok((survey.candidates, answered))
 }
 
 /// The sealer's output channel, the way spent blocks go back to it, and its thread.
@@ -324,7 +337,7 @@ async fn seal_and_upload(
 /// Chooses the `n` distinct nodes of a block's pieces.
 fn place_block(ctx: &Ctx, block: &SealedBlock) -> Result<Arc<BlockState>, OpError> {
     let targets = lock(&ctx.placement)
-        .for_block(u64::from(block.index))
+        .for_block()
         .ok_or_else(|| OpError::NotEnoughNodes {
             needed: ctx.n,
             known: lock(&ctx.placement).healthy(),

@@ -13,6 +13,7 @@
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::membership::Membership;
+use crate::peer_book::PeerBook;
 use crate::peer_client::PeerClient;
 use crate::socket::LocalSocket;
 use crate::state::Node;
@@ -205,6 +206,7 @@ fn build_state(
         key_limiter: RateLimiter::new(rate, rate * 2.0, 100_000),
         stores: Semaphore::new(l.max_concurrent_stores),
         membership: Membership::new(dir_clients),
+        peer_book: PeerBook::default(),
         directory,
         peers,
         cfg: config,

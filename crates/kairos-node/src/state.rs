@@ -7,6 +7,7 @@
 
 use crate::config::NodeConfig;
 use crate::membership::Membership;
+use crate::peer_book::PeerBook;
 use crate::peer_client::PeerClient;
 use crate::store::Store;
 use crate::wire::Status;
@@ -32,6 +33,8 @@ pub struct Node {
     pub key_limiter: RateLimiter<PublicKey>,
     pub stores: Semaphore,
     pub membership: Membership,
+    /// How long each peer has been seen listed (placement prefers older nodes).
+    pub peer_book: PeerBook,
     /// A client of all configured directories (`None` if none are configured).
     pub directory: Option<DirectoryClient>,
     pub peers: PeerClient,

@@ -25,9 +25,15 @@ pub struct OnionPort {
 }
 
 impl Control {
-    /// `ADD_ONION ED25519-V3:<key> Flags=Detach Port=...`: publishes an onion service with the
-    /// given 64-byte expanded Ed25519 secret key. Returns the ServiceID (address without
-    /// `.onion`). Detached: the service outlives this connection (until DEL_ONION or exit).
+    /// `ADD_ONION ED25519-V3:<key> Flags=Detach PoWDefensesEnabled=1 Port=...`: publishes an
+    /// onion service with the given 64-byte expanded Ed25519 secret key. Returns the ServiceID
+    /// (address without `.onion`). Detached: the service outlives this connection (until
+    /// DEL_ONION or exit).
+    ///
+    /// Tor's proof-of-work defence (hspow-spec) is always on: while the service is not under
+    /// pressure its suggested effort stays 0 and clients pay nothing; under an introduction
+    /// flood, tor raises the effort, so each new connection costs a flooder CPU time instead
+    /// of costing the service its slots.
     pub async fn add_onion(
         &mut self,
         expanded_key: &[u8; 64],
@@ -39,7 +45,10 @@ impl Control {
             ));
         }
         let key = Zeroizing::new(BASE64.encode(expanded_key));
-        let mut line = Zeroizing::new(format!("ADD_ONION ED25519-V3:{} Flags=Detach", *key));
+        let mut line = Zeroizing::new(format!(
+            "ADD_ONION ED25519-V3:{} Flags=Detach PoWDefensesEnabled=1",
+            *key
+        ));
         for p in ports {
             if p.virt_port == 0 || p.target.port() == 0 {
                 return Err(ControlError::BadArgument(
