@@ -25,8 +25,7 @@ pub use codec::DecodeError;
 pub use identity::{onion_address, parse_onion_address, Identity, IdentityError, PublicKey};
 pub use manifest::{
     AnyManifest, BlockEntry, ContentBlock, ContentManifest, DrandLock, FileId, LockRoundError,
-    LockSection, Manifest, ManifestError, Peer, PieceEntry, SignedContentManifest,
-    SignedManifest,
+    LockSection, Manifest, ManifestError, Peer, PieceEntry, SignedContentManifest, SignedManifest,
 };
 pub use placement::{PlacementError, PlacementRecord, SignedPlacement};
 pub use record::{NodeRecord, RecordError, SignedNodeRecord};

@@ -57,17 +57,29 @@ mod tests {
     fn per_file_keys_are_deterministic_distinct_and_not_the_node_key() {
         let node = Identity::from_seed(&[7; 32]);
         let (a, b) = ([1u8; 32], [2u8; 32]);
-        assert_eq!(node.per_file_key(&a).public(), node.per_file_key(&a).public());
-        assert_ne!(node.per_file_key(&a).public(), node.per_file_key(&b).public());
+        assert_eq!(
+            node.per_file_key(&a).public(),
+            node.per_file_key(&a).public()
+        );
+        assert_ne!(
+            node.per_file_key(&a).public(),
+            node.per_file_key(&b).public()
+        );
         assert_ne!(node.per_file_key(&a).public(), node.public());
         assert_eq!(node.repair_seed(&a), node.repair_seed(&a));
         assert_ne!(node.repair_seed(&a), node.repair_seed(&b));
         // Independent of each other and of the node seed.
-        assert_ne!(node.repair_seed(&a).as_bytes(), &*node.per_file_key(&a).seed());
+        assert_ne!(
+            node.repair_seed(&a).as_bytes(),
+            &*node.per_file_key(&a).seed()
+        );
         assert_ne!(node.repair_seed(&a).as_bytes(), &*node.seed());
         // Another node gets other keys for the same salt.
         let other = Identity::from_seed(&[8; 32]);
-        assert_ne!(other.per_file_key(&a).public(), node.per_file_key(&a).public());
+        assert_ne!(
+            other.per_file_key(&a).public(),
+            node.per_file_key(&a).public()
+        );
         assert_ne!(other.repair_seed(&a), node.repair_seed(&a));
     }
 }

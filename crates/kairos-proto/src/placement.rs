@@ -316,7 +316,10 @@ impl SignedPlacement {
 
     /// Decodes and verifies signed placement bytes for the file of `manifest`: signed by its
     /// uploader key, and [`PlacementRecord::check_against`] the manifest.
-    pub fn verify(bytes: Vec<u8>, manifest: &SignedContentManifest) -> Result<Self, PlacementError> {
+    pub fn verify(
+        bytes: Vec<u8>,
+        manifest: &SignedContentManifest,
+    ) -> Result<Self, PlacementError> {
         let placement = Self::from_bytes(bytes, &manifest.manifest().uploader)?;
         placement.record.check_against(manifest)?;
         Ok(placement)

@@ -126,7 +126,10 @@ impl SignedTombstone {
 
     /// Decodes and verifies a tombstone for the file of `manifest`: it names that file and is
     /// signed by its uploader key. The release-time rule is [`Self::check_before_release`].
-    pub fn verify(bytes: Vec<u8>, manifest: &SignedContentManifest) -> Result<Self, TombstoneError> {
+    pub fn verify(
+        bytes: Vec<u8>,
+        manifest: &SignedContentManifest,
+    ) -> Result<Self, TombstoneError> {
         let t = Self::from_bytes(bytes, &manifest.manifest().uploader)?;
         if t.tombstone.file_id != manifest.id() {
             return Err(TombstoneError::WrongFile {

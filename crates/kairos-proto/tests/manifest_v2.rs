@@ -78,7 +78,10 @@ fn dispatch_reads_v1_and_refuses_unknown_versions() {
     v3[4] = 3;
     assert!(matches!(
         AnyManifest::from_bytes(v3),
-        Err(ManifestError::Decode(kairos_proto::DecodeError::Version { version: 3, .. }))
+        Err(ManifestError::Decode(kairos_proto::DecodeError::Version {
+            version: 3,
+            ..
+        }))
     ));
     for short in [&b""[..], b"KRS", b"KRSM", b"XXXX\x02"] {
         assert!(AnyManifest::from_bytes(short.to_vec()).is_err());

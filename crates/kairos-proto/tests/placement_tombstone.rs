@@ -78,7 +78,10 @@ fn placement_rules() {
     let mut r = placement(&m, 1);
     r.holders.truncate(4);
     r.blocks = vec![vec![0, 1, 2, 3]; 2];
-    assert!(r.clone().sign(&id).is_ok(), "n = 4 on 4 holders is fine alone");
+    assert!(
+        r.clone().sign(&id).is_ok(),
+        "n = 4 on 4 holders is fine alone"
+    );
     let signed = r.sign(&id).unwrap();
     assert!(matches!(
         SignedPlacement::verify(signed.into_bytes(), &m),
@@ -110,7 +113,9 @@ fn placement_must_fit_its_manifest() {
     r.blocks.push(r.blocks[0].clone());
     mismatch(r);
     // Signed by another key than the manifest's uploader.
-    let p = placement(&m, 1).sign(&Identity::from_seed(&[12; 32])).unwrap();
+    let p = placement(&m, 1)
+        .sign(&Identity::from_seed(&[12; 32]))
+        .unwrap();
     assert_eq!(
         SignedPlacement::verify(p.into_bytes(), &m),
         Err(PlacementError::BadSignature)

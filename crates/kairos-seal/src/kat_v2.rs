@@ -259,7 +259,13 @@ fn regenerated_shares_equal_the_committed_ones() {
         for b in &case.blocks {
             for (j, p) in b.pieces.iter().enumerate() {
                 let share = regenerate_share(&seed, b.index, j, &params).unwrap();
-                assert_eq!(hex(&share[..]), p.share, "{} block {} piece {j}", case.label, b.index);
+                assert_eq!(
+                    hex(&share[..]),
+                    p.share,
+                    "{} block {} piece {j}",
+                    case.label,
+                    b.index
+                );
             }
         }
     }

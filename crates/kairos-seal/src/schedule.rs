@@ -35,7 +35,9 @@ use rand_chacha::ChaCha20Rng;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::SealError;
-use crate::keys::{block_key, block_key_v2, derive_wiped, split_secret, BlockPos, KeyShare, SECRET_LEN};
+use crate::keys::{
+    block_key, block_key_v2, derive_wiped, split_secret, BlockPos, KeyShare, SECRET_LEN,
+};
 use crate::params::Params;
 
 /// BLAKE3 `derive_key` context of a v2 block secret.
@@ -182,7 +184,11 @@ pub(crate) enum Keying<'a> {
 
 impl Keying<'_> {
     /// The AES-256 key of the block at `pos` under `secret`.
-    pub(crate) fn block_key(&self, pos: &BlockPos, secret: &[u8; SECRET_LEN]) -> Zeroizing<[u8; 32]> {
+    pub(crate) fn block_key(
+        &self,
+        pos: &BlockPos,
+        secret: &[u8; SECRET_LEN],
+    ) -> Zeroizing<[u8; 32]> {
         match self {
             Keying::V1 => block_key(&pos.salt, pos.index, secret),
             Keying::V2(t) => block_key_v2(&pos.salt, pos.index, secret, t.as_bytes()),
@@ -242,7 +248,10 @@ pub(crate) fn block_material_v2(
     seed: &RepairSeed,
     index: u32,
 ) -> (Zeroizing<[u8; SECRET_LEN]>, CoefficientRng) {
-    (block_secret_v2(seed, index), CoefficientRng::new(seed, index))
+    (
+        block_secret_v2(seed, index),
+        CoefficientRng::new(seed, index),
+    )
 }
 
 /// Share `piece` (0-based piece index; x-coordinate `piece + 1`) of block `index` of a file
@@ -261,12 +270,11 @@ pub fn regenerate_share(
         return Err(SealError::PieceIndex { piece, n });
     }
     let (secret, mut rng) = block_material_v2(repair_seed, index);
-    let mut shares = split_secret(&secret, params.k(), n, &mut rng).map_err(|detail| {
-        SealError::Internal {
+    let mut shares =
+        split_secret(&secret, params.k(), n, &mut rng).map_err(|detail| SealError::Internal {
             stage: "shamir",
             detail,
-        }
-    })?;
+        })?;
     let share = Zeroizing::new(shares[piece]);
     shares.zeroize();
     Ok(share)

@@ -83,7 +83,14 @@ impl<R: Read> Sealer<R> {
         file_name: &str,
         threads: usize,
     ) -> Result<Self, SealError> {
-        Self::with_schedule(reader, params, file_name, threads, new_salt(), KeySchedule::V1)
+        Self::with_schedule(
+            reader,
+            params,
+            file_name,
+            threads,
+            new_salt(),
+            KeySchedule::V1,
+        )
     }
 
     /// A sealer under `schedule` with the given `salt`.
@@ -164,8 +171,13 @@ impl<R: Read> Sealer<R> {
         let buf = self.spare.pop().unwrap_or_default();
         match self.framer.next_block(buf) {
             Ok(Some(mut block)) => {
-                let result =
-                    seal_plain(&self.params, &self.schedule, &self.salt, &mut block, &self.pool);
+                let result = seal_plain(
+                    &self.params,
+                    &self.schedule,
+                    &self.salt,
+                    &mut block,
+                    &self.pool,
+                );
                 self.spare.push(block.buf);
                 Some(result)
             }

@@ -26,7 +26,13 @@ fn schedule(seed: u8, lock: Option<u8>) -> KeySchedule {
     }
 }
 
-fn seal(file: &[u8], p: Params, salt: [u8; 32], s: KeySchedule, threads: usize) -> Vec<SealedBlock> {
+fn seal(
+    file: &[u8],
+    p: Params,
+    salt: [u8; 32],
+    s: KeySchedule,
+    threads: usize,
+) -> Vec<SealedBlock> {
     Sealer::with_schedule(file, p, NAME, threads, salt, s)
         .unwrap()
         .collect::<Result<_, _>>()
@@ -60,7 +66,10 @@ fn wrong_lock_secret_or_schedule_is_a_typed_error() {
     let blocks = seal(&file, p, salt, s.clone(), 2);
     assert!(blocks.len() > 1);
     for threads in [1, 2] {
-        assert_eq!(open(&blocks, p, salt, s.for_opening(), threads).unwrap(), file);
+        assert_eq!(
+            open(&blocks, p, salt, s.for_opening(), threads).unwrap(),
+            file
+        );
         for bad in [
             OpenSchedule::V2 {
                 lock_secret: LockSecret::none(),

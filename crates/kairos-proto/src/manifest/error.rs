@@ -24,4 +24,3 @@ pub enum ManifestError {
 pub(crate) fn inconsistent(msg: impl Into<String>) -> ManifestError {
     ManifestError::Inconsistent(msg.into())
 }
-

@@ -96,7 +96,12 @@ impl DrandLock {
     /// An earlier round would open the file before its release time; a later one would keep it
     /// closed longer than announced. Pure, checked arithmetic; run it with the parameters of the
     /// chain named by [`DrandLock::chain_hash`].
-    pub fn check_round(&self, release: u64, genesis: u64, period: u64) -> Result<(), LockRoundError> {
+    pub fn check_round(
+        &self,
+        release: u64,
+        genesis: u64,
+        period: u64,
+    ) -> Result<(), LockRoundError> {
         let expected = Self::first_round_at_or_after(release, genesis, period)?;
         if Self::round_time(self.round, genesis, period).is_none() {
             return Err(LockRoundError::Overflow { round: self.round });
@@ -221,7 +226,10 @@ mod tests {
         lock(expected).check_round(release, GENESIS, 3).unwrap();
         assert!(matches!(
             lock(expected - 1).check_round(release, GENESIS, 3),
-            Err(LockRoundError::WrongRound { when: "before its release time", .. })
+            Err(LockRoundError::WrongRound {
+                when: "before its release time",
+                ..
+            })
         ));
         assert!(lock(expected + 1).check_round(release, GENESIS, 3).is_err());
         assert_eq!(
@@ -229,7 +237,9 @@ mod tests {
             Err(LockRoundError::ZeroPeriod)
         );
         assert!(lock(u64::MAX).check_round(u64::MAX, 0, 1).is_err());
-        assert!(lock(u64::MAX).check_round(release, GENESIS, u64::MAX).is_err());
+        assert!(lock(u64::MAX)
+            .check_round(release, GENESIS, u64::MAX)
+            .is_err());
         assert_eq!(DrandLock::round_time(0, GENESIS, 3), None);
     }
 }

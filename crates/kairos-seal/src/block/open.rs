@@ -89,7 +89,9 @@ pub fn open_block_with(
     pieces: &[Option<(&[u8], &[u8])>],
 ) -> Result<Vec<u8>, OpenError> {
     let mut out = Vec::new();
-    open_block_into_with(params, schedule, pos, cipher_len, expected, pieces, &mut out)?;
+    open_block_into_with(
+        params, schedule, pos, cipher_len, expected, pieces, &mut out,
+    )?;
     Ok(out)
 }
 

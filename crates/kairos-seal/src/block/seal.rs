@@ -207,7 +207,8 @@ fn encrypt_in_place(
     secret: &[u8; SECRET_LEN],
     buf: &mut Vec<u8>,
 ) -> Result<(), SealError> {
-    let key = aead_key(&keying.block_key(pos, secret)).map_err(|e| seal_internal("aead key")(e.to_string()))?;
+    let key = aead_key(&keying.block_key(pos, secret))
+        .map_err(|e| seal_internal("aead key")(e.to_string()))?;
     let tag = key
         .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(pos.nonce()),
