@@ -28,7 +28,7 @@
 //!   refused (the v2 vectors are never regenerated, unlike the v1 ones).
 //!
 //! Known gap: rand_chacha's generator has no `Zeroize`; its state is overwritten when dropped
-//! ([`CoefficientRng`]) but copies made by moves may stay on the stack.
+//! (`CoefficientRng`) but copies made by moves may stay on the stack.
 
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
