@@ -108,3 +108,29 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+/// Bytes of an Ed25519 signature, the last field of every signed object.
+pub(crate) const SIGNATURE_LEN: usize = 64;
+
+/// What a signature covers: `context ‖ body`. Every signed type has its own context, so a
+/// signature over one type never verifies as another.
+pub(crate) fn signed_message(context: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(context.len() + body.len());
+    msg.extend_from_slice(context);
+    msg.extend_from_slice(body);
+    msg
+}
+
+/// Splits signed bytes into the body and the trailing signature.
+pub(crate) fn split_signed(bytes: &[u8]) -> Result<(&[u8], [u8; SIGNATURE_LEN]), DecodeError> {
+    let Some(body_len) = bytes.len().checked_sub(SIGNATURE_LEN) else {
+        return Err(DecodeError::Truncated {
+            field: "signature",
+            needed: SIGNATURE_LEN - bytes.len(),
+        });
+    };
+    let (body, sig) = bytes.split_at(body_len);
+    let mut signature = [0u8; SIGNATURE_LEN];
+    signature.copy_from_slice(sig);
+    Ok((body, signature))
+}

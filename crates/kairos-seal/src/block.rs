@@ -6,13 +6,16 @@
 //!
 //! ```text
 //! plaintext (P bytes, P <= params.block_plaintext_size(); P is the full size unless last)
-//!   -> AES-256-GCM(key = block_key(salt, index, s), nonce = block_nonce(index),
-//!                  aad = salt || index u32 LE || is_last u8)
+//!   -> AES-256-GCM(key = block_key(salt, index, s)            format 1 (KeySchedule::V1)
+//!                      | block_key_v2(salt, index, s, T)      format 2 (KeySchedule::V2),
+//!                  nonce = block_nonce(index), aad = salt || index u32 LE || is_last u8)
 //!   -> ciphertext || tag                       cipher_len = P + 16 bytes
 //!   -> zero padding to k * L                   L = params.shard_len_for(cipher_len)
 //!   -> data shard i = padded[i*L .. (i+1)*L]   for i in 0..k  (systematic code)
 //!      parity shard j = RS(k, m) parity j      for j in 0..m  (reed-solomon-simd)
-//! s (32 random bytes) -> Shamir GF(256), threshold k, n = k + m shares; share i has x = i + 1
+//! s (32 random bytes, or derived from the repair seed under V2)
+//!   -> Shamir GF(256), threshold k, n = k + m shares; share i has x = i + 1
+//!      (coefficients random, or from the block's ChaCha20 generator under V2)
 //! piece i = (share i, shard i), hash i = piece_hash(share i, shard i)
 //! ```
 //!

@@ -28,6 +28,8 @@ pub enum SealError {
     },
     #[error("the file needs more than 2^32 blocks")]
     TooManyBlocks,
+    #[error("piece index {piece} is out of range: a block has {n} pieces (0..{n})")]
+    PieceIndex { piece: usize, n: usize },
     #[error("reading the input failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("a sealing worker thread stopped unexpectedly")]
@@ -76,7 +78,7 @@ pub enum OpenError {
     BadShare { block: u32, piece: usize },
     #[error(
         "block {block}: decryption failed: the pieces match the manifest but not this file, \
-         block position or salt (or the manifest itself is inconsistent)"
+         block position, salt or lock secret (or the manifest itself is inconsistent)"
     )]
     Decrypt { block: u32 },
     #[error("expected block {expected} next, got block {got}")]

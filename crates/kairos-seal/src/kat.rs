@@ -60,48 +60,48 @@ impl RngCore for XofRng {
 impl CryptoRng for XofRng {}
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
-struct KatFile {
-    comment: String,
-    cases: Vec<KatCase>,
+pub(crate) struct KatFile {
+    pub(crate) comment: String,
+    pub(crate) cases: Vec<KatCase>,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
-struct KatCase {
-    label: String,
-    k: u8,
-    m: u8,
-    shard_size: u32,
-    salt: String,
-    file_name: String,
-    file: String,
-    blocks: Vec<KatBlock>,
+pub(crate) struct KatCase {
+    pub(crate) label: String,
+    pub(crate) k: u8,
+    pub(crate) m: u8,
+    pub(crate) shard_size: u32,
+    pub(crate) salt: String,
+    pub(crate) file_name: String,
+    pub(crate) file: String,
+    pub(crate) blocks: Vec<KatBlock>,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
-struct KatBlock {
-    index: u32,
-    is_last: bool,
-    secret: String,
-    cipher_len: u32,
-    pieces: Vec<KatPiece>,
+pub(crate) struct KatBlock {
+    pub(crate) index: u32,
+    pub(crate) is_last: bool,
+    pub(crate) secret: String,
+    pub(crate) cipher_len: u32,
+    pub(crate) pieces: Vec<KatPiece>,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
-struct KatPiece {
-    share: String,
-    shard: String,
-    hash: String,
+pub(crate) struct KatPiece {
+    pub(crate) share: String,
+    pub(crate) shard: String,
+    pub(crate) hash: String,
 }
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/seal/kat-v1.json")
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     HEXLOWER.encode(b)
 }
 
-fn unhex(s: &str) -> Vec<u8> {
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
     HEXLOWER.decode(s.as_bytes()).expect("hex in test vectors")
 }
 

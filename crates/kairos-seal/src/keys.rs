@@ -4,10 +4,12 @@
 //!
 //! Invariants:
 //! * Every block is encrypted under its own key, derived by [`block_key`] from a fresh 256-bit
-//!   random secret. A key therefore encrypts exactly one message, which is what makes the
-//!   deterministic nonce of [`block_nonce`] safe (see there).
-//! * [`block_key`] is the *only* place a block key is computed. A later format version (for
-//!   example one that mixes in a drand timelock secret) changes this one function.
+//!   random secret (format 1), or by [`block_key_v2`] from a secret derived from the file's
+//!   repair seed and the block index (format 2; the seed is per file because the salt is). A
+//!   key therefore encrypts exactly one message, which is what makes the deterministic nonce of
+//!   [`block_nonce`] safe (see there).
+//! * [`block_key`] (format 1) and [`block_key_v2`] (format 2, which mixes in the file's lock
+//!   secret `T`) are the *only* places a block key is computed; [`crate::schedule`] picks one.
 //! * Secrets, keys and intermediate share buffers are wiped (`zeroize`) when dropped. The shares
 //!   inside a [`crate::Piece`] are handed to the caller, who sends each one to a different peer.
 //! * Share `i` of a block (0-based piece index) always carries the Shamir x-coordinate `i + 1`
@@ -42,6 +44,8 @@ pub type FileSalt = [u8; 32];
 pub const PIECE_HASH_CONTEXT: &str = "kairos piece v1";
 /// BLAKE3 `derive_key` context of [`block_key`].
 pub const BLOCK_KEY_CONTEXT: &str = "kairos block key v1";
+/// BLAKE3 `derive_key` context of [`block_key_v2`].
+pub const BLOCK_KEY_V2_CONTEXT: &str = "kairos block key v2";
 
 /// The content address of a piece: BLAKE3 in `derive_key` mode (context
 /// [`PIECE_HASH_CONTEXT`]) over `share || shard`.
@@ -81,14 +85,36 @@ pub(crate) fn new_secret() -> Zeroizing<[u8; SECRET_LEN]> {
 /// The AES-256 key of block `index`: BLAKE3 `derive_key` (context [`BLOCK_KEY_CONTEXT`]) over
 /// `salt || index (u32 LE) || secret`.
 ///
-/// This is the single place where a block key is made. The salt and index bind the key to its
-/// file and position (defence in depth: the AAD binds them too); a later version can mix a
-/// timelock secret in here without touching anything else.
+/// The salt and index bind the key to its file and position (defence in depth: the AAD binds
+/// them too).
 pub fn block_key(salt: &FileSalt, index: u32, secret: &[u8; SECRET_LEN]) -> Zeroizing<[u8; 32]> {
-    let mut hasher = blake3::Hasher::new_derive_key(BLOCK_KEY_CONTEXT);
-    hasher.update(salt);
-    hasher.update(&index.to_le_bytes());
-    hasher.update(secret);
+    derive_wiped(BLOCK_KEY_CONTEXT, &[salt, &index.to_le_bytes(), secret])
+}
+
+/// The format 2 AES-256 key of block `index`: BLAKE3 `derive_key` (context
+/// [`BLOCK_KEY_V2_CONTEXT`]) over `salt || index (u32 LE) || secret || lock_secret`, where
+/// `lock_secret` is the file's `T` (32 zero bytes for a file without a drand lock).
+///
+/// With a drand lock, `T` is only ever stored tlock-encrypted: the shares alone (or the repair
+/// seed, which regenerates the secret) do not open the block before the drand round.
+pub fn block_key_v2(
+    salt: &FileSalt,
+    index: u32,
+    secret: &[u8; SECRET_LEN],
+    lock_secret: &[u8; 32],
+) -> Zeroizing<[u8; 32]> {
+    derive_wiped(
+        BLOCK_KEY_V2_CONTEXT,
+        &[salt, &index.to_le_bytes(), secret, lock_secret],
+    )
+}
+
+/// BLAKE3 `derive_key(context, parts concatenated)`; wipes the hasher and the hash it copied.
+pub(crate) fn derive_wiped(context: &str, parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    let mut hasher = blake3::Hasher::new_derive_key(context);
+    for part in parts {
+        hasher.update(part);
+    }
     let mut hash = hasher.finalize();
     let key = Zeroizing::new(*hash.as_bytes());
     // The hasher's buffer still holds the secret; the `Hash` holds the key.
@@ -100,8 +126,9 @@ pub fn block_key(salt: &FileSalt, index: u32, secret: &[u8; SECRET_LEN]) -> Zero
 /// The AES-GCM nonce of block `index`: the index as u32 LE, then eight zero bytes.
 ///
 /// Why a deterministic nonce is safe: GCM breaks only when one key encrypts two messages under
-/// the same nonce. Every block key comes from a fresh 256-bit random secret and encrypts exactly
-/// one block, so no (key, nonce) pair ever repeats, whatever the nonce. A random nonce would add
+/// the same nonce. Every block key comes from a fresh 256-bit random secret (format 1) or from
+/// the file's fresh salt and a secret derived for this block alone (format 2) and encrypts
+/// exactly one block, so no (key, nonce) pair ever repeats, whatever the nonce. A random nonce would add
 /// nothing; putting the index there costs nothing and keeps sealing deterministic given the
 /// secret (which the known-answer tests rely on).
 pub fn block_nonce(index: u32) -> [u8; NONCE_LEN] {
@@ -147,7 +174,7 @@ impl BlockPos {
         }
     }
 
-    /// [`block_key`] of this block under `secret`.
+    /// [`block_key`] (format 1) of this block under `secret`.
     pub fn key(&self, secret: &[u8; SECRET_LEN]) -> Zeroizing<[u8; 32]> {
         block_key(&self.salt, self.index, secret)
     }

@@ -10,6 +10,9 @@
 //! * [`error`] — [`SealError`] and [`OpenError`];
 //! * [`keys`] — salt, [`BlockPos`], per-block secret and key derivation, nonce and AAD, Shamir
 //!   shares, piece hashes;
+//! * [`schedule`] — the key schedules: [`KeySchedule::V1`] (random block secrets) and
+//!   [`KeySchedule::V2`] (secrets and Shamir coefficients derived from a per-file
+//!   [`RepairSeed`], keys mixed with a per-file [`LockSecret`]), and [`regenerate_share`];
 //! * [`block`] — one block's byte layout, [`Piece`] and [`SealedBlock`]; [`block::seal`] and
 //!   [`block::open`] hold the pure per-block functions (a node runs them on its own worker
 //!   threads);
@@ -19,8 +22,9 @@
 //!   worker threads.
 //!
 //! Security properties, in one place: each block has its own AES-256-GCM key derived from a
-//! fresh 256-bit secret; the secret is Shamir-split with threshold `k` so any `k` pieces open a
-//! block and `k - 1` reveal nothing about it; the AAD binds each block to its file salt,
+//! 256-bit secret of its own (fresh random under V1, derived per block from the per-file repair
+//! seed under V2, where the key also mixes in the lock secret); the secret is Shamir-split with
+//! threshold `k` so any `k` pieces open a block and `k - 1` reveal nothing about it; the AAD binds each block to its file salt,
 //! position and last-block flag; each piece's hash (in the signed manifest) binds share and
 //! shard, so bad pieces are erasures, not poison.
 
@@ -30,20 +34,24 @@ pub mod format;
 pub mod frame;
 pub mod keys;
 pub mod params;
+pub mod schedule;
 pub mod stream;
 
 #[cfg(test)]
 mod kat;
+#[cfg(test)]
+mod kat_v2;
 
-pub use block::open::{open_block, open_block_into};
-pub use block::seal::seal_block;
+pub use block::open::{open_block, open_block_into, open_block_into_with, open_block_with};
+pub use block::seal::{seal_block, seal_block_with};
 pub use block::{Piece, SealedBlock};
 pub use error::{OpenError, SealError};
 pub use format::{FORMAT_VERSION, MAX_NAME_LEN};
 pub use frame::{block_count, framed_len, FileInfo};
 pub use keys::{
-    block_aad, block_key, block_nonce, new_salt, piece_hash, BlockPos, FileSalt, KeyShare,
-    PieceHash, SECRET_LEN, SHARE_LEN,
+    block_aad, block_key, block_key_v2, block_nonce, new_salt, piece_hash, BlockPos, FileSalt,
+    KeyShare, PieceHash, SECRET_LEN, SHARE_LEN,
 };
 pub use params::{Params, ParamsError, SHARD_ALIGN, TAG_LEN};
+pub use schedule::{regenerate_share, KeySchedule, LockSecret, OpenSchedule, RepairSeed};
 pub use stream::{BlockPieces, Opener, Sealer};

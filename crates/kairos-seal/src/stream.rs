@@ -14,31 +14,26 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::block::open::open_block_into;
-use crate::block::seal::{seal_in_place, ShardPool};
+use crate::block::open::open_block_into_with;
+use crate::block::seal::{seal_scheduled, ShardPool};
 use crate::block::SealedBlock;
 use crate::error::{OpenError, SealError};
 use crate::frame::{Deframer, FileInfo, Framer, PlainBlock};
-use crate::keys::{new_salt, new_secret, BlockPos, FileSalt, PieceHash};
+use crate::keys::{new_salt, BlockPos, FileSalt, PieceHash};
 use crate::params::Params;
+use crate::schedule::{KeySchedule, OpenSchedule};
 
-/// Seals the plaintext of one framed block with a fresh secret; `block.buf` is left holding
-/// the padded ciphertext, ready for reuse.
+/// Seals the plaintext of one framed block under `schedule`; `block.buf` is left holding the
+/// padded ciphertext, ready for reuse.
 fn seal_plain(
     params: &Params,
+    schedule: &KeySchedule,
     salt: &FileSalt,
     block: &mut PlainBlock,
     pool: &ShardPool,
 ) -> Result<SealedBlock, SealError> {
-    let secret = new_secret();
-    seal_in_place(
-        params,
-        BlockPos::new(*salt, block.index, block.is_last),
-        &mut block.buf,
-        &secret,
-        &mut rand::thread_rng(),
-        Some(pool),
-    )
+    let pos = BlockPos::new(*salt, block.index, block.is_last);
+    seal_scheduled(params, schedule, pos, &mut block.buf, Some(pool))
 }
 
 type SealDone = (Result<SealedBlock, SealError>, Vec<u8>);
@@ -64,6 +59,7 @@ struct SealWorker {
 pub struct Sealer<R: Read> {
     framer: Framer<R>,
     params: Params,
+    schedule: Arc<KeySchedule>,
     salt: FileSalt,
     pool: Arc<ShardPool>,
     workers: Vec<SealWorker>,
@@ -78,16 +74,40 @@ pub struct Sealer<R: Read> {
 }
 
 impl<R: Read> Sealer<R> {
-    /// A sealer for `reader` (the file's bytes) with a fresh random salt. `threads <= 1` seals in
-    /// the caller's thread; more start that many worker threads.
+    /// A format 1 sealer ([`KeySchedule::V1`]) for `reader` (the file's bytes) with a fresh
+    /// random salt. `threads <= 1` seals in the caller's thread; more start that many worker
+    /// threads.
     pub fn new(
         reader: R,
         params: Params,
         file_name: &str,
         threads: usize,
     ) -> Result<Self, SealError> {
+        Self::with_schedule(
+            reader,
+            params,
+            file_name,
+            threads,
+            new_salt(),
+            KeySchedule::V1,
+        )
+    }
+
+    /// A sealer under `schedule` with the given `salt`.
+    ///
+    /// The salt must be fresh for every file ([`crate::new_salt`]): under
+    /// [`KeySchedule::V2`] sealing is deterministic, so two plaintexts sealed with the same
+    /// salt and repair seed would reuse block keys (see [`crate::schedule`]).
+    pub fn with_schedule(
+        reader: R,
+        params: Params,
+        file_name: &str,
+        threads: usize,
+        salt: FileSalt,
+        schedule: KeySchedule,
+    ) -> Result<Self, SealError> {
         let framer = Framer::new(reader, &params, file_name)?;
-        let salt = new_salt();
+        let schedule = Arc::new(schedule);
         let threads = if threads >= 2 { threads } else { 0 };
         // Enough shard buffers for every block that can be in flight, plus one being consumed.
         let pool = Arc::new(ShardPool::new(params.total_shards() * (threads + 2)));
@@ -97,11 +117,12 @@ impl<R: Read> Sealer<R> {
             let (job_tx, job_rx) = mpsc::sync_channel::<PlainBlock>(1);
             let (res_tx, res_rx) = mpsc::sync_channel::<SealDone>(1);
             let pool = Arc::clone(&pool);
+            let schedule = Arc::clone(&schedule);
             let handle = thread::Builder::new()
                 .name(format!("kairos-seal-{w}"))
                 .spawn(move || {
                     for mut block in job_rx {
-                        let result = seal_plain(&params, &salt, &mut block, &pool);
+                        let result = seal_plain(&params, &schedule, &salt, &mut block, &pool);
                         if res_tx.send((result, block.buf)).is_err() {
                             break;
                         }
@@ -116,6 +137,7 @@ impl<R: Read> Sealer<R> {
         Ok(Sealer {
             framer,
             params,
+            schedule,
             salt,
             pool,
             workers,
@@ -149,7 +171,13 @@ impl<R: Read> Sealer<R> {
         let buf = self.spare.pop().unwrap_or_default();
         match self.framer.next_block(buf) {
             Ok(Some(mut block)) => {
-                let result = seal_plain(&self.params, &self.salt, &mut block, &self.pool);
+                let result = seal_plain(
+                    &self.params,
+                    &self.schedule,
+                    &self.salt,
+                    &mut block,
+                    &self.pool,
+                );
                 self.spare.push(block.buf);
                 Some(result)
             }
@@ -257,6 +285,7 @@ impl<'a> BlockPieces<'a> {
 /// [`Opener::finish`], so write to a temporary file and keep it only if `finish` succeeds.
 pub struct Opener<W: Write> {
     params: Params,
+    schedule: OpenSchedule,
     salt: FileSalt,
     block_count: u32,
     next: u32,
@@ -266,10 +295,23 @@ pub struct Opener<W: Write> {
 }
 
 impl<W: Write> Opener<W> {
-    /// An opener for a file of `block_count` blocks sealed with `params` and `salt`.
+    /// An opener for a format 1 file of `block_count` blocks sealed with `params` and `salt`.
     pub fn new(writer: W, params: Params, salt: FileSalt, block_count: u32) -> Self {
+        Self::with_schedule(writer, params, salt, block_count, OpenSchedule::V1)
+    }
+
+    /// An opener for a file sealed under any key schedule (format 2: [`OpenSchedule::V2`] with
+    /// the file's lock secret).
+    pub fn with_schedule(
+        writer: W,
+        params: Params,
+        salt: FileSalt,
+        block_count: u32,
+        schedule: OpenSchedule,
+    ) -> Self {
         Opener {
             params,
+            schedule,
             salt,
             block_count,
             next: 0,
@@ -319,8 +361,9 @@ impl<W: Write> Opener<W> {
     ) -> Result<(), OpenError> {
         let is_last = self.check_next(index)?;
         let mut buf = std::mem::take(&mut self.buf);
-        let opened = open_block_into(
+        let opened = open_block_into_with(
             &self.params,
+            &self.schedule,
             BlockPos::new(self.salt, index, is_last),
             cipher_len,
             expected,
@@ -349,8 +392,10 @@ impl<W: Write> Opener<W> {
             return Ok(());
         }
         let (params, salt) = (self.params, self.salt);
+        // The workers borrow their own copy: `self` is borrowed mutably by the pipeline.
+        let schedule = self.schedule.clone();
         thread::scope(|scope| {
-            let workers = OpenWorkers::spawn(scope, threads, params, salt)?;
+            let workers = OpenWorkers::spawn(scope, threads, params, &schedule, salt)?;
             // Output buffers circulate between this thread and the workers.
             let mut spare: Vec<Vec<u8>> = vec![std::mem::take(&mut self.buf)];
             let outcome = self.pipeline(&workers, blocks.into_iter(), &mut spare);
@@ -450,6 +495,7 @@ impl<'a> OpenWorkers<'a> {
         scope: &'scope thread::Scope<'scope, '_>,
         threads: usize,
         params: Params,
+        schedule: &'scope OpenSchedule,
         salt: FileSalt,
     ) -> Result<Self, OpenError>
     where
@@ -466,8 +512,9 @@ impl<'a> OpenWorkers<'a> {
                 .spawn_scoped(scope, move || {
                     for (b, is_last, mut buf) in job_rx {
                         let pos = BlockPos::new(salt, b.index, is_last);
-                        let r = open_block_into(
+                        let r = open_block_into_with(
                             &params,
+                            schedule,
                             pos,
                             b.cipher_len,
                             b.expected,

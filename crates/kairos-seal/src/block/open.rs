@@ -24,6 +24,7 @@ use crate::keys::{
     combine_secret, piece_hasher, BlockPos, CombineError, PieceHash, SECRET_LEN, SHARE_LEN,
 };
 use crate::params::{Params, TAG_LEN};
+use crate::schedule::{Keying, OpenSchedule};
 
 /// Strip length when hashing and copying shards while opening.
 const OPEN_STRIP: usize = 64 * 1024;
@@ -37,7 +38,8 @@ thread_local! {
 /// One piece slot as the open functions take it: `(share, shard)`, or `None` if not fetched.
 type Slot<'a> = Option<(&'a [u8], &'a [u8])>;
 
-/// Opens one block from its pieces; returns the plaintext.
+/// Opens one block of a format 1 file from its pieces; returns the plaintext (see
+/// [`open_block_with`] for any format).
 ///
 /// `expected` holds the `n` piece hashes from the manifest and `pieces` the `n` slots in shard
 /// order (`None` = not fetched). A piece whose hash does not match is an erasure; with at least
@@ -59,6 +61,44 @@ pub fn open_block(
 /// holds unspecified bytes.
 pub fn open_block_into(
     params: &Params,
+    pos: BlockPos,
+    cipher_len: u32,
+    expected: &[PieceHash],
+    pieces: &[Option<(&[u8], &[u8])>],
+    out: &mut Vec<u8>,
+) -> Result<(), OpenError> {
+    open_block_into_with(
+        params,
+        &OpenSchedule::V1,
+        pos,
+        cipher_len,
+        expected,
+        pieces,
+        out,
+    )
+}
+
+/// [`open_block`] for a file sealed under any key schedule (format 2: [`OpenSchedule::V2`]
+/// with the file's lock secret). A wrong lock secret fails with [`OpenError::Decrypt`].
+pub fn open_block_with(
+    params: &Params,
+    schedule: &OpenSchedule,
+    pos: BlockPos,
+    cipher_len: u32,
+    expected: &[PieceHash],
+    pieces: &[Option<(&[u8], &[u8])>],
+) -> Result<Vec<u8>, OpenError> {
+    let mut out = Vec::new();
+    open_block_into_with(
+        params, schedule, pos, cipher_len, expected, pieces, &mut out,
+    )?;
+    Ok(out)
+}
+
+/// [`open_block_into`] for a file sealed under any key schedule.
+pub fn open_block_into_with(
+    params: &Params,
+    schedule: &OpenSchedule,
     pos: BlockPos,
     cipher_len: u32,
     expected: &[PieceHash],
@@ -88,7 +128,7 @@ pub fn open_block_into(
     }
 
     // 5. Decrypt and authenticate in place.
-    decrypt_in_place(&pos, secret, out)?;
+    decrypt_in_place(&pos, schedule.keying(), secret, out)?;
     out.truncate(c - TAG_LEN);
     Ok(())
 }
@@ -274,10 +314,11 @@ fn recover_secret(
 /// front of the tag). The secret is wiped as soon as the key is derived.
 fn decrypt_in_place(
     pos: &BlockPos,
+    keying: Keying<'_>,
     secret: Zeroizing<[u8; SECRET_LEN]>,
     buf: &mut [u8],
 ) -> Result<(), OpenError> {
-    let key = pos.key(&secret);
+    let key = keying.block_key(pos, &secret);
     drop(secret);
     let key = aead_key(&key).map_err(|e| OpenError::Internal {
         block: pos.index,

@@ -17,6 +17,7 @@ use super::{aead_key, hash_boundary, Piece, SealedBlock};
 use crate::error::SealError;
 use crate::keys::{new_secret, piece_hasher, split_secret, BlockPos, KeyShare, SECRET_LEN};
 use crate::params::{Params, SHARD_ALIGN, TAG_LEN};
+use crate::schedule::{block_material_v2, KeySchedule, Keying};
 
 /// Bytes of all `n` strips processed together while sealing: small enough to stay in L2 with
 /// the RS encoder's work space, large enough that BLAKE3 gets its full SIMD width per update.
@@ -86,7 +87,7 @@ impl ShardPool {
     }
 }
 
-/// Seals one block of plaintext with a fresh random secret.
+/// Seals one block of plaintext with a fresh random secret (format 1, [`KeySchedule::V1`]).
 ///
 /// `plaintext` must be exactly `params.block_plaintext_size()` bytes unless `pos.is_last`, when
 /// it may be shorter (even empty). Pure: no I/O besides drawing randomness.
@@ -95,19 +96,45 @@ pub fn seal_block(
     pos: BlockPos,
     plaintext: &[u8],
 ) -> Result<SealedBlock, SealError> {
+    seal_block_with(params, &KeySchedule::V1, pos, plaintext)
+}
+
+/// [`seal_block`] under any [`KeySchedule`]. Under [`KeySchedule::V2`] the result is a pure
+/// function of the schedule, `params`, `pos` and `plaintext`.
+pub fn seal_block_with(
+    params: &Params,
+    schedule: &KeySchedule,
+    pos: BlockPos,
+    plaintext: &[u8],
+) -> Result<SealedBlock, SealError> {
     params.validate()?;
     check_plaintext(params, &pos, plaintext.len())?;
     let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN + params.k() * SHARD_ALIGN);
     buf.extend_from_slice(plaintext);
-    let secret = new_secret();
-    seal_in_place(
-        params,
-        pos,
-        &mut buf,
-        &secret,
-        &mut rand::thread_rng(),
-        None,
-    )
+    seal_scheduled(params, schedule, pos, &mut buf, None)
+}
+
+/// Seals the plaintext in `buf` (see `seal_in_place`) with the secret and coefficient
+/// generator `schedule` makes for this block.
+pub(crate) fn seal_scheduled(
+    params: &Params,
+    schedule: &KeySchedule,
+    pos: BlockPos,
+    buf: &mut Vec<u8>,
+    pool: Option<&ShardPool>,
+) -> Result<SealedBlock, SealError> {
+    let keying = schedule.keying();
+    match schedule {
+        KeySchedule::V1 => {
+            let secret = new_secret();
+            let mut rng = rand::thread_rng();
+            seal_in_place(params, pos, keying, buf, &secret, &mut rng, pool)
+        }
+        KeySchedule::V2 { repair_seed, .. } => {
+            let (secret, mut rng) = block_material_v2(repair_seed, pos.index);
+            seal_in_place(params, pos, keying, buf, &secret, &mut rng, pool)
+        }
+    }
 }
 
 /// [`seal_block`] with a given secret and coefficient RNG: deterministic, for known-answer
@@ -123,15 +150,16 @@ pub(crate) fn seal_block_with_secret<G: RngCore + CryptoRng>(
     params.validate()?;
     check_plaintext(params, &pos, plaintext.len())?;
     let mut buf = plaintext.to_vec();
-    seal_in_place(params, pos, &mut buf, secret, shamir_rng, None)
+    seal_in_place(params, pos, Keying::V1, &mut buf, secret, shamir_rng, None)
 }
 
-/// The sealing core. `buf` holds the plaintext; it is encrypted and padded in place (so the
-/// caller can reuse it for the next block) and copied into the shards strip by strip. Shard
-/// buffers come from `pool` when it has some.
-pub(crate) fn seal_in_place<G: RngCore + CryptoRng>(
+/// The sealing core. `buf` holds the plaintext; it is encrypted (key from `keying` and
+/// `secret`) and padded in place (so the caller can reuse it for the next block) and copied
+/// into the shards strip by strip. Shard buffers come from `pool` when it has some.
+fn seal_in_place<G: RngCore + CryptoRng>(
     params: &Params,
     pos: BlockPos,
+    keying: Keying<'_>,
     buf: &mut Vec<u8>,
     secret: &[u8; SECRET_LEN],
     shamir_rng: &mut G,
@@ -144,7 +172,7 @@ pub(crate) fn seal_in_place<G: RngCore + CryptoRng>(
     let shard_len = params.shard_len_for(cipher_len);
 
     // 1. Encrypt in place; the tag follows the ciphertext; zero-pad to k shards.
-    encrypt_in_place(&pos, secret, buf)?;
+    encrypt_in_place(&pos, keying, secret, buf)?;
     buf.resize(k * shard_len, 0);
 
     // 2. Key shares; each piece hasher absorbs its share first (hash = H(share || shard)).
@@ -175,10 +203,12 @@ fn seal_internal(stage: &'static str) -> impl Fn(String) -> SealError {
 /// Encrypts the plaintext in `buf` in place and appends the tag.
 fn encrypt_in_place(
     pos: &BlockPos,
+    keying: Keying<'_>,
     secret: &[u8; SECRET_LEN],
     buf: &mut Vec<u8>,
 ) -> Result<(), SealError> {
-    let key = aead_key(&pos.key(secret)).map_err(|e| seal_internal("aead key")(e.to_string()))?;
+    let key = aead_key(&keying.block_key(pos, secret))
+        .map_err(|e| seal_internal("aead key")(e.to_string()))?;
     let tag = key
         .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(pos.nonce()),

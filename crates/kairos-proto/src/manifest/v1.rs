@@ -1,4 +1,5 @@
-//! The signed file manifest and the file id derived from it.
+//! The signed file manifest, version 1: content and placement in one object, signed by the
+//! uploading node's key. Still what put writes; stays readable after version 2.
 //!
 //! The manifest is the clear-text half of a sealed file: who uploaded it, when it opens, how it
 //! was coded, and for every block which peer holds which piece under which hash. It never holds
@@ -36,22 +37,18 @@
 //! peers, every block but the last full (`cipher_len == k * shard_size`), the last one between
 //! `TAG_LEN` and full, and a valid signature.
 
+use super::error::{inconsistent, ManifestError};
+use super::{FileId, MAGIC, MAX_MANIFEST_BYTES, SIGNATURE_LEN};
+use crate::addr;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::identity::{Identity, PublicKey};
-use crate::{addr, text};
 use kairos_seal::{Params, TAG_LEN};
 use std::collections::HashSet;
-use std::fmt;
-use std::str::FromStr;
-use thiserror::Error;
 
-const MAGIC: &[u8; 4] = b"KRSM";
-/// Current manifest format version.
+/// Version byte of this format (the version every put writes today).
 pub const MANIFEST_VERSION: u8 = 1;
-const SIGNING_CONTEXT: &[u8] = b"kairos manifest v1\0";
-/// Largest signed manifest accepted anywhere (≈ 150 000 blocks of k+m = 6, ≈ 600 GiB files).
-pub const MAX_MANIFEST_BYTES: usize = 32 * 1024 * 1024;
-const SIGNATURE_LEN: usize = 64;
+/// Signing context of a version 1 manifest.
+pub const SIGNING_CONTEXT: &[u8] = b"kairos manifest v1\0";
 const PIECE_ENTRY_LEN: usize = 2 + 32;
 
 /// One peer a manifest places pieces on.
@@ -88,27 +85,6 @@ pub struct Manifest {
     pub params: Params,
     pub peers: Vec<Peer>,
     pub blocks: Vec<BlockEntry>,
-}
-
-/// Why a manifest was rejected.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum ManifestError {
-    #[error("malformed manifest: {0}")]
-    Decode(#[from] DecodeError),
-    #[error("manifest is {0} bytes; the limit is {MAX_MANIFEST_BYTES}")]
-    TooLarge(usize),
-    #[error("invalid coding parameters: {0}")]
-    Params(#[from] kairos_seal::ParamsError),
-    #[error("inconsistent manifest: {0}")]
-    Inconsistent(String),
-    #[error("manifest signature does not verify against its uploader key")]
-    BadSignature,
-    #[error("manifest hashes to file id {actual}, not the requested {expected}")]
-    WrongId { expected: FileId, actual: FileId },
-}
-
-fn inconsistent(msg: impl Into<String>) -> ManifestError {
-    ManifestError::Inconsistent(msg.into())
 }
 
 impl Manifest {
@@ -310,54 +286,6 @@ impl SignedManifest {
     }
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
-    }
-}
-
-/// A file's id: BLAKE3 of its signed manifest bytes. Text form: 52 lower-case base32 characters.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileId(pub [u8; 32]);
-
-impl FileId {
-    /// The id of the given signed manifest bytes.
-    pub fn of(signed_bytes: &[u8]) -> Self {
-        FileId(*blake3::hash(signed_bytes).as_bytes())
-    }
-}
-
-/// A file id text that could not be parsed.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("not a kairos file id ({0}): expected 52 base32 characters, as printed by `kairos put`")]
-pub struct BadFileId(&'static str);
-
-impl FromStr for FileId {
-    type Err = BadFileId;
-    fn from_str(s: &str) -> Result<Self, BadFileId> {
-        text::decode::<32>(s.trim()).map(FileId).map_err(BadFileId)
-    }
-}
-
-impl fmt::Display for FileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&text::encode(&self.0))
-    }
-}
-
-impl fmt::Debug for FileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FileId({self})")
-    }
-}
-
-impl serde::Serialize for FileId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for FileId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
