@@ -8,6 +8,7 @@ mod cli;
 mod cmd;
 mod devnet;
 mod exit;
+mod pipe;
 mod release;
 mod role;
 mod serve;

@@ -4,9 +4,9 @@
 //!
 //! What is pinned: `kairos --help`, `put --help`, `get --help`; the usage errors (exit 2) of a
 //! release time without its `+` and of a malformed file id; `get` with no daemon in the home
-//! (exit 1); the start of `completions bash` and of `man` (exit 0). Exit code 3 (the file is
-//! still locked) needs a running network: `tests/cli_e2e.rs` (`put_locked_get_then_released_get`)
-//! and `tests/cli_errors.rs` cover it.
+//! (exit 1); the start of `completions bash` and of `man`, the pages `man --out` writes (exit 0).
+//! Exit code 3 (the file is still locked) needs a running network: `tests/cli_e2e.rs`
+//! (`put_locked_get_then_released_get`) and `tests/cli_errors.rs` cover it.
 //!
 //! The cases do not inherit the environment (no `KAIROS_*` value can leak into the help) and
 //! set `COLUMNS`, `NO_COLOR` and `TERM=dumb`, so they pass on any terminal and in CI; a case

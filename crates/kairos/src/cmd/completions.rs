@@ -5,12 +5,8 @@ use crate::cli::{Cli, CompletionsArgs};
 use clap::CommandFactory;
 
 pub fn run(args: CompletionsArgs) -> anyhow::Result<()> {
-    let mut cmd = Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut cmd,
-        "kairos",
-        &mut std::io::stdout().lock(),
-    );
-    Ok(())
+    // Generated into memory first: clap_complete panics on a failed write (e.g. `| head`).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "kairos", &mut script);
+    crate::pipe::print(&script)
 }

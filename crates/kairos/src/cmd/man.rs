@@ -1,20 +1,19 @@
 //! `kairos man`: the man page in roff, generated from the clap definition that parses the
 //! arguments. Without `--out` it prints `kairos.1` (the commands listed, each with its summary);
 //! with `--out DIR` it writes `kairos.1` and one page per command (`kairos-put.1`, ...) and
-//! names each file it wrote.
+//! names each file it wrote (checked to be there).
 
 use crate::cli::{Cli, ManArgs};
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use std::io::Write;
 
 pub fn run(args: ManArgs) -> Result<()> {
     let Some(dir) = args.out else {
-        let mut out = std::io::stdout().lock();
+        let mut page = Vec::new();
         clap_mangen::Man::new(Cli::command())
-            .render(&mut out)
-            .context("writing the man page")?;
-        return out.flush().context("writing the man page");
+            .render(&mut page)
+            .context("rendering the man page")?;
+        return crate::pipe::print(&page);
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     clap_mangen::generate_to(Cli::command(), &dir)
@@ -26,7 +25,9 @@ pub fn run(args: ManArgs) -> Result<()> {
         .get_subcommands()
         .map(|c| format!("kairos-{}.1", c.get_name()));
     for name in std::iter::once("kairos.1".to_owned()).chain(commands) {
-        println!("{}", dir.join(name).display());
+        let page = dir.join(name);
+        anyhow::ensure!(page.is_file(), "{} was not written", page.display());
+        println!("{}", page.display());
     }
     Ok(())
 }
