@@ -38,14 +38,40 @@ pub enum ClientError {
         code: String,
         message: String,
     },
-    #[error(
-        "no directory could be reached; check the directory addresses and that Tor is running: {0}"
-    )]
-    Unreachable(String),
+    /// `reason` says what failed (per directory when several were tried); the hint names
+    /// what to check for the client's transport.
+    #[error("no directory could be reached; check the directory addresses and that {}: {reason}", running_hint(*over_tor))]
+    Unreachable { reason: String, over_tor: bool },
     #[error("a directory sent invalid data (faulty or malicious directory): {0}")]
     Invalid(String),
     #[error("directory client setup: {0}")]
     Config(String),
+}
+
+/// What must be running for a directory to be reached: tor's SOCKS port carries every request
+/// over Tor; direct, the directories themselves answer on loopback.
+fn running_hint(over_tor: bool) -> &'static str {
+    if over_tor {
+        "Tor is running"
+    } else {
+        "the directories are running"
+    }
+}
+
+/// `e` and its causes, `: `-separated, each said once (reqwest's own text names only the URL;
+/// the cause, e.g. "Connection refused", is in its sources, sometimes repeated).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// What one attempt at one directory produced.
@@ -64,6 +90,8 @@ pub struct DirectoryClient {
     addrs: Vec<String>,
     timeout: Duration,
     allow_loopback: bool,
+    /// Whether requests go through tor (for the hint of an unreachable directory).
+    over_tor: bool,
     clock: Clock,
     /// Directory keys by address, learnt from `GET /v1/info`.
     keys: Arc<Mutex<HashMap<String, PublicKey>>>,
@@ -93,6 +121,7 @@ impl DirectoryClient {
                 Duration::from_secs(10)
             },
             allow_loopback: !transport.is_anonymous(),
+            over_tor: transport.is_anonymous(),
             clock: Clock::system(),
             keys: Arc::default(),
         })
@@ -156,8 +185,21 @@ impl DirectoryClient {
                 return Err(e);
             }
         }
-        let all: Vec<String> = errors.iter().map(|(a, e)| format!("{a}: {e}")).collect();
-        Err(ClientError::Unreachable(all.join("; ")))
+        // The hint is said once, for all of them.
+        let all: Vec<String> = (errors.iter())
+            .map(|(a, e)| match e {
+                ClientError::Unreachable { reason, .. } => format!("{a}: {reason}"),
+                e => format!("{a}: {e}"),
+            })
+            .collect();
+        Err(self.unreachable(all.join("; ")))
+    }
+
+    fn unreachable(&self, reason: String) -> ClientError {
+        ClientError::Unreachable {
+            reason,
+            over_tor: self.over_tor,
+        }
     }
 
     /// Registers or refreshes a node with a freshly signed record.
@@ -341,8 +383,7 @@ impl DirectoryClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, Vec<u8>), Attempt<T>> {
-        let unreachable =
-            |e: reqwest::Error| Attempt::Next(ClientError::Unreachable(e.to_string()));
+        let unreachable = |e: reqwest::Error| Attempt::Next(self.unreachable(with_causes(&e)));
         let mut resp = req.send().await.map_err(unreachable)?;
         let status = resp.status();
         let cap = kairos_proto::manifest::MAX_MANIFEST_BYTES + 4096;
@@ -389,5 +430,47 @@ fn refusal<T>(status: StatusCode, body: &[u8]) -> Attempt<T> {
         Attempt::Final(e)
     } else {
         Attempt::Next(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback address with nothing listening.
+    fn closed_port() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_direct_client_never_blames_tor() {
+        let (a, b) = (closed_port(), closed_port());
+        for addrs in [vec![a.clone()], vec![a, b]] {
+            let client = DirectoryClient::new(Transport::Direct, addrs.clone()).unwrap();
+            let e = client.list_nodes(1, None).await.unwrap_err();
+            assert!(matches!(e, ClientError::Unreachable { .. }), "{e:?}");
+            let text = e.to_string();
+            let mut words = text.split(|c: char| !c.is_alphanumeric());
+            assert!(!words.any(|w| w.eq_ignore_ascii_case("tor")), "{text}");
+            assert!(text.contains("the directories are running"), "{text}");
+            assert_eq!(text.matches("check the directory").count(), 1, "{text}");
+            // The cause itself, not only the URL reqwest names.
+            assert!(text.to_lowercase().contains("refused"), "{text}");
+            for addr in &addrs {
+                assert!(text.contains(addr.as_str()), "{text}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tor_client_says_to_check_tor() {
+        // tor's SOCKS port is closed: every request fails before leaving this machine.
+        let socks = closed_port().parse().unwrap();
+        let onion = format!("{}:80", Identity::generate().public().onion_address());
+        let client = DirectoryClient::new(Transport::Tor { socks }, vec![onion]).unwrap();
+        let e = client.list_nodes(1, None).await.unwrap_err();
+        assert!(matches!(e, ClientError::Unreachable { .. }), "{e:?}");
+        assert!(e.to_string().contains("that Tor is running"), "{e}");
     }
 }

@@ -227,7 +227,7 @@ async fn client_fails_over_to_a_directory_that_answers() {
     let only_dead = DirectoryClient::new(Transport::Direct, vec![dead]).unwrap();
     assert!(matches!(
         only_dead.fetch_manifest(&m.id(), None).await,
-        Err(ClientError::Unreachable(_))
+        Err(ClientError::Unreachable { .. })
     ));
     h.shutdown().await;
 }

@@ -21,12 +21,20 @@ mod transport;
 pub use error::{ApiError, ErrorBody};
 pub use transport::{check_direct_addr, Transport, TransportError};
 
-/// Resolves when the process receives SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
+/// Installs the SIGINT (Ctrl-C) and SIGTERM handlers now, and returns a future that resolves
+/// at the first of them. Call it before announcing readiness (a ready file, a `ready` line): a
+/// signal sent as soon as the announcement is seen is then caught, where a handler installed
+/// only when the future is first polled would leave the default action to kill the process
+/// without its shutdown (children and databases left behind). Must be called inside a tokio
+/// runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
     }
 }

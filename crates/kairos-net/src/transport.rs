@@ -34,11 +34,19 @@ impl Transport {
         matches!(self, Transport::Tor { .. })
     }
 
-    /// Logs the loud warning that direct mode is not anonymous (once per call site).
+    /// Says loudly that direct mode is not anonymous: once per process, however many servers
+    /// it starts, and as one line on stderr — a log event when warnings are logged (the
+    /// binary's log goes to stderr), a plain `WARNING:` line otherwise, never both.
     pub fn warn_if_direct(&self) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
         if !self.is_anonymous() {
-            tracing::warn!("{WARNING}");
-            eprintln!("WARNING: {WARNING}");
+            WARNED.call_once(|| {
+                if tracing::enabled!(tracing::Level::WARN) {
+                    tracing::warn!("{WARNING}");
+                } else {
+                    eprintln!("WARNING: {WARNING}");
+                }
+            });
         }
     }
 

@@ -48,6 +48,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Seal and open a sample file in memory with pieces lost and corrupted; no network.
     Selftest(SelftestArgs),
+    /// Print a shell completion script (e.g. `kairos completions bash`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff); with --out, write one page per command into a directory.
+    Man(ManArgs),
 }
 
 /// How a server reaches the network.
@@ -293,4 +297,19 @@ pub struct SelftestArgs {
     /// Size of the sample in MiB.
     #[arg(long, default_value_t = 64)]
     pub size_mib: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ManArgs {
+    /// Write `kairos.1` and one page per command (`kairos-put.1`, ...) into this directory
+    /// instead of printing `kairos.1`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }

@@ -8,6 +8,7 @@ mod cli;
 mod cmd;
 mod devnet;
 mod exit;
+mod pipe;
 mod release;
 mod role;
 mod serve;
@@ -38,6 +39,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Selftest(a) => cmd::selftest::run(a.size_mib),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::man::run(a),
         other => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -60,6 +63,8 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Get(a) => cmd::client::get(a).await,
         Command::Devnet(a) => cmd::devnet::run(a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
-        Command::Selftest(_) => unreachable!("handled without a runtime"),
+        Command::Selftest(_) | Command::Completions(_) | Command::Man(_) => {
+            unreachable!("handled without a runtime")
+        }
     }
 }

@@ -96,14 +96,17 @@ impl Network {
     }
 }
 
-/// Announces a serving server and runs until SIGINT / SIGTERM: writes the ready file (if
-/// asked) with `lines`, then this process's `pid`, then tor's lines; on the signal prints
-/// `<name>: shutting down`, awaits `stop` (the server's shutdown), then stops tor.
+/// Announces a serving server and runs until `signal` ([`kairos_net::shutdown_signal`], made
+/// before the server announced itself anywhere, so a SIGTERM sent on seeing the announcement
+/// shuts it down instead of killing it): writes the ready file (if asked) with `lines`, then
+/// this process's `pid`, then tor's lines; on the signal prints `<name>: shutting down`,
+/// awaits `stop` (the server's shutdown), then stops tor.
 pub async fn until_signal(
     name: &str,
     ready_file: Option<&Path>,
     mut lines: Vec<(&'static str, String)>,
     net: Network,
+    signal: impl Future<Output = ()>,
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
     if let Some(path) = ready_file {
@@ -113,7 +116,7 @@ pub async fn until_signal(
         }
         write_ready_file(path, &lines)?;
     }
-    kairos_net::shutdown_signal().await;
+    signal.await;
     eprintln!("{name}: shutting down");
     stop.await;
     net.shutdown().await;

@@ -33,9 +33,9 @@ fn errors_are_clear_once_and_machine_readable() {
     let v = json(&o);
     assert_eq!(v["error"], "locked");
     assert!(v["message"].as_str().unwrap().contains(" (in "), "{v}");
-    // A bad release time: the CLI refuses with a suggestion, before asking the daemon.
+    // A bad release time: a usage error with a suggestion, before asking the daemon.
     let o = net.kairos(0, &["put", path.to_str().unwrap(), "-r", "2h"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("did you mean +2h"), "{}", stderr(&o));
     let o = net.kairos(0, &["put", path.to_str().unwrap(), "-r", "+10000y"]);
     assert!(stderr(&o).contains("year 9999"), "{}", stderr(&o));
@@ -66,6 +66,12 @@ fn errors_are_clear_once_and_machine_readable() {
     let o = net.kairos(0, &["start"]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("not joined"), "{}", stderr(&o));
+    // The hint fits the transport: a direct devnet has no Tor to check.
+    assert!(
+        stderr(&o).contains("the directories are running") && !stderr(&o).contains("Tor"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A directory refuses a node's home (it would serve with the node's identity key), found

@@ -95,3 +95,22 @@ fn get_owns_its_output_and_pipes_work() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read(work.join("rel.bin")).unwrap() == data);
 }
+
+/// A reader that goes away (`kairos man | head -1`) ends the command quietly with success:
+/// no panic, no error about the closed pipe.
+#[test]
+fn generated_text_to_a_closed_pipe_is_not_an_error() {
+    for args in [&["completions", "bash"][..], &["man"]] {
+        let mut child = std::process::Command::new(KAIROS)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the child has written: its write meets a closed pipe.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
+    }
+}

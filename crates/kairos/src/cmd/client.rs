@@ -127,7 +127,9 @@ pub async fn status(args: StatusArgs) -> Result<()> {
 
 pub async fn put(args: PutArgs) -> Result<()> {
     let now = kairos_proto::time::now_unix();
-    let release = release::parse_release(&args.release_time, args.tz, now)?;
+    // A release time the CLI cannot use is a usage error, like a malformed file id.
+    let release = release::parse_release(&args.release_time, args.tz, now)
+        .map_err(|e| Exit(EXIT_USAGE, format!("{e:#} (see `kairos put --help`)")))?;
     let (home, c) = client_home(&args.client)?;
     // Standard input is spooled to a 0600 file in the daemon's home: sealing needs the size
     // up front (it is framed into the first block). The spool is removed when this returns.

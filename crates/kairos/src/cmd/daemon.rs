@@ -37,6 +37,7 @@ pub async fn run(args: DaemonArgs) -> Result<()> {
             .await
             .context("joining the network")?;
     }
+    let signal = kairos_net::shutdown_signal();
     println!(
         "daemon ready: address {addr}, key {}, local socket {}",
         handle.public_key(),
@@ -49,7 +50,8 @@ pub async fn run(args: DaemonArgs) -> Result<()> {
         ("listen", handle.peer_addr().to_string()),
     ];
     let stop = handle.shutdown();
-    serve::until_signal("daemon", args.ready_file.as_deref(), lines, net, stop).await
+    let ready = args.ready_file.as_deref();
+    serve::until_signal("daemon", ready, lines, net, signal, stop).await
 }
 
 /// The transport and the advertised address; direct, every directory must be reachable

@@ -43,8 +43,10 @@ pub async fn run(args: DevnetArgs) -> Result<()> {
         "devnet: logs in {}; Ctrl-C stops the network",
         net.home.join("logs").display()
     );
+    // Handlers first: a SIGTERM sent on seeing `ready` must stop the network, not kill us.
+    let stop = kairos_net::shutdown_signal();
     println!("ready");
-    kairos_net::shutdown_signal().await;
+    stop.await;
     eprintln!("devnet: stopping");
     net.shutdown().await;
     Ok(())

@@ -25,6 +25,7 @@ pub async fn run(args: DirectoryArgs) -> Result<()> {
     let local = handle.local_addr();
     let addr = net.publish(&identity, local, local.to_string()).await?;
     let key = handle.public_key();
+    let signal = kairos_net::shutdown_signal();
     println!("directory ready: address {addr}, key {key}");
     println!("nodes use: --directory {addr}    siblings use: --sibling {key}@{addr}");
     let lines = vec![
@@ -33,5 +34,6 @@ pub async fn run(args: DirectoryArgs) -> Result<()> {
         ("listen", local.to_string()),
     ];
     let stop = handle.shutdown();
-    serve::until_signal("directory", args.ready_file.as_deref(), lines, net, stop).await
+    let ready = args.ready_file.as_deref();
+    serve::until_signal("directory", ready, lines, net, signal, stop).await
 }
