@@ -169,14 +169,7 @@ pub fn admit_room(known: bool, held: usize, p: &Policy) -> Result<(), ApiError> 
 
 /// A published body must be the manifest of `id`: its hash is the file id.
 pub fn admit_id(bytes: &[u8], id: &FileId) -> Result<(), ApiError> {
-    let actual = FileId::of(bytes);
-    if actual != *id {
-        return Err(manifest_error(ManifestError::WrongId {
-            expected: *id,
-            actual,
-        }));
-    }
-    Ok(())
+    id.check(bytes).map_err(manifest_error)
 }
 
 /// A record relayed by a sibling. Returns its expiry time, or why it is skipped.

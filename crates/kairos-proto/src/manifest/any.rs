@@ -45,13 +45,7 @@ impl AnyManifest {
 
     /// [`AnyManifest::from_bytes`] plus a check that the bytes hash to `expected`.
     pub fn verify(bytes: Vec<u8>, expected: &FileId) -> Result<Self, ManifestError> {
-        let actual = FileId::of(&bytes);
-        if actual != *expected {
-            return Err(ManifestError::WrongId {
-                expected: *expected,
-                actual,
-            });
-        }
+        expected.check(&bytes)?;
         Self::from_bytes(bytes)
     }
 

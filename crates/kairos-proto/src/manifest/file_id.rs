@@ -14,6 +14,18 @@ impl FileId {
     pub fn of(signed_bytes: &[u8]) -> Self {
         FileId(*blake3::hash(signed_bytes).as_bytes())
     }
+
+    /// Checks that `signed_bytes` hash to this id (the first step of every `verify`).
+    pub fn check(&self, signed_bytes: &[u8]) -> Result<(), super::ManifestError> {
+        let actual = FileId::of(signed_bytes);
+        if actual != *self {
+            return Err(super::ManifestError::WrongId {
+                expected: *self,
+                actual,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A file id text that could not be parsed.
