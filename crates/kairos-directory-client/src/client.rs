@@ -13,11 +13,16 @@
 //! directory; an onion address names that key itself, any other address is asked once
 //! (`GET /v1/info`) and cached.
 
-use crate::wire::{Info, NodeList, PublishResponse, SubscribeResponse};
+use crate::wire::{
+    Info, ListedNode, NodeList, PlacementResponse, PublishResponse, SubscribeResponse,
+};
 use data_encoding::BASE64;
 use kairos_net::{ErrorBody, Transport};
 use kairos_proto::clock::Clock;
-use kairos_proto::{FileId, Identity, PublicKey, SignedManifest, SignedNodeRecord};
+use kairos_proto::{
+    AnyManifest, FileId, Identity, ManifestError, PublicKey, SignedContentManifest, SignedManifest,
+    SignedNodeRecord, SignedPlacement,
+};
 use rand::Rng;
 use reqwest::StatusCode;
 use std::collections::{HashMap, HashSet};
@@ -32,6 +37,10 @@ pub enum ClientError {
     Locked { until: u64 },
     #[error("no directory has this manifest: check the file id; it may also have expired (directories delete manifests a retention period after release) or not have reached these directories yet")]
     NotFound,
+    #[error("no directory has a placement record of this file yet: its upload may not have finished, or it has not reached these directories; try again later")]
+    NoPlacement,
+    #[error("no directory holds a live record of node {0}: it is offline or has not subscribed to these directories")]
+    UnknownNode(PublicKey),
     #[error("the directory refused the request ({status} {code}): {message}")]
     Rejected {
         status: u16,
@@ -283,24 +292,51 @@ impl DirectoryClient {
         Ok(out)
     }
 
-    /// Publishes a signed manifest (idempotent).
+    /// Publishes a signed version 1 manifest (idempotent).
     pub async fn publish(&self, manifest: &SignedManifest) -> Result<(), ClientError> {
-        let path = format!("/v1/manifests/{}", manifest.id());
-        let path = &path;
+        self.put_bytes::<PublishResponse>(
+            &format!("/v1/manifests/{}", manifest.id()),
+            manifest.as_bytes(),
+        )
+        .await
+    }
+
+    /// Publishes a signed manifest of either version (idempotent).
+    pub async fn publish_any(&self, manifest: &AnyManifest) -> Result<(), ClientError> {
+        let path = format!("/v1/manifests/{}", manifest.file_id());
+        self.put_bytes::<PublishResponse>(&path, manifest.as_bytes())
+            .await
+    }
+
+    /// Publishes a signed placement record of a version 2 file whose manifest the directory
+    /// already holds (idempotent; a record with a lower seq than the held one is refused,
+    /// `409 stale_placement`).
+    pub async fn publish_placement(&self, placement: &SignedPlacement) -> Result<(), ClientError> {
+        let path = format!("/v1/placements/{}", placement.file_id());
+        self.put_bytes::<PlacementResponse>(&path, placement.as_bytes())
+            .await
+    }
+
+    /// `PUT path` with `bytes`, expecting 200/201 and a JSON `R`.
+    async fn put_bytes<R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<(), ClientError> {
         self.each(|addr| async move {
             let req = self
                 .http
                 .put(Self::url(&addr, path))
                 .timeout(self.timeout)
                 .header("content-type", "application/octet-stream")
-                .body(manifest.as_bytes().to_vec());
+                .body(bytes.to_vec());
             match self.send(req).await {
                 Err(e) => e,
                 Ok((StatusCode::OK | StatusCode::CREATED, body)) => {
-                    match serde_json::from_slice::<PublishResponse>(&body) {
+                    match serde_json::from_slice::<R>(&body) {
                         Ok(_) => Attempt::Done(()),
                         Err(e) => Attempt::Next(ClientError::Invalid(format!(
-                            "{addr}: bad publish answer: {e}"
+                            "{addr}: bad answer to PUT {path}: {e}"
                         ))),
                     }
                 }
@@ -310,15 +346,66 @@ impl DirectoryClient {
         .await
     }
 
-    /// Fetches and verifies the manifest of `id`. Before its release time only its uploader
-    /// gets it: pass the uploader identity to sign the request.
+    /// Fetches and verifies the version 1 manifest of `id`. Before its release time only its
+    /// uploader gets it: pass the uploader identity to sign the request.
     pub async fn fetch_manifest(
         &self,
         id: &FileId,
         as_uploader: Option<&Identity>,
     ) -> Result<SignedManifest, ClientError> {
         let path = format!("/v1/manifests/{id}");
-        let path = &path;
+        self.fetch_withheld(&path, as_uploader, |body| {
+            SignedManifest::verify(body, id).map_err(|e| format!("manifest does not verify: {e}"))
+        })
+        .await
+    }
+
+    /// Fetches and verifies the manifest of `id`, version 1 or 2, as [`Self::fetch_manifest`]
+    /// (for v2 the uploader is the file's per-file identity).
+    pub async fn fetch_any_manifest(
+        &self,
+        id: &FileId,
+        as_uploader: Option<&Identity>,
+    ) -> Result<AnyManifest, ClientError> {
+        let path = format!("/v1/manifests/{id}");
+        self.fetch_withheld(&path, as_uploader, |body| {
+            AnyManifest::verify(body, id)
+                .map_err(|e: ManifestError| format!("manifest does not verify: {e}"))
+        })
+        .await
+    }
+
+    /// Fetches the placement record of the version 2 file of `manifest`, verified: signed by
+    /// the manifest's uploader key and fitting the manifest. Withheld before release like the
+    /// manifest (pass the per-file identity to sign as uploader). The first valid record
+    /// returned is used; a directory may hold an older seq than another.
+    pub async fn fetch_placement(
+        &self,
+        manifest: &SignedContentManifest,
+        as_uploader: Option<&Identity>,
+    ) -> Result<SignedPlacement, ClientError> {
+        let path = format!("/v1/placements/{}", manifest.id());
+        let result = self
+            .fetch_withheld(&path, as_uploader, |body| {
+                SignedPlacement::verify(body, manifest)
+                    .map_err(|e| format!("placement does not verify: {e}"))
+            })
+            .await;
+        match result {
+            Err(ClientError::NotFound) => Err(ClientError::NoPlacement),
+            other => other,
+        }
+    }
+
+    /// `GET path`, signed by `as_uploader` if given, until one directory answers 200 with a
+    /// body `verify` accepts; 404 and `locked` move on (see [`Self::each`]).
+    async fn fetch_withheld<T>(
+        &self,
+        path: &str,
+        as_uploader: Option<&Identity>,
+        verify: impl Fn(Vec<u8>) -> Result<T, String>,
+    ) -> Result<T, ClientError> {
+        let verify = &verify;
         self.each(|addr| async move {
             let mut req = self.http.get(Self::url(&addr, path)).timeout(self.timeout);
             if let Some(identity) = as_uploader {
@@ -331,17 +418,61 @@ impl DirectoryClient {
             }
             match self.send(req).await {
                 Err(e) => e,
-                Ok((StatusCode::OK, body)) => match SignedManifest::verify(body, id) {
-                    Ok(m) => Attempt::Done(m),
-                    Err(e) => Attempt::Next(ClientError::Invalid(format!(
-                        "{addr}: manifest does not verify: {e}"
-                    ))),
+                Ok((StatusCode::OK, body)) => match verify(body) {
+                    Ok(v) => Attempt::Done(v),
+                    Err(e) => Attempt::Next(ClientError::Invalid(format!("{addr}: {e}"))),
                 },
                 Ok((StatusCode::NOT_FOUND, _)) => Attempt::Next(ClientError::NotFound),
                 Ok((status, body)) => refusal(status, &body),
             }
         })
         .await
+    }
+
+    /// The current signed record of node `key` (`GET /v1/nodes/{key}`), verified: signature,
+    /// address bound to the key, and the key is the one asked for. How a downloader finds a
+    /// holder named by identity in direct mode.
+    pub async fn node_record(&self, key: &PublicKey) -> Result<SignedNodeRecord, ClientError> {
+        let path = format!("/v1/nodes/{key}");
+        let path = &path;
+        let result = self
+            .each(|addr| async move {
+                let req = self.http.get(Self::url(&addr, path)).timeout(self.timeout);
+                match self.send(req).await {
+                    Err(e) => e,
+                    Ok((StatusCode::OK, body)) => match self.verify_node(&body, key) {
+                        Ok(v) => Attempt::Done(v),
+                        Err(e) => Attempt::Next(ClientError::Invalid(format!("{addr}: {e}"))),
+                    },
+                    Ok((StatusCode::NOT_FOUND, _)) => Attempt::Next(ClientError::NotFound),
+                    Ok((status, body)) => refusal(status, &body),
+                }
+            })
+            .await;
+        match result {
+            Err(ClientError::NotFound) => Err(ClientError::UnknownNode(*key)),
+            other => other,
+        }
+    }
+
+    fn verify_node(&self, body: &[u8], key: &PublicKey) -> Result<SignedNodeRecord, String> {
+        let listed: ListedNode =
+            serde_json::from_slice(body).map_err(|e| format!("bad node answer: {e}"))?;
+        let bytes = BASE64
+            .decode(listed.record.as_bytes())
+            .map_err(|e| format!("bad node record encoding: {e}"))?;
+        let rec =
+            SignedNodeRecord::from_bytes(bytes).map_err(|e| format!("invalid node record: {e}"))?;
+        if rec.record().key != *key {
+            return Err(format!(
+                "asked for node {key}, got a record of {}",
+                rec.record().key
+            ));
+        }
+        if !rec.address_is_bound(self.allow_loopback) {
+            return Err("node record's address is not bound to its key".into());
+        }
+        Ok(rec)
     }
 
     /// The key of the directory at `addr`, which signed requests to it must name.

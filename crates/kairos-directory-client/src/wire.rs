@@ -46,17 +46,28 @@ pub struct PublishResponse {
     pub created: bool,
 }
 
+/// `PUT /v1/placements/{id}` → 201 (stored) or 200 (identical bytes already stored).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlacementResponse {
+    pub id: String,
+    /// The stored record's seq.
+    pub seq: u64,
+    /// True if this request stored it, false if it was already there.
+    pub created: bool,
+}
+
 /// One item of the federation feed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SyncItem {
     /// The serving directory's sequence number of the item.
     pub seq: u64,
-    /// `"node"` or `"manifest"`. Pullers skip kinds they do not know.
+    /// `"node"`, `"manifest"` (version 1 or 2) or `"placement"`. Pullers skip kinds they do
+    /// not know.
     pub kind: String,
-    /// For manifests, the file id the bytes must hash to.
+    /// For manifests, the file id the bytes must hash to; for placements, the file placed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Signed record or signed manifest bytes, base64.
+    /// Signed record, manifest or placement bytes, base64.
     pub data: String,
 }
 

@@ -10,9 +10,11 @@
 //!
 //! # Invariants
 //!
-//! * Nothing is trusted because a sibling sent it: every record and manifest is decoded and
-//!   verified again here (signature, file id, address binding, expiry) exactly as if a client
-//!   had sent it; items that fail are skipped and logged.
+//! * Nothing is trusted because a sibling sent it: every record, manifest (v1 or v2) and
+//!   placement is decoded and verified again here (signature, file id, address binding,
+//!   expiry; a placement against its manifest, from the same page or already stored) exactly
+//!   as if a client had sent it; items that fail, and kinds this version does not know, are
+//!   skipped and logged.
 //! * A page's items and the advanced cursor are committed in one transaction, so a crash never
 //!   skips items; a restarted directory resumes from its stored cursor.
 //! * Each sibling has its own task, timeout and exponential backoff (capped at
@@ -23,7 +25,7 @@
 use crate::api_error::{bad_query, internal};
 use crate::config::Sibling;
 use crate::state::App;
-use crate::store::{FeedItem, ItemKind, ManifestWrite, NodeWrite};
+use crate::store::{FeedItem, ItemKind, ManifestWrite, NodeWrite, PlacementWrite, Store};
 use crate::validate::{self, admit_relayed_manifest, admit_relayed_record, Policy};
 use crate::writer::{Op, Outcome};
 use axum::extract::rejection::QueryRejection;
@@ -34,9 +36,12 @@ use data_encoding::BASE64;
 use futures::StreamExt;
 use kairos_directory_client::wire::{SyncItem, SyncPage};
 use kairos_net::{ApiError, ErrorBody, Transport};
-use kairos_proto::{FileId, SignedManifest, SignedNodeRecord};
+use kairos_proto::{
+    AnyManifest, FileId, PlacementRecord, SignedContentManifest, SignedNodeRecord, SignedPlacement,
+};
 use rand::Rng;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -96,9 +101,10 @@ fn sync_item(it: FeedItem) -> SyncItem {
         kind: match it.kind {
             ItemKind::Node => "node",
             ItemKind::Manifest => "manifest",
+            ItemKind::Placement => "placement",
         }
         .to_owned(),
-        id: (it.kind == ItemKind::Manifest).then(|| FileId(it.key).to_string()),
+        id: (it.kind != ItemKind::Node).then(|| FileId(it.key).to_string()),
         data: BASE64.encode(&it.bytes),
     }
 }
@@ -165,21 +171,28 @@ pub async fn pull_once(
         tracing::info!(
             "sibling {sibling} has a new database (epoch changed); pulling its feed from the start"
         );
-        return store_page(app, sibling, their_epoch, 0, Vec::new(), Vec::new())
+        return store_page(app, sibling, their_epoch, 0, Verified::default())
             .await
             .map(|_| true);
     }
     let policy = app.policy();
-    let (mut nodes, manifests, skipped) =
-        tokio::task::spawn_blocking(move || verify_items(page.items, &policy))
-            .await
-            .map_err(|e| format!("verification task failed: {e}"))?;
-    if skipped > 0 {
-        tracing::warn!("skipped {skipped} invalid or expired items from sibling {sibling}");
+    let store = app.store.clone();
+    let mut verified = tokio::task::spawn_blocking(move || {
+        verify_items(page.items, &policy, |id| {
+            stored_content_manifest(&store, id)
+        })
+    })
+    .await
+    .map_err(|e| format!("verification task failed: {e}"))?;
+    if verified.skipped > 0 {
+        tracing::warn!(
+            "skipped {} invalid or expired items from sibling {sibling}",
+            verified.skipped
+        );
     }
-    keep_room(app, &policy, &mut nodes);
+    keep_room(app, &policy, &mut verified.nodes);
     let next = page.next.max(cursor);
-    store_page(app, sibling, their_epoch, next, nodes, manifests).await?;
+    store_page(app, sibling, their_epoch, next, verified).await?;
     Ok(page.more)
 }
 
@@ -239,37 +252,45 @@ fn keep_room(app: &App, policy: &Policy, nodes: &mut Vec<NodeWrite>) {
     });
 }
 
+/// The stored v2 content manifest of `id`, if any (a placement relayed alone is checked
+/// against it). Storage errors count as "not stored": the placement is skipped this time.
+fn stored_content_manifest(store: &Store, id: &FileId) -> Option<SignedContentManifest> {
+    let row = store.manifest(id, |_| true).ok()??;
+    SignedContentManifest::from_bytes(row.bytes?).ok()
+}
+
 async fn store_page(
     app: &App,
     sibling: &Sibling,
     epoch: u64,
     cursor: u64,
-    nodes: Vec<NodeWrite>,
-    manifests: Vec<ManifestWrite>,
+    items: Verified,
 ) -> Result<(), String> {
     let op = Op::Pulled {
         sibling: sibling.key,
         epoch,
         cursor,
-        nodes,
-        manifests,
+        nodes: items.nodes,
+        manifests: items.manifests,
+        placements: items.placements,
     };
     if let Outcome::Pulled {
         stored_nodes,
         manifests,
+        placements,
         conflicts,
         full,
     } = app.writer.submit(op).await.map_err(|e| e.to_string())?
     {
         if full > 0 {
-            tracing::warn!("{full} manifests from sibling {sibling} were not stored: this directory's manifest storage is full (limits.manifest_store_bytes)");
+            tracing::warn!("{full} manifests or placements from sibling {sibling} were not stored: this directory's manifest storage is full (limits.manifest_store_bytes)");
         }
         if conflicts > 0 {
             tracing::error!("sibling {sibling} sent {conflicts} manifests whose id is already stored with other bytes");
         }
-        if !stored_nodes.is_empty() || manifests > 0 {
+        if !stored_nodes.is_empty() || manifests > 0 || placements > 0 {
             tracing::debug!(
-                "stored {} node records and {manifests} manifests from sibling {sibling}",
+                "stored {} node records, {manifests} manifests and {placements} placements from sibling {sibling}",
                 stored_nodes.len()
             );
         }
@@ -290,25 +311,77 @@ async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Str
     Ok(buf)
 }
 
-/// Decodes and verifies pulled items as if clients had sent them. Returns what passed and how
-/// many were skipped.
+/// The items of a pulled page that passed verification, and how many were skipped.
+#[derive(Default)]
+pub struct Verified {
+    pub nodes: Vec<NodeWrite>,
+    pub manifests: Vec<ManifestWrite>,
+    pub placements: Vec<PlacementWrite>,
+    pub skipped: usize,
+}
+
+/// Decodes and verifies pulled items as if clients had sent them. A placement is verified
+/// against the v2 manifest of its file from the same page or, failing that, from
+/// `stored(id)`.
 pub fn verify_items(
     items: Vec<SyncItem>,
     p: &Policy,
-) -> (Vec<NodeWrite>, Vec<ManifestWrite>, usize) {
-    let (mut nodes, mut manifests, mut skipped) = (Vec::new(), Vec::new(), 0);
+    stored: impl Fn(&FileId) -> Option<SignedContentManifest>,
+) -> Verified {
+    let mut out = Verified::default();
+    let mut page_manifests: HashMap<FileId, SignedContentManifest> = HashMap::new();
     for item in items {
         let result = match item.kind.as_str() {
-            "node" => verify_node(&item, p).map(|n| nodes.push(n)),
-            "manifest" => verify_manifest(&item, p).map(|m| manifests.push(m)),
+            "node" => verify_node(&item, p).map(|n| out.nodes.push(n)),
+            "manifest" => verify_manifest(&item, p).map(|(w, m)| {
+                if let AnyManifest::V2(m) = m {
+                    page_manifests.insert(w.id, m);
+                }
+                out.manifests.push(w)
+            }),
+            "placement" => verify_placement(&item, p, |id| {
+                page_manifests.get(id).cloned().or_else(|| stored(id))
+            })
+            .map(|w| out.placements.push(w)),
             other => Err(format!("unknown item kind {other:?}")),
         };
         if let Err(reason) = result {
             tracing::debug!("skipping relayed item {}: {reason}", item.seq);
-            skipped += 1;
+            out.skipped += 1;
         }
     }
-    (nodes, manifests, skipped)
+    out
+}
+
+fn item_id(item: &SyncItem) -> Result<FileId, String> {
+    item.id
+        .as_deref()
+        .ok_or("item without id")?
+        .parse()
+        .map_err(|e: kairos_proto::manifest::BadFileId| e.to_string())
+}
+
+fn verify_placement(
+    item: &SyncItem,
+    p: &Policy,
+    manifest_of: impl FnOnce(&FileId) -> Option<SignedContentManifest>,
+) -> Result<PlacementWrite, String> {
+    let id = item_id(item)?;
+    let bytes = BASE64
+        .decode(item.data.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let claimed = PlacementRecord::decode_unverified(&bytes).map_err(|e| e.to_string())?;
+    if claimed.file_id != id {
+        return Err("placement item names another file than its record".into());
+    }
+    let manifest = manifest_of(&id).ok_or("placement of a version 2 manifest not held here")?;
+    let placement = SignedPlacement::verify(bytes, &manifest).map_err(|e| e.to_string())?;
+    Ok(PlacementWrite {
+        id,
+        seq: placement.seq(),
+        bytes: placement.into_bytes(),
+        quota: p.manifest_quota,
+    })
 }
 
 fn verify_node(item: &SyncItem, p: &Policy) -> Result<NodeWrite, String> {
@@ -320,26 +393,24 @@ fn verify_node(item: &SyncItem, p: &Policy) -> Result<NodeWrite, String> {
     Ok(NodeWrite { record })
 }
 
-fn verify_manifest(item: &SyncItem, p: &Policy) -> Result<ManifestWrite, String> {
-    let id: FileId = item
-        .id
-        .as_deref()
-        .ok_or("manifest item without id")?
-        .parse()
-        .map_err(|e: kairos_proto::manifest::BadFileId| e.to_string())?;
+/// A relayed manifest of either version, as a write and as verified (a v2 one may be needed
+/// for a placement later on the page).
+fn verify_manifest(item: &SyncItem, p: &Policy) -> Result<(ManifestWrite, AnyManifest), String> {
+    let id = item_id(item)?;
     let bytes = BASE64
         .decode(item.data.as_bytes())
         .map_err(|e| e.to_string())?;
-    let m = SignedManifest::verify(bytes, &id).map_err(|e| e.to_string())?;
+    let m = AnyManifest::verify(bytes, &id).map_err(|e| e.to_string())?;
     let expires_at = admit_relayed_manifest(&m, p)?;
-    Ok(ManifestWrite {
+    let write = ManifestWrite {
         id,
-        release: m.manifest().release,
-        uploader: m.manifest().uploader,
+        release: m.release(),
+        uploader: m.uploader(),
         expires_at,
-        bytes: m.into_bytes(),
+        bytes: m.as_bytes().to_vec(),
         quota: p.manifest_quota,
-    })
+    };
+    Ok((write, m))
 }
 
 #[cfg(test)]

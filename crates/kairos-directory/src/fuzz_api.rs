@@ -19,6 +19,7 @@ pub struct PageReport {
     /// Items that passed decoding, signature and admission checks.
     pub nodes: usize,
     pub manifests: usize,
+    pub placements: usize,
     /// Items skipped (malformed, forged, expired, unknown kind).
     pub skipped: usize,
 }
@@ -32,15 +33,17 @@ pub fn verify_sync_page(
 ) -> Result<PageReport, String> {
     let (page, epoch) = parse_page(body)?;
     let items = page.items.len();
-    let (nodes, manifests, skipped) = verify_items(page.items, &Policy::new(cfg, now));
+    // No store: a placement verifies only against a manifest on the same page.
+    let v = verify_items(page.items, &Policy::new(cfg, now), |_| None);
     Ok(PageReport {
         epoch,
         next: page.next,
         more: page.more,
         items,
-        nodes: nodes.len(),
-        manifests: manifests.len(),
-        skipped,
+        nodes: v.nodes.len(),
+        manifests: v.manifests.len(),
+        placements: v.placements.len(),
+        skipped: v.skipped,
     })
 }
 
@@ -82,6 +85,7 @@ mod tests {
                 items: 4,
                 nodes: 1,
                 manifests: 0,
+                placements: 0,
                 skipped: 3,
             }
         );

@@ -13,8 +13,10 @@
 //! * `server` — [`start`], [`run`], [`DirectoryHandle`]: start-up and shutdown of the tasks
 //!   below, under one [`kairos_host::Service`]; `state` — `App`, the state those tasks share;
 //! * `routes` — the handlers (served by [`kairos_net::serve`], with bounded bodies and the
-//!   per-connection rate limit of [`kairos_net::request`]); `api_error` — the error answers
-//!   they share; `validate` — admission rules, pure functions of (input, now, settings);
+//!   per-connection rate limit of [`kairos_net::request`]), `placements` — the placement
+//!   routes; `handler` — what handlers share (ids, bodies, request signers); `api_error` — the
+//!   error answers they share; `validate` — admission rules, pure functions of (input, now,
+//!   settings);
 //! * `store` — the redb tables (opened with [`kairos_host::open_db`]); `writer` — the
 //!   directory's ops and how a batch is applied, run by the host's group-commit writer
 //!   ([`kairos_host::writer`]); `nodes` — the in-memory index of live nodes;
@@ -30,7 +32,9 @@
 //!
 //! ```text
 //! server      → config, error, federation, nodes, routes, state, store, sweep, writer
-//! routes      → api_error, federation, nodes, state, store, validate, writer
+//! routes      → api_error, federation, handler, nodes, placements, state, store, validate, writer
+//! placements  → api_error, handler, state, store, validate, writer
+//! handler     → api_error, state, writer
 //! federation  → api_error, config, state, store, validate, writer
 //! sweep       → state, store, writer
 //! state       → config, nodes, store, validate, writer
@@ -42,8 +46,9 @@
 //! ```
 //!
 //! Security invariants, kept by the modules named: everything stored was verified by this
-//! directory itself (`validate`, `federation`); a manifest leaves before its release only to a
-//! request signed by its uploader or to a signed sibling pull (`routes`, `federation`); a
+//! directory itself (`validate`, `federation`); a manifest or placement leaves before its
+//! release only to a request signed by its uploader or to a signed sibling pull (`routes`,
+//! `placements`, `federation`); a
 //! refused request changes nothing stored (`routes`); no network input can panic the server or
 //! make it buffer more than its limits (`routes` through [`kairos_net::request`],
 //! [`kairos_net::serve`]).
@@ -55,7 +60,9 @@ mod error;
 mod federation;
 #[doc(hidden)]
 pub mod fuzz_api;
+mod handler;
 mod nodes;
+mod placements;
 mod routes;
 mod server;
 mod state;

@@ -79,6 +79,11 @@ impl NodeIndex {
         self.read().get(key).map(|e| e.timestamp)
     }
 
+    /// The entry held for `key` (live or awaiting the sweep).
+    pub fn get(&self, key: &PublicKey) -> Option<Arc<NodeEntry>> {
+        self.read().get(key).cloned()
+    }
+
     pub fn contains(&self, key: &PublicKey) -> bool {
         self.read().contains_key(key)
     }

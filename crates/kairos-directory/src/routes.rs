@@ -5,9 +5,11 @@
 //! panics on any input; a manifest's bytes leave the directory before its release time only in
 //! answer to a request signed by its uploader (or to a sibling's signed federation pull).
 
-use crate::api_error::{bad_query, internal, too_large};
+use crate::api_error::{bad_query, internal};
 use crate::federation;
+use crate::handler::{bytes_response, parse_id, read_limited, request_signer, unexpected};
 use crate::nodes::NodeEntry;
+use crate::placements;
 use crate::state::App;
 use crate::store::{ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite};
 use crate::validate::{self, manifest_error, record_error};
@@ -15,7 +17,7 @@ use crate::writer::{Op, Outcome};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -23,24 +25,26 @@ use bytes::Bytes;
 use kairos_directory_client::wire::{
     Info, ListedNode, NodeList, PublishResponse, SubscribeResponse,
 };
-use kairos_net::request::{
-    bad_method, body_slot, content_length, limit_connection, no_route, read_body, SLOT_WAIT,
-};
+use kairos_net::request::{bad_method, body_slot, limit_connection, no_route, SLOT_WAIT};
 use kairos_net::ApiError;
-use kairos_proto::{FileId, PublicKey, SignedManifest, SignedNodeRecord};
+use kairos_proto::{AnyManifest, FileId, PublicKey, SignedNodeRecord};
 use serde::Deserialize;
 use std::sync::Arc;
 
 /// Number of nodes `GET /v1/nodes` returns without `count`.
 pub const DEFAULT_LIST_COUNT: usize = 32;
-/// Response header carrying a manifest's release time (Unix seconds).
-pub const HEADER_RELEASE: &str = "x-kairos-release";
+pub use crate::handler::HEADER_RELEASE;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/info", get(info))
         .route("/v1/nodes", post(subscribe).get(list_nodes))
+        .route("/v1/nodes/{key}", get(node_record))
         .route("/v1/manifests/{id}", put(publish).get(fetch_manifest))
+        .route(
+            "/v1/placements/{id}",
+            put(placements::publish).get(placements::fetch),
+        )
         .route("/v1/sync", get(federation::feed))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
@@ -49,14 +53,6 @@ pub fn router(app: Arc<App>) -> Router {
             limit_connection::<App>,
         ))
         .with_state(app)
-}
-
-fn parse_id(path: Result<Path<String>, PathRejection>) -> Result<FileId, ApiError> {
-    let Path(text) = path.map_err(|e| ApiError::bad_request("bad_file_id", e.body_text()))?;
-    text.parse()
-        .map_err(|e: kairos_proto::manifest::BadFileId| {
-            ApiError::bad_request("bad_file_id", e.to_string())
-        })
 }
 
 async fn info(State(app): State<Arc<App>>) -> Result<Json<Info>, ApiError> {
@@ -70,24 +66,6 @@ async fn info(State(app): State<Arc<App>>) -> Result<Json<Info>, ApiError> {
         node_ttl: app.cfg.node_ttl.as_secs(),
         manifest_retention: app.cfg.manifest_retention.as_secs(),
     }))
-}
-
-/// Reads a request body of at most `limit` bytes (`what` names it in the refusal).
-async fn read_limited(
-    app: &App,
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-    what: &str,
-) -> Result<Bytes, ApiError> {
-    read_body(
-        body,
-        content_length(headers),
-        limit,
-        app.cfg.limits.body_timeout,
-        || too_large(what, limit),
-    )
-    .await
 }
 
 async fn subscribe(
@@ -122,11 +100,6 @@ async fn subscribe(
     }
 }
 
-fn unexpected(o: Outcome) -> ApiError {
-    tracing::error!("writer answered with an unexpected outcome {o:?}");
-    ApiError::internal("unexpected storage answer")
-}
-
 #[derive(Deserialize)]
 pub struct ListQuery {
     count: Option<usize>,
@@ -155,6 +128,24 @@ async fn list_nodes(
         .map(|e| listed(e))
         .collect();
     Ok(Json(NodeList { nodes }))
+}
+
+/// `GET /v1/nodes/{key}`: the current signed record of one live node.
+async fn node_record(
+    State(app): State<Arc<App>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<ListedNode>, ApiError> {
+    let Path(text) = path.map_err(|e| ApiError::bad_request("bad_key", e.body_text()))?;
+    let key = PublicKey::from_text(&text)
+        .map_err(|e| ApiError::bad_request("bad_key", format!("node key: {e}")))?;
+    match app.nodes.get(&key) {
+        Some(e) if e.expires_at > app.now() => Ok(Json(listed(&e))),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_node",
+            format!("this directory holds no live record of node {key}: it is offline, has not subscribed here, or its record expired"),
+        )),
+    }
 }
 
 fn listed(e: &NodeEntry) -> ListedNode {
@@ -191,8 +182,8 @@ async fn publish(
     }
     let manifest = verify_manifest(bytes, id).await?;
     let expires_at = validate::admit_manifest(&manifest, &app.policy())?;
-    let m = manifest.manifest();
-    let (release, uploader) = (m.release, m.uploader);
+    // For v2 the signer is the per-file key: quotas and rate limits apply to it.
+    let (release, uploader) = (manifest.release(), manifest.uploader());
     app.limit_identity(&uploader)?;
     let write = ManifestWrite {
         id,
@@ -207,8 +198,8 @@ async fn publish(
 }
 
 /// Verifies the signature and structure off the async threads (a manifest can be 32 MiB).
-async fn verify_manifest(bytes: Bytes, id: FileId) -> Result<SignedManifest, ApiError> {
-    tokio::task::spawn_blocking(move || SignedManifest::verify(Vec::from(bytes), &id))
+async fn verify_manifest(bytes: Bytes, id: FileId) -> Result<AnyManifest, ApiError> {
+    tokio::task::spawn_blocking(move || AnyManifest::verify(Vec::from(bytes), &id))
         .await
         .map_err(|_| ApiError::internal("manifest verification failed"))?
         .map_err(manifest_error)
@@ -265,15 +256,7 @@ async fn fetch_manifest(
     let id = parse_id(path)?;
     let now = app.now();
     // A request carrying signature headers must verify; one without any is anonymous.
-    let signer = if headers.keys().any(|k| k.as_str().starts_with("x-kairos-")) {
-        let verified =
-            kairos_net::signed::verify_request(&headers, &method, &uri, b"", &app.receiver(now))?;
-        app.limit_identity(&verified.key())?;
-        // Only accepted requests take room in the replay guard.
-        Some(verified.commit(&app.replay, now)?)
-    } else {
-        None
-    };
+    let signer = request_signer(&app, &headers, &method, &uri, now)?;
     let row = app
         .store
         .manifest(&id, |stored| {
@@ -289,12 +272,5 @@ async fn fetch_manifest(
     let Some(bytes) = row.bytes else {
         return Err(ApiError::locked("this manifest", row.release, now));
     };
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(HEADER_RELEASE, HeaderValue::from(row.release));
-    Ok(resp)
+    Ok(bytes_response(bytes, row.release))
 }

@@ -7,7 +7,8 @@
 //! | `meta` | name | u64: `next_seq`, `epoch`, `schema` |
 //! | `nodes` | node key | (seq, record timestamp, signed record bytes) |
 //! | `node_floor` | node key | newest record timestamp accepted for the key (replay state) |
-//! | `manifests` | file id | (seq, release, uploader key, signed manifest bytes) |
+//! | `manifests` | file id | (seq, release, uploader key, signed manifest bytes, v1 or v2) |
+//! | `placements` | file id | (seq, placement record seq, signed placement bytes) |
 //! | `manifest_expiry` | (release + retention, file id) | () |
 //! | `log` | seq | (kind, node key or file id) |
 //! | `cursors` | sibling key | (sibling epoch, last seq pulled) |
@@ -20,6 +21,9 @@
 //!   entry, under its current seq, so `log` ordered by seq is the federation feed. Replacing a
 //!   node record moves it to a new seq; deleting anything deletes its `log` entry.
 //! * Manifests are immutable: a stored id is never overwritten, only deleted by expiry.
+//! * A placement is stored only under the id of a stored manifest, and is replaced only by one
+//!   with a higher record seq; it is deleted with its manifest. Placement bytes count in the
+//!   manifest quota (`meta` `manifest_bytes`) like manifests.
 //! * A node key's record is only ever replaced by one with a strictly newer timestamp, and
 //!   `node_floor` remembers that timestamp beyond the record's TTL until any record at least as
 //!   old would be refused as stale anyway — so an expired record cannot be replayed.
@@ -48,6 +52,9 @@ type ManifestValue = (u64, u64, [u8; 32], &'static [u8]);
 const MANIFESTS: TableDefinition<[u8; 32], ManifestValue> = TableDefinition::new("manifests");
 const MANIFEST_EXPIRY: TableDefinition<(u64, [u8; 32]), ()> =
     TableDefinition::new("manifest_expiry");
+/// (seq, placement record seq, signed bytes)
+type PlacementValue = (u64, u64, &'static [u8]);
+const PLACEMENTS: TableDefinition<[u8; 32], PlacementValue> = TableDefinition::new("placements");
 const LOG: TableDefinition<u64, (u8, [u8; 32])> = TableDefinition::new("log");
 const CURSORS: TableDefinition<[u8; 32], (u64, u64)> = TableDefinition::new("cursors");
 
@@ -56,6 +63,7 @@ const CURSORS: TableDefinition<[u8; 32], (u64, u64)> = TableDefinition::new("cur
 pub enum ItemKind {
     Node = 1,
     Manifest = 2,
+    Placement = 3,
 }
 
 impl ItemKind {
@@ -63,6 +71,7 @@ impl ItemKind {
         match v {
             1 => Some(ItemKind::Node),
             2 => Some(ItemKind::Manifest),
+            3 => Some(ItemKind::Placement),
             _ => None,
         }
     }
@@ -113,6 +122,32 @@ pub struct ManifestWrite {
     pub quota: u64,
 }
 
+/// A verified placement record to store under the file id it places.
+#[derive(Clone, Debug)]
+pub struct PlacementWrite {
+    pub id: FileId,
+    /// The record's seq (newest wins).
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    /// As [`ManifestWrite::quota`]: placements count in the manifest quota.
+    pub quota: u64,
+}
+
+/// What storing a placement record did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlacementOutcome {
+    /// Stored (first placement of the file, or a higher seq than the one held).
+    Stored,
+    /// The identical bytes were already stored.
+    Existing,
+    /// A placement with seq `have`, not lower than this one's, is held (other bytes).
+    Stale { have: u64 },
+    /// No manifest is stored under the id (never was, or expired meanwhile).
+    UnknownManifest,
+    /// Storing it would take the manifests and placements over the quota.
+    Full { used: u64 },
+}
+
 /// What storing a node record did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeOutcome {
@@ -143,6 +178,8 @@ pub struct SweepReport {
     /// Keys (and timestamps) of the node records deleted.
     pub nodes: Vec<(PublicKey, u64)>,
     pub manifests: usize,
+    /// Placements deleted with their manifests.
+    pub placements: usize,
     pub floors: usize,
     /// Whether expired manifests remain (the sweep deletes a bounded number per transaction).
     pub more: bool,
@@ -173,6 +210,7 @@ impl Store {
             txn.open_table(NODE_FLOOR)?;
             txn.open_table(MANIFESTS)?;
             txn.open_table(MANIFEST_EXPIRY)?;
+            txn.open_table(PLACEMENTS)?;
             txn.open_table(LOG)?;
             txn.open_table(CURSORS)?;
             count_manifest_bytes(txn)?;
@@ -221,6 +259,16 @@ impl Store {
         Ok(Some(row))
     }
 
+    /// The stored placement of `id`: `(record seq, signed bytes)`.
+    pub fn placement(&self, id: &FileId) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(PLACEMENTS)?;
+        Ok(table.get(&id.0)?.map(|g| {
+            let (_seq, record_seq, bytes) = g.value();
+            (record_seq, bytes.to_vec())
+        }))
+    }
+
     /// Every stored node record, for rebuilding the in-memory index.
     pub fn node_records(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         let txn = self.read()?;
@@ -254,6 +302,7 @@ impl Store {
         let log = txn.open_table(LOG)?;
         let nodes = txn.open_table(NODES)?;
         let manifests = txn.open_table(MANIFESTS)?;
+        let placements = txn.open_table(PLACEMENTS)?;
         let mut items = Vec::new();
         let mut bytes_total = 0usize;
         let mut next = since;
@@ -269,6 +318,7 @@ impl Store {
             let bytes = match kind {
                 ItemKind::Node => nodes.get(&key)?.map(|g| g.value().2.to_vec()),
                 ItemKind::Manifest => manifests.get(&key)?.map(|g| g.value().3.to_vec()),
+                ItemKind::Placement => placements.get(&key)?.map(|g| g.value().2.to_vec()),
             };
             let Some(bytes) = bytes else {
                 return Err(StoreError::Corrupt(format!(
@@ -315,6 +365,9 @@ fn count_manifest_bytes(txn: &WriteTransaction) -> Result<(), StoreError> {
     for row in txn.open_table(MANIFESTS)?.iter()? {
         total = total.saturating_add(row?.1.value().3.len() as u64);
     }
+    for row in txn.open_table(PLACEMENTS)?.iter()? {
+        total = total.saturating_add(row?.1.value().2.len() as u64);
+    }
     meta.insert(MANIFEST_BYTES, total)?;
     Ok(())
 }
@@ -341,6 +394,7 @@ pub(crate) struct Tables<'t> {
     floor: Table<'t, [u8; 32], u64>,
     manifests: Table<'t, [u8; 32], ManifestValue>,
     expiry: Table<'t, (u64, [u8; 32]), ()>,
+    placements: Table<'t, [u8; 32], PlacementValue>,
     log: Table<'t, u64, (u8, [u8; 32])>,
     cursors: Table<'t, [u8; 32], (u64, u64)>,
     next_seq: u64,
@@ -359,6 +413,7 @@ impl<'t> Tables<'t> {
             floor: txn.open_table(NODE_FLOOR)?,
             manifests: txn.open_table(MANIFESTS)?,
             expiry: txn.open_table(MANIFEST_EXPIRY)?,
+            placements: txn.open_table(PLACEMENTS)?,
             log: txn.open_table(LOG)?,
             cursors: txn.open_table(CURSORS)?,
             next_seq,
@@ -428,6 +483,53 @@ impl<'t> Tables<'t> {
         Ok(ManifestOutcome::Created)
     }
 
+    /// Stores a placement under the id of a stored manifest if its seq is higher than the
+    /// held one's (see the module invariants).
+    pub(crate) fn put_placement(
+        &mut self,
+        w: &PlacementWrite,
+    ) -> Result<PlacementOutcome, StoreError> {
+        if self.manifests.get(&w.id.0)?.is_none() {
+            return Ok(PlacementOutcome::UnknownManifest);
+        }
+        let old = self.placements.get(&w.id.0)?.map(|g| {
+            let (log_seq, have, bytes) = g.value();
+            (
+                log_seq,
+                have,
+                bytes == w.bytes.as_slice(),
+                bytes.len() as u64,
+            )
+        });
+        if let Some((_, have, same, _)) = old {
+            if same {
+                return Ok(PlacementOutcome::Existing);
+            }
+            if w.seq <= have {
+                return Ok(PlacementOutcome::Stale { have });
+            }
+        }
+        let (old_len, len) = (old.map_or(0, |o| o.3), w.bytes.len() as u64);
+        let total = self
+            .manifest_bytes
+            .saturating_sub(old_len)
+            .saturating_add(len);
+        if len > old_len && total > w.quota {
+            return Ok(PlacementOutcome::Full {
+                used: self.manifest_bytes,
+            });
+        }
+        self.manifest_bytes = total;
+        let seq = self.seq();
+        self.placements
+            .insert(&w.id.0, (seq, w.seq, w.bytes.as_slice()))?;
+        if let Some((old_seq, ..)) = old {
+            self.log.remove(old_seq)?;
+        }
+        self.log.insert(seq, (ItemKind::Placement as u8, w.id.0))?;
+        Ok(PlacementOutcome::Stored)
+    }
+
     pub(crate) fn set_cursor(
         &mut self,
         sibling: &PublicKey,
@@ -439,7 +541,8 @@ impl<'t> Tables<'t> {
     }
 
     /// Deletes node records whose `timestamp + node_ttl <= now`, replay floors whose
-    /// `timestamp + floor_horizon < now`, and manifests whose expiry is `<= now`.
+    /// `timestamp + floor_horizon < now`, and manifests whose expiry is `<= now` with their
+    /// placements.
     pub(crate) fn sweep(
         &mut self,
         now: u64,
@@ -479,6 +582,12 @@ impl<'t> Tables<'t> {
                 let (seq, _, _, bytes) = g.value();
                 self.manifest_bytes = self.manifest_bytes.saturating_sub(bytes.len() as u64);
                 self.log.remove(seq)?;
+            }
+            if let Some(g) = self.placements.remove(&id)? {
+                let (seq, _, bytes) = g.value();
+                self.manifest_bytes = self.manifest_bytes.saturating_sub(bytes.len() as u64);
+                self.log.remove(seq)?;
+                report.placements += 1;
             }
             report.manifests += 1;
         }

@@ -13,6 +13,9 @@
 //!   client must not have a release time more than `max_skew` in the past; a relayed one only
 //!   has to be unexpired (`release + retention > now`); neither may release more than
 //!   `manifest_max_release` from now (and never past 9999-12-31).
+//! * a manifest may be of version 1 or 2 (`AnyManifest`); its uploader is its signer (the
+//!   per-file key for v2). A placement record must be signed by the uploader key of the stored
+//!   v2 manifest it names and fit it (`SignedPlacement::verify`); newest seq wins (writer);
 //! * the manifests stored never exceed `limits.manifest_store_bytes` in all (checked by the
 //!   writer inside the transaction that would go over it).
 //!
@@ -25,7 +28,9 @@ use crate::config::DirectoryConfig;
 use axum::http::StatusCode;
 use kairos_net::ApiError;
 use kairos_proto::addr::{self, AddrKind};
-use kairos_proto::{FileId, ManifestError, RecordError, SignedManifest, SignedNodeRecord};
+use kairos_proto::{
+    AnyManifest, FileId, ManifestError, PlacementError, RecordError, SignedNodeRecord,
+};
 
 /// The clock and settings every decision here depends on.
 #[derive(Clone, Copy, Debug)]
@@ -81,6 +86,22 @@ pub fn manifest_error(e: ManifestError) -> ApiError {
         }
         ManifestError::Decode(_) | ManifestError::Params(_) | ManifestError::Inconsistent(_) => {
             ApiError::bad_request("malformed_manifest", e.to_string())
+        }
+    }
+}
+
+/// Maps a placement decoding/verification failure to its HTTP error.
+pub fn placement_error(e: PlacementError) -> ApiError {
+    match e {
+        PlacementError::TooLarge(_) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+        }
+        PlacementError::BadSignature => {
+            ApiError::bad_request("bad_placement_signature", e.to_string())
+        }
+        PlacementError::Mismatch(_) => ApiError::bad_request("placement_mismatch", e.to_string()),
+        PlacementError::Decode(_) | PlacementError::Inconsistent(_) => {
+            ApiError::bad_request("malformed_placement", e.to_string())
         }
     }
 }
@@ -187,8 +208,8 @@ pub fn admit_relayed_record(rec: &SignedNodeRecord, p: &Policy) -> Result<u64, S
 }
 
 /// A manifest a client published. Returns its expiry time.
-pub fn admit_manifest(m: &SignedManifest, p: &Policy) -> Result<u64, ApiError> {
-    admit_release(m.manifest().release, p)
+pub fn admit_manifest(m: &AnyManifest, p: &Policy) -> Result<u64, ApiError> {
+    admit_release(m.release(), p)
 }
 
 /// The release window of a published manifest: not in the past (beyond the skew), not
@@ -226,8 +247,8 @@ fn latest_release(p: &Policy) -> u64 {
 }
 
 /// A manifest relayed by a sibling. Returns its expiry time, or why it is skipped.
-pub fn admit_relayed_manifest(m: &SignedManifest, p: &Policy) -> Result<u64, String> {
-    let release = m.manifest().release;
+pub fn admit_relayed_manifest(m: &AnyManifest, p: &Policy) -> Result<u64, String> {
+    let release = m.release();
     let expires = release.saturating_add(p.retention);
     if expires <= p.now {
         return Err("manifest is past its retention".into());

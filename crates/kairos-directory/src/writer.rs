@@ -8,7 +8,8 @@
 
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::store::{
-    ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite, Store, SweepReport, Tables,
+    ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite, PlacementOutcome, PlacementWrite,
+    Store, SweepReport, Tables,
 };
 use kairos_host::writer::{Apply, BatchLimits};
 use kairos_host::StoreError;
@@ -27,13 +28,16 @@ const LIMITS: BatchLimits = BatchLimits {
 pub enum Op {
     Node(NodeWrite),
     Manifest(ManifestWrite),
-    /// A federation page: its items and the new cursor, atomically.
+    Placement(PlacementWrite),
+    /// A federation page: its items and the new cursor, atomically (manifests before
+    /// placements, so a placement can follow its manifest in one page).
     Pulled {
         sibling: PublicKey,
         epoch: u64,
         cursor: u64,
         nodes: Vec<NodeWrite>,
         manifests: Vec<ManifestWrite>,
+        placements: Vec<PlacementWrite>,
     },
     Sweep {
         now: u64,
@@ -47,14 +51,19 @@ impl Op {
         match self {
             Op::Node(n) => n.record.as_bytes().len(),
             Op::Manifest(m) => m.bytes.len(),
+            Op::Placement(p) => p.bytes.len(),
             Op::Pulled {
-                nodes, manifests, ..
+                nodes,
+                manifests,
+                placements,
+                ..
             } => {
                 nodes
                     .iter()
                     .map(|n| n.record.as_bytes().len())
                     .sum::<usize>()
                     + manifests.iter().map(|m| m.bytes.len()).sum::<usize>()
+                    + placements.iter().map(|p| p.bytes.len()).sum::<usize>()
             }
             Op::Sweep { .. } => 0,
         }
@@ -66,12 +75,15 @@ impl Op {
 pub enum Outcome {
     Node(NodeOutcome),
     Manifest(ManifestOutcome),
+    Placement(PlacementOutcome),
     Pulled {
         /// Indices (into the op's `nodes`) of the records that were newer and got stored.
         stored_nodes: Vec<usize>,
         manifests: usize,
+        /// Placements stored (new, or newer than the one held).
+        placements: usize,
         conflicts: usize,
-        /// Manifests refused for the storage quota.
+        /// Manifests and placements refused for the storage quota.
         full: usize,
     },
     Swept(SweepReport),
@@ -138,40 +150,65 @@ fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
     Ok(match op {
         Op::Node(n) => Outcome::Node(t.put_node(n)?),
         Op::Manifest(m) => Outcome::Manifest(t.put_manifest(m)?),
+        Op::Placement(p) => Outcome::Placement(t.put_placement(p)?),
         Op::Pulled {
             sibling,
             epoch,
             cursor,
             nodes,
             manifests,
+            placements,
         } => {
-            let (mut stored_nodes, mut m_new, mut conflicts, mut full) = (Vec::new(), 0, 0, 0);
-            for (i, n) in nodes.iter().enumerate() {
-                if t.put_node(n)? == NodeOutcome::Stored {
-                    stored_nodes.push(i);
-                }
-            }
-            for m in manifests {
-                match t.put_manifest(m)? {
-                    ManifestOutcome::Created => m_new += 1,
-                    ManifestOutcome::Existing => {}
-                    ManifestOutcome::Conflict => conflicts += 1,
-                    ManifestOutcome::Full { .. } => full += 1,
-                }
-            }
+            let out = apply_pulled(t, nodes, manifests, placements)?;
             t.set_cursor(sibling, *epoch, *cursor)?;
-            Outcome::Pulled {
-                stored_nodes,
-                manifests: m_new,
-                conflicts,
-                full,
-            }
+            out
         }
         Op::Sweep {
             now,
             node_ttl,
             floor_horizon,
         } => Outcome::Swept(t.sweep(*now, *node_ttl, *floor_horizon)?),
+    })
+}
+
+/// Stores a pulled page's items: nodes, then manifests, then placements.
+fn apply_pulled(
+    t: &mut Tables,
+    nodes: &[NodeWrite],
+    manifests: &[ManifestWrite],
+    placements: &[PlacementWrite],
+) -> Result<Outcome, StoreError> {
+    let (mut stored_nodes, mut m_new, mut p_new, mut conflicts, mut full) =
+        (Vec::new(), 0, 0, 0, 0);
+    for (i, n) in nodes.iter().enumerate() {
+        if t.put_node(n)? == NodeOutcome::Stored {
+            stored_nodes.push(i);
+        }
+    }
+    for m in manifests {
+        match t.put_manifest(m)? {
+            ManifestOutcome::Created => m_new += 1,
+            ManifestOutcome::Existing => {}
+            ManifestOutcome::Conflict => conflicts += 1,
+            ManifestOutcome::Full { .. } => full += 1,
+        }
+    }
+    for p in placements {
+        match t.put_placement(p)? {
+            PlacementOutcome::Stored => p_new += 1,
+            PlacementOutcome::Full { .. } => full += 1,
+            // Older than held, or its manifest was not stored here: nothing to do.
+            PlacementOutcome::Existing
+            | PlacementOutcome::Stale { .. }
+            | PlacementOutcome::UnknownManifest => {}
+        }
+    }
+    Ok(Outcome::Pulled {
+        stored_nodes,
+        manifests: m_new,
+        placements: p_new,
+        conflicts,
+        full,
     })
 }
 

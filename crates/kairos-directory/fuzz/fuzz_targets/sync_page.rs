@@ -24,7 +24,7 @@ fn config() -> &'static DirectoryConfig {
 fuzz_target!(|data: &[u8]| {
     if let Ok(report) = verify_sync_page(config(), NOW, data) {
         assert_eq!(
-            report.nodes + report.manifests + report.skipped,
+            report.nodes + report.manifests + report.placements + report.skipped,
             report.items
         );
     }

@@ -206,3 +206,57 @@ where
 pub async fn info(h: &DirectoryHandle) -> serde_json::Value {
     send(http().get(url(h, "/v1/info"))).await.json()
 }
+
+/// A small valid v2 content manifest signed by `per_file` (lock none), opening at `release`;
+/// `salt` makes it unique.
+pub fn manifest_v2(
+    per_file: &Identity,
+    created: u64,
+    release: u64,
+    salt: u8,
+) -> kairos_proto::SignedContentManifest {
+    let params = kairos_seal::Params::default();
+    let n = params.total_shards();
+    let blocks = (0..2usize)
+        .map(|b| kairos_proto::ContentBlock {
+            cipher_len: if b == 1 {
+                100
+            } else {
+                params.block_cipher_size() as u32
+            },
+            hashes: (0..n).map(|i| [(b * 31 + i) as u8; 32]).collect(),
+        })
+        .collect();
+    kairos_proto::ContentManifest {
+        uploader: per_file.public(),
+        created,
+        release,
+        salt: [salt; 32],
+        params,
+        lock: kairos_proto::LockSection::None,
+        blocks,
+    }
+    .sign(per_file)
+    .unwrap()
+}
+
+/// A placement record of `m` with `seq`, pieces of every block on holders 0..n, signed by
+/// `signer` (the manifest's per-file key, or another one to test refusal).
+pub fn placement(
+    m: &kairos_proto::SignedContentManifest,
+    seq: u64,
+    signer: &Identity,
+) -> kairos_proto::SignedPlacement {
+    let n = m.manifest().params.total_shards();
+    kairos_proto::PlacementRecord {
+        file_id: m.id(),
+        seq,
+        created: m.manifest().created,
+        holders: (0..n)
+            .map(|i| Identity::from_seed(&[i as u8 + seq as u8; 32]).public())
+            .collect(),
+        blocks: vec![(0..n as u16).collect(); m.manifest().blocks.len()],
+    }
+    .sign(signer)
+    .unwrap()
+}
