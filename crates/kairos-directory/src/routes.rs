@@ -6,6 +6,7 @@
 //! answer to a request signed by its uploader (or to a sibling's signed federation pull).
 
 use crate::api_error::{bad_query, internal, too_large};
+use crate::beacon_routes;
 use crate::federation;
 use crate::nodes::NodeEntry;
 use crate::state::App;
@@ -42,6 +43,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/nodes", post(subscribe).get(list_nodes))
         .route("/v1/manifests/{id}", put(publish).get(fetch_manifest))
         .route("/v1/sync", get(federation::feed))
+        .route("/v1/beacons/{chain}/{round}", get(beacon_routes::get_beacon))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .layer(axum::middleware::from_fn_with_state(

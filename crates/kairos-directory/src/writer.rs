@@ -8,7 +8,8 @@
 
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::store::{
-    ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite, Store, SweepReport, Tables,
+    BeaconOutcome, BeaconWrite, ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite, Store,
+    SweepReport, Tables,
 };
 use kairos_host::writer::{Apply, BatchLimits};
 use kairos_host::StoreError;
@@ -27,6 +28,8 @@ const LIMITS: BatchLimits = BatchLimits {
 pub enum Op {
     Node(NodeWrite),
     Manifest(ManifestWrite),
+    /// A beacon verified by the relay.
+    Beacon(BeaconWrite),
     /// A federation page: its items and the new cursor, atomically.
     Pulled {
         sibling: PublicKey,
@@ -47,6 +50,7 @@ impl Op {
         match self {
             Op::Node(n) => n.record.as_bytes().len(),
             Op::Manifest(m) => m.bytes.len(),
+            Op::Beacon(b) => b.signature.len(),
             Op::Pulled {
                 nodes, manifests, ..
             } => {
@@ -66,6 +70,7 @@ impl Op {
 pub enum Outcome {
     Node(NodeOutcome),
     Manifest(ManifestOutcome),
+    Beacon(BeaconOutcome),
     Pulled {
         /// Indices (into the op's `nodes`) of the records that were newer and got stored.
         stored_nodes: Vec<usize>,
@@ -136,6 +141,7 @@ fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
     Ok(match op {
         Op::Node(n) => Outcome::Node(t.put_node(n)?),
         Op::Manifest(m) => Outcome::Manifest(t.put_manifest(m)?),
+        Op::Beacon(b) => Outcome::Beacon(t.put_beacon(b)?),
         Op::Pulled {
             sibling,
             epoch,
