@@ -50,12 +50,13 @@ pub fn load_or_create(path: &Path, genesis: u64, period: u64) -> Result<TestChai
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let chain = TestChain::generate(&mut rand::rngs::OsRng, genesis, period).map_err(
-                |source| FileError::Bad {
-                    path: path.to_owned(),
-                    source,
-                },
-            )?;
+            let chain =
+                TestChain::generate(&mut rand::rngs::OsRng, genesis, period).map_err(|source| {
+                    FileError::Bad {
+                        path: path.to_owned(),
+                        source,
+                    }
+                })?;
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -90,8 +91,11 @@ mod tests {
             Err(FileError::Permissions { .. })
         ));
         std::fs::write(dir.path().join("bad"), b"nonsense").unwrap();
-        std::fs::set_permissions(dir.path().join("bad"), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.path().join("bad"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         assert!(matches!(
             load_or_create(&dir.path().join("bad"), 1, 1),
             Err(FileError::Bad { .. })

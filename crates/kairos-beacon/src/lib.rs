@@ -27,6 +27,6 @@ mod routes;
 mod server;
 
 pub use file::{load_or_create, FileError};
+pub use kairos_proto::clock::Clock;
 pub use routes::router;
 pub use server::{start, BeaconServer};
-pub use kairos_proto::clock::Clock;

@@ -77,7 +77,10 @@ fn beacon(s: &Beacons, hash: &str, round: &str) -> Result<BeaconJson, Response> 
         let mut resp = ApiError::new(
             StatusCode::TOO_EARLY,
             "not_yet",
-            format!("round {round} is not published before {}", kairos_proto::time::rfc3339(at)),
+            format!(
+                "round {round} is not published before {}",
+                kairos_proto::time::rfc3339(at)
+            ),
         )
         .into_response();
         resp.headers_mut().insert(
@@ -91,6 +94,9 @@ fn beacon(s: &Beacons, hash: &str, round: &str) -> Result<BeaconJson, Response> 
 }
 
 fn bad_round() -> Response {
-    ApiError::bad_request("bad_round", "rounds are decimal numbers from 1 (or `latest`)")
-        .into_response()
+    ApiError::bad_request(
+        "bad_round",
+        "rounds are decimal numbers from 1 (or `latest`)",
+    )
+    .into_response()
 }

@@ -45,7 +45,11 @@ impl BeaconServer {
 
 /// Serves `chain` on `listener` (bind it on loopback), with `clock` deciding which rounds
 /// have come. Says on start that this is a test chain.
-pub fn start(listener: TcpListener, chain: Arc<TestChain>, clock: Clock) -> std::io::Result<BeaconServer> {
+pub fn start(
+    listener: TcpListener,
+    chain: Arc<TestChain>,
+    clock: Clock,
+) -> std::io::Result<BeaconServer> {
     let addr = listener.local_addr()?;
     let hash = chain.chain().hash_hex();
     tracing::warn!(

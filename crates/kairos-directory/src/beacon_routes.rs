@@ -35,8 +35,11 @@ async fn beacon(
     let Path((chain, round)) =
         path.map_err(|e| ApiError::bad_request("bad_path", e.body_text()).into_response())?;
     let hash = unhex32(&chain, "chain hash").map_err(|_| {
-        ApiError::bad_request("bad_chain", "the chain is 64 hex digits (its drand chain hash)")
-            .into_response()
+        ApiError::bad_request(
+            "bad_chain",
+            "the chain is 64 hex digits (its drand chain hash)",
+        )
+        .into_response()
     })?;
     let round: u64 = round.parse().map_err(|_| {
         ApiError::bad_request("bad_round", "the round is a decimal number from 1").into_response()

@@ -100,7 +100,12 @@ impl BeaconRelay {
     }
 
     /// The beacon of `round` of chain `hash` at `now`: stored, or fetched, verified and stored.
-    pub async fn lookup(self: &Arc<Self>, hash: ChainHash, round: u64, now: u64) -> Result<Beacon, Miss> {
+    pub async fn lookup(
+        self: &Arc<Self>,
+        hash: ChainHash,
+        round: u64,
+        now: u64,
+    ) -> Result<Beacon, Miss> {
         let entry = self.chains.get(&hash).ok_or(Miss::UnknownChain)?;
         let at = entry.chain.round_time(round).map_err(|_| Miss::BadRound)?;
         if now < at {
@@ -158,7 +163,12 @@ impl BeaconRelay {
     }
 
     /// One flight: the upstreams in turn until one gives a verified beacon, which is stored.
-    async fn fly(&self, hash: ChainHash, round: u64, _permit: OwnedSemaphorePermit) -> Result<Beacon, Miss> {
+    async fn fly(
+        &self,
+        hash: ChainHash,
+        round: u64,
+        _permit: OwnedSemaphorePermit,
+    ) -> Result<Beacon, Miss> {
         let Some(entry) = self.chains.get(&hash) else {
             return Err(Miss::UnknownChain);
         };
@@ -174,7 +184,12 @@ impl BeaconRelay {
             signature: *beacon.signature(),
             cap: self.cap,
         };
-        match self.writer.submit(Op::Beacon(write)).await.map_err(storage)? {
+        match self
+            .writer
+            .submit(Op::Beacon(write))
+            .await
+            .map_err(storage)?
+        {
             Outcome::Beacon(_) => Ok(beacon.beacon()),
             other => {
                 tracing::error!("writer answered a beacon write with {other:?}");
@@ -183,7 +198,11 @@ impl BeaconRelay {
         }
     }
 
-    async fn from_upstreams(&self, entry: &RelayedChain, round: u64) -> Result<VerifiedBeacon, Miss> {
+    async fn from_upstreams(
+        &self,
+        entry: &RelayedChain,
+        round: u64,
+    ) -> Result<VerifiedBeacon, Miss> {
         for base in &entry.upstreams {
             match self.from_upstream(base, entry, round).await {
                 Ok(beacon) => return Ok(beacon),
@@ -197,7 +216,12 @@ impl BeaconRelay {
     }
 
     /// Fetches, parses and verifies one upstream's beacon of `round`.
-    async fn from_upstream(&self, base: &str, entry: &RelayedChain, round: u64) -> Result<VerifiedBeacon, String> {
+    async fn from_upstream(
+        &self,
+        base: &str,
+        entry: &RelayedChain,
+        round: u64,
+    ) -> Result<VerifiedBeacon, String> {
         let url = format!(
             "{}/{}/public/{round}",
             base.trim_end_matches('/'),
@@ -222,7 +246,10 @@ impl BeaconRelay {
         }
         let beacon = BeaconJson::parse(&body).map_err(|e| e.to_string())?;
         if beacon.round != round {
-            return Err(format!("served round {} when asked for round {round}", beacon.round));
+            return Err(format!(
+                "served round {} when asked for round {round}",
+                beacon.round
+            ));
         }
         let chain = entry.chain.clone();
         // A pairing check is ~2 ms of CPU: off the async threads.

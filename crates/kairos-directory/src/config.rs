@@ -262,8 +262,14 @@ impl DirectoryConfig {
                 return Err("rate limits need per_second > 0 and burst >= 1".into());
             }
         }
-        if l.max_beacons_per_chain == 0 || l.max_beacon_fetches == 0 || self.beacon_timeout.is_zero() {
-            return Err("max_beacons_per_chain, max_beacon_fetches and beacon_timeout must be positive".into());
+        if l.max_beacons_per_chain == 0
+            || l.max_beacon_fetches == 0
+            || self.beacon_timeout.is_zero()
+        {
+            return Err(
+                "max_beacons_per_chain, max_beacon_fetches and beacon_timeout must be positive"
+                    .into(),
+            );
         }
         self.check_beacon_chains()?;
         let mut keys = std::collections::HashSet::new();
@@ -287,9 +293,10 @@ impl DirectoryConfig {
         if self.serve_quicknet {
             let upstreams = match (&self.beacon_upstreams, &self.transport) {
                 (Some(list), _) => list.clone(),
-                (None, Transport::Tor { .. }) => {
-                    DRAND_PUBLIC_UPSTREAMS.iter().map(|s| s.to_string()).collect()
-                }
+                (None, Transport::Tor { .. }) => DRAND_PUBLIC_UPSTREAMS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 (None, Transport::Direct) => Vec::new(),
             };
             out.push(RelayedChain {
@@ -316,7 +323,10 @@ impl DirectoryConfig {
         }
         for r in self.relayed_chains() {
             if !hashes.insert(*r.chain.hash()) {
-                return Err(format!("beacon chain {} is listed twice", r.chain.hash_hex()));
+                return Err(format!(
+                    "beacon chain {} is listed twice",
+                    r.chain.hash_hex()
+                ));
             }
             for url in &r.upstreams {
                 check_upstream(url, &self.transport)
@@ -342,10 +352,13 @@ fn check_upstream(url: &str, transport: &Transport) -> Result<(), String> {
         return Err("a base URL has no query, fragment or credentials".into());
     }
     let host = parsed.host_str().ok_or("the URL has no host")?;
-    let port = parsed.port_or_known_default().ok_or("the URL has no port")?;
+    let port = parsed
+        .port_or_known_default()
+        .ok_or("the URL has no port")?;
     if *transport == Transport::Direct {
         // `host_str` keeps the brackets of an IPv6 literal, as `host:port` needs.
-        kairos_net::check_direct_addr(&format!("{host}:{port}"), false).map_err(|e| e.to_string())?;
+        kairos_net::check_direct_addr(&format!("{host}:{port}"), false)
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

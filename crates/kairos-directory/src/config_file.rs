@@ -99,7 +99,8 @@ impl TestChainFile {
             }
             _ => return Err("a test chain needs exactly one of `info` and `info_file`".into()),
         };
-        let chain = Chain::from_info(&info).map_err(|e| format!("test chain {}: {e}", info.hash))?;
+        let chain =
+            Chain::from_info(&info).map_err(|e| format!("test chain {}: {e}", info.hash))?;
         Ok(TestChainSource {
             chain,
             upstreams: self.upstreams.clone(),
@@ -275,7 +276,10 @@ mod tests {
         for t in &c.test_chains {
             assert_eq!(&t.chain, tc.chain());
         }
-        assert_eq!(c.test_chains[0].upstreams, vec!["http://127.0.0.1:7801".to_owned()]);
+        assert_eq!(
+            c.test_chains[0].upstreams,
+            vec!["http://127.0.0.1:7801".to_owned()]
+        );
         assert!(!c.serve_quicknet);
         assert_eq!(c.beacon_upstreams, Some(vec![]));
         assert_eq!(c.limits.max_beacons_per_chain, 5);
@@ -295,7 +299,11 @@ mod tests {
     fn beacon_upstreams_follow_the_transport() {
         use kairos_net::Transport;
         let mut c = DirectoryConfig::default();
-        assert_eq!(c.relayed_chains()[0].upstreams.len(), 4, "Tor: drand's endpoints");
+        assert_eq!(
+            c.relayed_chains()[0].upstreams.len(),
+            4,
+            "Tor: drand's endpoints"
+        );
         c.transport = Transport::Direct;
         assert!(c.relayed_chains()[0].upstreams.is_empty(), "direct: none");
         c.check().unwrap();

@@ -43,7 +43,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/nodes", post(subscribe).get(list_nodes))
         .route("/v1/manifests/{id}", put(publish).get(fetch_manifest))
         .route("/v1/sync", get(federation::feed))
-        .route("/v1/beacons/{chain}/{round}", get(beacon_routes::get_beacon))
+        .route(
+            "/v1/beacons/{chain}/{round}",
+            get(beacon_routes::get_beacon),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .layer(axum::middleware::from_fn_with_state(

@@ -112,7 +112,12 @@ pub async fn start_on(
     let clients = sibling_clients(&config)?;
     config.transport.warn_if_direct();
     let service = Service::new();
-    let beacons = Arc::new(BeaconRelay::new(&config, store.clone(), writer.clone(), service.clone())?);
+    let beacons = Arc::new(BeaconRelay::new(
+        &config,
+        store.clone(),
+        writer.clone(),
+        service.clone(),
+    )?);
     warn_if_test_chains(&config);
 
     let app = Arc::new(App::new(config, identity, store, writer, index, beacons));

@@ -592,14 +592,24 @@ mod tests {
             cap: 3,
         };
         for r in [5, 1, 9, 7] {
-            assert_eq!(commit(&store, |t| t.put_beacon(&w(a, r))), BeaconOutcome::Stored);
+            assert_eq!(
+                commit(&store, |t| t.put_beacon(&w(a, r))),
+                BeaconOutcome::Stored
+            );
         }
-        assert_eq!(commit(&store, |t| t.put_beacon(&w(a, 9))), BeaconOutcome::Existing);
+        assert_eq!(
+            commit(&store, |t| t.put_beacon(&w(a, 9))),
+            BeaconOutcome::Existing
+        );
         commit(&store, |t| t.put_beacon(&w(b, 1)));
         assert_eq!(store.beacon_count(&a).unwrap(), 3);
         assert_eq!(store.beacon(&a, 1).unwrap(), None, "the lowest round went");
         assert_eq!(store.beacon(&a, 5).unwrap(), Some([5; 48]));
-        assert_eq!(store.beacon(&b, 1).unwrap(), Some([1; 48]), "other chains untouched");
+        assert_eq!(
+            store.beacon(&b, 1).unwrap(),
+            Some([1; 48]),
+            "other chains untouched"
+        );
         assert_eq!(store.beacon(&b, 5).unwrap(), None);
         drop(store);
         let store = Store::open(dir.path()).unwrap();

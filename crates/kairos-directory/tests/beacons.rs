@@ -18,7 +18,14 @@ use tokio::net::TcpListener;
 const PERIOD: u64 = 3;
 
 fn test_chain(seed: u64, genesis: u64) -> Arc<TestChain> {
-    Arc::new(TestChain::generate(&mut rand::rngs::StdRng::seed_from_u64(seed), genesis, PERIOD).unwrap())
+    Arc::new(
+        TestChain::generate(
+            &mut rand::rngs::StdRng::seed_from_u64(seed),
+            genesis,
+            PERIOD,
+        )
+        .unwrap(),
+    )
 }
 
 async fn beacon_server(chain: Arc<TestChain>, clock: &ManualClock) -> kairos_beacon::BeaconServer {
@@ -27,7 +34,12 @@ async fn beacon_server(chain: Arc<TestChain>, clock: &ManualClock) -> kairos_bea
 }
 
 /// A directory relaying `chain` only (no quicknet), fetching from `upstreams`.
-fn relay_config(home: &std::path::Path, clock: &ManualClock, chain: &Chain, upstreams: Vec<String>) -> DirectoryConfig {
+fn relay_config(
+    home: &std::path::Path,
+    clock: &ManualClock,
+    chain: &Chain,
+    upstreams: Vec<String>,
+) -> DirectoryConfig {
     let mut c = config(home, clock);
     c.serve_quicknet = false;
     c.beacon_timeout = Duration::from_secs(5);
@@ -43,7 +55,11 @@ fn beacon_url(h: &DirectoryHandle, chain: &Chain, round: impl std::fmt::Display)
 }
 
 /// GETs a beacon; on 200 also parses and verifies it against `chain`.
-async fn get_beacon(h: &DirectoryHandle, chain: &Chain, round: u64) -> (Resp, Option<kairos_lock::VerifiedBeacon>) {
+async fn get_beacon(
+    h: &DirectoryHandle,
+    chain: &Chain,
+    round: u64,
+) -> (Resp, Option<kairos_lock::VerifiedBeacon>) {
     let r = send(http().get(beacon_url(h, chain, round))).await;
     let verified = (r.status == 200).then(|| {
         let b = BeaconJson::parse(&r.body).expect("drand beacon JSON");
@@ -73,7 +89,10 @@ async fn not_yet_then_relayed_and_verified_then_cached_across_restarts() {
     let (r, first) = get_beacon(&h, &chain, 3).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let first = first.unwrap();
-    assert_eq!(r.json()["randomness"], kairos_lock::wire::hex(&first.randomness()));
+    assert_eq!(
+        r.json()["randomness"],
+        kairos_lock::wire::hex(&first.randomness())
+    );
 
     // The upstream goes away: the stored beacon is still served, also after a restart.
     upstream.shutdown().await;
@@ -81,7 +100,11 @@ async fn not_yet_then_relayed_and_verified_then_cached_across_restarts() {
     assert_eq!(r.status, 200);
     assert_eq!(again.unwrap(), first);
     let (r, _) = get_beacon(&h, &chain, 2).await;
-    assert_eq!((r.status, r.code()), (502, "upstream_failed".to_owned()), "not stored, upstream down");
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "upstream_failed".to_owned()),
+        "not stored, upstream down"
+    );
     h.shutdown().await;
     let h = start(relay_config(dir.path(), &clk, &chain, vec![])).await;
     let (r, after) = get_beacon(&h, &chain, 3).await;
@@ -105,10 +128,22 @@ async fn bad_input_and_unknown_chains() {
         (beacon_url(&h, chain, "x"), 400, "bad_round"),
         (beacon_url(&h, chain, "-1"), 400, "bad_round"),
         (beacon_url(&h, chain, u64::MAX), 400, "bad_round"),
-        (beacon_url(&h, chain, "18446744073709551616"), 400, "bad_round"),
+        (
+            beacon_url(&h, chain, "18446744073709551616"),
+            400,
+            "bad_round",
+        ),
         (url(&h, "/v1/beacons/abc/1"), 400, "bad_chain"),
-        (url(&h, &format!("/v1/beacons/{}/1", "zz".repeat(32))), 400, "bad_chain"),
-        (beacon_url(&h, test_chain(3, 0).chain(), 1), 404, "unknown_chain"),
+        (
+            url(&h, &format!("/v1/beacons/{}/1", "zz".repeat(32))),
+            400,
+            "bad_chain",
+        ),
+        (
+            beacon_url(&h, test_chain(3, 0).chain(), 1),
+            404,
+            "unknown_chain",
+        ),
         (beacon_url(&h, &Chain::quicknet(), 1), 404, "unknown_chain"),
     ] {
         let r = send(http().get(&path)).await;
@@ -159,7 +194,11 @@ async fn lying_upstreams_store_nothing() {
     let impostor = test_chain(5, clk.now());
     let hits = Arc::new(AtomicUsize::new(0));
     let mut liars = Vec::new();
-    for (key, mode) in [(impostor.clone(), "other_key"), (tc.clone(), "other_round"), (tc.clone(), "garbage")] {
+    for (key, mode) in [
+        (impostor.clone(), "other_key"),
+        (tc.clone(), "other_round"),
+        (tc.clone(), "garbage"),
+    ] {
         liars.push(serve_router(liar(key, mode, hits.clone())).await);
     }
     let urls: Vec<String> = liars.iter().map(|(u, _)| u.clone()).collect();
@@ -211,7 +250,8 @@ async fn concurrent_misses_share_one_upstream_fetch() {
                 } else {
                     arrived.notify_waiters();
                 }
-                serde_json::to_string(&BeaconJson::unverified(&signer.sign(round).unwrap())).unwrap()
+                serde_json::to_string(&BeaconJson::unverified(&signer.sign(round).unwrap()))
+                    .unwrap()
             }
         }),
     );
@@ -221,12 +261,18 @@ async fn concurrent_misses_share_one_upstream_fetch() {
     let mut reqs = Vec::new();
     for _ in 0..CLIENTS {
         let (h, chain) = (h.clone(), chain.clone());
-        reqs.push(tokio::spawn(async move { get_beacon(&h, &chain, 7).await.0.status }));
+        reqs.push(tokio::spawn(async move {
+            get_beacon(&h, &chain, 7).await.0.status
+        }));
     }
     for r in reqs {
         assert_eq!(r.await.unwrap(), 200);
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "one upstream fetch for all the misses");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "one upstream fetch for all the misses"
+    );
     task.abort();
     Arc::into_inner(h).unwrap().shutdown().await;
 }

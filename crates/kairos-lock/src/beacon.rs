@@ -26,7 +26,12 @@ pub struct Beacon {
 
 impl fmt::Debug for Beacon {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Beacon(round {}, {})", self.round, crate::hex::hex(&self.signature))
+        write!(
+            f,
+            "Beacon(round {}, {})",
+            self.round,
+            crate::hex::hex(&self.signature)
+        )
     }
 }
 

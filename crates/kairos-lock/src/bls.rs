@@ -35,9 +35,8 @@ pub fn parse_public_key(bytes: &[u8]) -> Result<G2Affine, LockError> {
         ));
     }
     // `deserialize_compressed` validates: on the curve and in the prime-order subgroup.
-    let point = G2Affine::deserialize_compressed(bytes).map_err(|_| {
-        LockError::BadPublicKey("not a point of the prime-order subgroup of G2")
-    })?;
+    let point = G2Affine::deserialize_compressed(bytes)
+        .map_err(|_| LockError::BadPublicKey("not a point of the prime-order subgroup of G2"))?;
     if point.is_zero() {
         return Err(LockError::BadPublicKey("the identity point"));
     }

@@ -35,7 +35,9 @@ impl Scheme {
     pub fn from_id(id: &str) -> Result<Scheme, LockError> {
         match id {
             "bls-unchained-g1-rfc9380" => Ok(Scheme::UnchainedG1Rfc9380),
-            other => Err(LockError::UnsupportedScheme(other.chars().take(64).collect())),
+            other => Err(LockError::UnsupportedScheme(
+                other.chars().take(64).collect(),
+            )),
         }
     }
 }
@@ -87,8 +89,21 @@ impl fmt::Debug for Chain {
 impl PartialEq for Chain {
     fn eq(&self, other: &Self) -> bool {
         // Every other field is a function of these (the hash of a test chain commits to all).
-        (self.hash, self.public_key, self.genesis, self.period, self.scheme, self.is_test)
-            == (other.hash, other.public_key, other.genesis, other.period, other.scheme, other.is_test)
+        (
+            self.hash,
+            self.public_key,
+            self.genesis,
+            self.period,
+            self.scheme,
+            self.is_test,
+        ) == (
+            other.hash,
+            other.public_key,
+            other.genesis,
+            other.period,
+            other.scheme,
+            other.is_test,
+        )
     }
 }
 impl Eq for Chain {}
@@ -146,7 +161,9 @@ impl Chain {
     ) -> Result<Chain, LockError> {
         let point = bls::parse_public_key(public_key)?;
         if period == 0 {
-            return Err(LockError::BadChain("the period must be at least one second".into()));
+            return Err(LockError::BadChain(
+                "the period must be at least one second".into(),
+            ));
         }
         Ok(Chain {
             hash,

@@ -8,19 +8,25 @@ use thiserror::Error;
 /// Why a chain, a beacon or a lock ciphertext was refused.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum LockError {
-    #[error("unsupported drand scheme {0:?}: only bls-unchained-g1-rfc9380 (quicknet's) can time-lock")]
+    #[error(
+        "unsupported drand scheme {0:?}: only bls-unchained-g1-rfc9380 (quicknet's) can time-lock"
+    )]
     UnsupportedScheme(String),
     #[error("invalid chain public key: {0}")]
     BadPublicKey(&'static str),
     #[error("invalid chain parameters: {0}")]
     BadChain(String),
-    #[error("chain {got} claims to be quicknet ({want}) but its parameters differ from the pinned ones")]
+    #[error(
+        "chain {got} claims to be quicknet ({want}) but its parameters differ from the pinned ones"
+    )]
     NotPinnedQuicknet { got: String, want: String },
     #[error("round {0} does not exist on this chain (rounds start at 1 and their time must fit in 64 bits)")]
     BadRound(u64),
     #[error("malformed beacon signature: {0}")]
     BadSignature(&'static str),
-    #[error("beacon round {round} does not verify against chain {chain}: forged, or from another chain")]
+    #[error(
+        "beacon round {round} does not verify against chain {chain}: forged, or from another chain"
+    )]
     Forged { round: u64, chain: String },
     #[error("the beacon is for round {beacon} but the lock needs round {lock}")]
     WrongRound { beacon: u64, lock: u64 },

@@ -54,6 +54,8 @@ pub use beacon::{Beacon, VerifiedBeacon};
 pub use bls::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 pub use chain::{test_chain_hash, Chain, Scheme};
 pub use error::LockError;
-pub use seal::{check_ciphertext, open_secret, seal_secret, LockSecret, MAX_CIPHERTEXT, SECRET_LEN};
+pub use seal::{
+    check_ciphertext, open_secret, seal_secret, LockSecret, MAX_CIPHERTEXT, SECRET_LEN,
+};
 pub use test_chain::{TestChain, TEST_SECRET_LEN};
 pub use wire::{BeaconJson, ChainInfo};

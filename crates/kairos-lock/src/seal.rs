@@ -58,11 +58,21 @@ impl fmt::Debug for LockSecret {
 
 /// Seals `secret` so that it opens only with the beacon of `round` of `chain`. Randomness comes
 /// from the operating system inside `tlock_age`/`age` (they take no RNG argument). About 3 ms.
-pub fn seal_secret(chain: &Chain, round: u64, secret: &[u8; SECRET_LEN]) -> Result<Vec<u8>, LockError> {
+pub fn seal_secret(
+    chain: &Chain,
+    round: u64,
+    secret: &[u8; SECRET_LEN],
+) -> Result<Vec<u8>, LockError> {
     chain.round_time(round)?;
     let mut out = Vec::with_capacity(512);
-    tlock_age::encrypt(&mut out, &secret[..], chain.hash(), chain.public_key(), round)
-        .map_err(|e| LockError::Seal(e.to_string()))?;
+    tlock_age::encrypt(
+        &mut out,
+        &secret[..],
+        chain.hash(),
+        chain.public_key(),
+        round,
+    )
+    .map_err(|e| LockError::Seal(e.to_string()))?;
     if out.len() > MAX_CIPHERTEXT {
         return Err(LockError::TooLarge {
             len: out.len(),
@@ -125,7 +135,11 @@ pub fn open_secret(
     decrypt(chain, beacon, ciphertext)
 }
 
-fn decrypt(chain: &Chain, beacon: &VerifiedBeacon, ciphertext: &[u8]) -> Result<LockSecret, LockError> {
+fn decrypt(
+    chain: &Chain,
+    beacon: &VerifiedBeacon,
+    ciphertext: &[u8],
+) -> Result<LockSecret, LockError> {
     // Capacity beyond any valid plaintext: the buffer never reallocates (which would leave an
     // unzeroized copy) unless the plaintext is already too long to be accepted.
     let mut plain = Zeroizing::new(Vec::with_capacity(2 * SECRET_LEN));

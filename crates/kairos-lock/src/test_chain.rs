@@ -112,7 +112,9 @@ impl TestChain {
         }
         let (head, rest) = bytes.split_at(5);
         if &head[..4] != MAGIC || head[4] != VERSION {
-            return Err(LockError::BadTestSecret("not a kairos test chain secret (v1)"));
+            return Err(LockError::BadTestSecret(
+                "not a kairos test chain secret (v1)",
+            ));
         }
         let (genesis, rest) = rest.split_at(8);
         let (period, scalar) = rest.split_at(8);

@@ -8,11 +8,11 @@
 
 use crate::beacon::{randomness, Beacon, VerifiedBeacon};
 use crate::bls;
+use crate::chain::Scheme;
 use crate::chain::{quicknet, Chain, TEST_BEACON_ID};
 use crate::error::LockError;
-use serde::{Deserialize, Serialize};
 pub use crate::hex::{hex, unhex, unhex32};
-use crate::chain::Scheme;
+use serde::{Deserialize, Serialize};
 
 /// Largest drand JSON body parsed (real ones are under 600 bytes).
 pub const MAX_JSON_BYTES: usize = 4096;
@@ -77,7 +77,12 @@ impl ChainInfo {
             group_hash: quick.then(|| quicknet::GROUP_HASH_HEX.to_owned()),
             scheme_id: chain.scheme().id().to_owned(),
             metadata: Some(ChainMetadata {
-                beacon_id: if quick { quicknet::BEACON_ID } else { TEST_BEACON_ID }.to_owned(),
+                beacon_id: if quick {
+                    quicknet::BEACON_ID
+                } else {
+                    TEST_BEACON_ID
+                }
+                .to_owned(),
             }),
         }
     }
@@ -115,7 +120,6 @@ impl Chain {
         }
         Ok(chain)
     }
-
 }
 
 impl BeaconJson {

@@ -16,11 +16,19 @@ fn chain(genesis: u64, period: u64) -> Chain {
     let mut bytes = secret.clone();
     bytes[5..13].copy_from_slice(&genesis.to_be_bytes());
     bytes[13..21].copy_from_slice(&period.to_be_bytes());
-    TestChain::from_secret_bytes(&bytes).unwrap().chain().clone()
+    TestChain::from_secret_bytes(&bytes)
+        .unwrap()
+        .chain()
+        .clone()
 }
 
 fn any_period() -> impl Strategy<Value = u64> {
-    prop_oneof![1u64..=10, Just(1u64), Just(u64::MAX), any::<u64>().prop_map(|p| p.max(1))]
+    prop_oneof![
+        1u64..=10,
+        Just(1u64),
+        Just(u64::MAX),
+        any::<u64>().prop_map(|p| p.max(1))
+    ]
 }
 
 fn any_time() -> impl Strategy<Value = u64> {
@@ -105,8 +113,15 @@ fn oversized_and_odd_json_is_refused() {
     assert!(BeaconJson::parse(br#"{"round":1}"#).is_err());
     assert!(BeaconJson::parse(b"null").is_err());
     let sig = "b44679b9a59af2ec876b1a6b1ad52ea9b1615fc3982b19576350f93447cb1125e342b73a8dd2bacbe47e4b6b63ed5e39";
-    let wrong_rnd = format!(r#"{{"round":1000,"signature":"{sig}","randomness":"{}"}}"#, "00".repeat(32));
+    let wrong_rnd = format!(
+        r#"{{"round":1000,"signature":"{sig}","randomness":"{}"}}"#,
+        "00".repeat(32)
+    );
     assert!(BeaconJson::parse(wrong_rnd.as_bytes()).is_err());
-    let extra = format!(r#"{{"round":1000,"signature":"{sig}","previous_signature":"","x":[1,2]}}"#);
-    assert!(BeaconJson::parse(extra.as_bytes()).is_ok(), "unknown fields are ignored");
+    let extra =
+        format!(r#"{{"round":1000,"signature":"{sig}","previous_signature":"","x":[1,2]}}"#);
+    assert!(
+        BeaconJson::parse(extra.as_bytes()).is_ok(),
+        "unknown fields are ignored"
+    );
 }

@@ -24,7 +24,11 @@ fn seal_then_open_with_the_rounds_beacon() {
     let t = secret(2);
     let round = chain.round_at_or_after(1_700_000_100).unwrap();
     let ct = seal_secret(chain, round, t.expose()).unwrap();
-    assert!(ct.len() <= MAX_CIPHERTEXT, "ciphertext is {} bytes", ct.len());
+    assert!(
+        ct.len() <= MAX_CIPHERTEXT,
+        "ciphertext is {} bytes",
+        ct.len()
+    );
     check_ciphertext(chain, round, &ct).unwrap();
     let beacon = chain.verify(&tc.sign(round).unwrap()).unwrap();
     assert_eq!(beacon.round(), round);
@@ -108,12 +112,7 @@ fn a_forged_beacon_does_not_verify() {
     // Round 0, garbage bytes, the identity point.
     let good = tc.sign(10).unwrap();
     assert_eq!(
-        tc.chain()
-            .verify(&Beacon {
-                round: 0,
-                ..good
-            })
-            .unwrap_err(),
+        tc.chain().verify(&Beacon { round: 0, ..good }).unwrap_err(),
         LockError::BadRound(0)
     );
     let mut garbage = good;
@@ -218,7 +217,10 @@ fn secrets_are_never_debug_printed() {
     let scalar_hex = kairos_lock::wire::hex(&secret[21..]);
     let shown = format!("{tc:?}");
     assert!(!shown.contains(&scalar_hex), "{shown}");
-    assert!(!shown.contains(&format!("{:?}", &secret[21..25])), "{shown}");
+    assert!(
+        !shown.contains(&format!("{:?}", &secret[21..25])),
+        "{shown}"
+    );
     assert!(shown.contains("redacted"));
 }
 

@@ -27,7 +27,10 @@ const ROUND_1000_RANDOMNESS: &str =
 fn round_1000() -> Beacon {
     Beacon {
         round: 1000,
-        signature: unhex(ROUND_1000_SIG, 48, "sig").unwrap().try_into().unwrap(),
+        signature: unhex(ROUND_1000_SIG, 48, "sig")
+            .unwrap()
+            .try_into()
+            .unwrap(),
     }
 }
 
@@ -79,8 +82,14 @@ fn quicknet_round_times() {
     assert_eq!(q.round_time(1000).unwrap(), 1_692_803_367 + 999 * 3);
     assert_eq!(q.round_at_or_after(0).unwrap(), 1);
     assert_eq!(q.round_at_or_after(1_692_803_367 + 999 * 3).unwrap(), 1000);
-    assert_eq!(q.round_at_or_after(1_692_803_367 + 999 * 3 - 2).unwrap(), 1000);
-    assert_eq!(q.round_at_or_after(1_692_803_367 + 999 * 3 + 1).unwrap(), 1001);
+    assert_eq!(
+        q.round_at_or_after(1_692_803_367 + 999 * 3 - 2).unwrap(),
+        1000
+    );
+    assert_eq!(
+        q.round_at_or_after(1_692_803_367 + 999 * 3 + 1).unwrap(),
+        1001
+    );
     assert_eq!(q.round_at(1_692_803_367 + 999 * 3 + 2), 1000);
     assert_eq!(q.round_at(1_692_803_366), 0);
 }
@@ -93,7 +102,6 @@ fn info_with_key(key: &[u8]) -> ChainInfo {
 
 #[test]
 fn invalid_and_identity_public_keys_are_refused() {
-    use ark_ec::AffineRepr;
     use ark_serialize::CanonicalSerialize;
     // The identity point (compressed, infinity flag).
     let mut identity = [0u8; 96];
@@ -114,7 +122,12 @@ fn invalid_and_identity_public_keys_are_refused() {
     let mut outside_bytes = Vec::new();
     outside.serialize_compressed(&mut outside_bytes).unwrap();
     // Each with a test-chain hash that commits to it, so only the key check can refuse it.
-    for key in [&identity[..], &garbage[..], &outside_bytes[..], &[0u8; 48][..]] {
+    for key in [
+        &identity[..],
+        &garbage[..],
+        &outside_bytes[..],
+        &[0u8; 48][..],
+    ] {
         let mut info = info_with_key(key);
         if key.len() == 96 {
             let k: [u8; 96] = key.try_into().unwrap();
@@ -150,14 +163,17 @@ fn a_chain_claiming_quicknets_hash_must_have_its_parameters() {
     // Another hash for quicknet's key: neither quicknet nor a kairos test chain.
     let mut info = ChainInfo::parse(QUICKNET_INFO.as_bytes()).unwrap();
     info.hash = "00".repeat(32);
-    assert!(matches!(Chain::from_info(&info), Err(LockError::BadChain(_))));
+    assert!(matches!(
+        Chain::from_info(&info),
+        Err(LockError::BadChain(_))
+    ));
 }
 
 #[test]
 fn test_chain_info_round_trips() {
     use rand::SeedableRng;
-    let tc = kairos_lock::TestChain::generate(&mut rand::rngs::StdRng::seed_from_u64(1), 5, 2)
-        .unwrap();
+    let tc =
+        kairos_lock::TestChain::generate(&mut rand::rngs::StdRng::seed_from_u64(1), 5, 2).unwrap();
     let info = ChainInfo::of(tc.chain());
     assert_eq!(info.metadata.as_ref().unwrap().beacon_id, "kairos-test");
     let text = serde_json::to_vec(&info).unwrap();
