@@ -61,6 +61,10 @@ pub struct BeaconRelay {
     cap: u64,
 }
 
+fn hex(hash: &ChainHash) -> String {
+    kairos_lock::wire::hex(hash)
+}
+
 fn storage(e: StoreError) -> Miss {
     tracing::error!("beacon relay: storage failure: {e}");
     Miss::Storage {
@@ -190,7 +194,13 @@ impl BeaconRelay {
             .await
             .map_err(storage)?
         {
-            Outcome::Beacon(_) => Ok(beacon.beacon()),
+            Outcome::Beacon(outcome) => {
+                tracing::debug!(
+                    "beacon relay: round {round} of chain {}: {outcome:?}",
+                    hex(&hash)
+                );
+                Ok(beacon.beacon())
+            }
             other => {
                 tracing::error!("writer answered a beacon write with {other:?}");
                 Err(Miss::Storage { closed: false })

@@ -251,6 +251,7 @@ impl Store {
     }
 
     /// How many beacons of `chain` are stored.
+    #[cfg(test)]
     pub fn beacon_count(&self, chain: &[u8; 32]) -> Result<u64, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(BEACON_COUNTS)?;
