@@ -59,44 +59,59 @@ async fn public(
 ) -> Response {
     match beacon(&s, &hash, &round) {
         Ok(json) => Json(json).into_response(),
-        Err(resp) => resp,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
-fn beacon(s: &Beacons, hash: &str, round: &str) -> Result<BeaconJson, Response> {
-    check_chain(s, hash).map_err(IntoResponse::into_response)?;
+/// Why a beacon is not served.
+enum Refusal {
+    UnknownChain(ApiError),
+    BadRound,
+    NotYet { round: u64, at: u64, now: u64 },
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::UnknownChain(e) => e.into_response(),
+            Refusal::BadRound => ApiError::bad_request(
+                "bad_round",
+                "rounds are decimal numbers from 1 (or `latest`)",
+            )
+            .into_response(),
+            Refusal::NotYet { round, at, now } => {
+                let mut resp = ApiError::new(
+                    StatusCode::TOO_EARLY,
+                    "not_yet",
+                    format!(
+                        "round {round} is not published before {}",
+                        kairos_proto::time::rfc3339(at)
+                    ),
+                )
+                .into_response();
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(at.saturating_sub(now).max(1)),
+                );
+                resp
+            }
+        }
+    }
+}
+
+fn beacon(s: &Beacons, hash: &str, round: &str) -> Result<BeaconJson, Refusal> {
+    check_chain(s, hash).map_err(Refusal::UnknownChain)?;
     let chain = s.chain.chain();
     let now = s.clock.now();
     let round = if round == "latest" {
         chain.round_at(now)
     } else {
-        round.parse::<u64>().map_err(|_| bad_round())?
+        round.parse::<u64>().map_err(|_| Refusal::BadRound)?
     };
-    let at = chain.round_time(round).map_err(|_| bad_round())?;
+    let at = chain.round_time(round).map_err(|_| Refusal::BadRound)?;
     if now < at {
-        let mut resp = ApiError::new(
-            StatusCode::TOO_EARLY,
-            "not_yet",
-            format!(
-                "round {round} is not published before {}",
-                kairos_proto::time::rfc3339(at)
-            ),
-        )
-        .into_response();
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(at.saturating_sub(now).max(1)),
-        );
-        return Err(resp);
+        return Err(Refusal::NotYet { round, at, now });
     }
-    let beacon = s.chain.sign(round).map_err(|_| bad_round())?;
+    let beacon = s.chain.sign(round).map_err(|_| Refusal::BadRound)?;
     Ok(BeaconJson::unverified(&beacon))
-}
-
-fn bad_round() -> Response {
-    ApiError::bad_request(
-        "bad_round",
-        "rounds are decimal numbers from 1 (or `latest`)",
-    )
-    .into_response()
 }

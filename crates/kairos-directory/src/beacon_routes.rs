@@ -22,33 +22,31 @@ pub async fn get_beacon(
     State(app): State<Arc<App>>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
-    match beacon(&app, path).await {
-        Ok(json) => Json(json).into_response(),
-        Err(resp) => resp,
+    let (hash, round) = match parse(path) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let now = app.now();
+    match app.beacons.lookup(hash, round, now).await {
+        Ok(beacon) => Json(BeaconJson::unverified(&beacon)).into_response(),
+        Err(miss) => refusal(&app, &hash, miss, now),
     }
 }
 
-async fn beacon(
-    app: &Arc<App>,
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<BeaconJson, Response> {
+/// The chain hash and round of the path.
+fn parse(path: Result<Path<(String, String)>, PathRejection>) -> Result<([u8; 32], u64), ApiError> {
     let Path((chain, round)) =
-        path.map_err(|e| ApiError::bad_request("bad_path", e.body_text()).into_response())?;
+        path.map_err(|e| ApiError::bad_request("bad_path", e.body_text()))?;
     let hash = unhex32(&chain, "chain hash").map_err(|_| {
         ApiError::bad_request(
             "bad_chain",
             "the chain is 64 hex digits (its drand chain hash)",
         )
-        .into_response()
     })?;
-    let round: u64 = round.parse().map_err(|_| {
-        ApiError::bad_request("bad_round", "the round is a decimal number from 1").into_response()
-    })?;
-    let now = app.now();
-    match app.beacons.lookup(hash, round, now).await {
-        Ok(beacon) => Ok(BeaconJson::unverified(&beacon)),
-        Err(miss) => Err(refusal(app, &hash, miss, now)),
-    }
+    let round: u64 = round
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad_round", "the round is a decimal number from 1"))?;
+    Ok((hash, round))
 }
 
 fn refusal(app: &App, hash: &[u8; 32], miss: Miss, now: u64) -> Response {

@@ -178,7 +178,7 @@ impl BeaconRelay {
         };
         let token = self.service.token();
         let fetched = tokio::select! {
-            v = self.from_upstreams(entry, round) => v,
+            v = self.fetch_any(entry, round) => v,
             _ = token.cancelled() => return Err(Miss::Storage { closed: true }),
         };
         let beacon = fetched?;
@@ -208,13 +208,13 @@ impl BeaconRelay {
         }
     }
 
-    async fn from_upstreams(
+    async fn fetch_any(
         &self,
         entry: &RelayedChain,
         round: u64,
     ) -> Result<VerifiedBeacon, Miss> {
         for base in &entry.upstreams {
-            match self.from_upstream(base, entry, round).await {
+            match self.fetch_one(base, entry, round).await {
                 Ok(beacon) => return Ok(beacon),
                 Err(e) => tracing::warn!(
                     "beacon upstream {base}: round {round} of chain {}: {e}; nothing stored",
@@ -226,7 +226,7 @@ impl BeaconRelay {
     }
 
     /// Fetches, parses and verifies one upstream's beacon of `round`.
-    async fn from_upstream(
+    async fn fetch_one(
         &self,
         base: &str,
         entry: &RelayedChain,
