@@ -208,11 +208,7 @@ impl BeaconRelay {
         }
     }
 
-    async fn fetch_any(
-        &self,
-        entry: &RelayedChain,
-        round: u64,
-    ) -> Result<VerifiedBeacon, Miss> {
+    async fn fetch_any(&self, entry: &RelayedChain, round: u64) -> Result<VerifiedBeacon, Miss> {
         for base in &entry.upstreams {
             match self.fetch_one(base, entry, round).await {
                 Ok(beacon) => return Ok(beacon),
