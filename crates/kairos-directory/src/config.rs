@@ -6,6 +6,7 @@
 //! [`Clock`] only, never the system clock directly, so tests can move time with
 //! [`ManualClock`](kairos_proto::clock::ManualClock).
 
+use kairos_lock::Chain;
 use kairos_net::Transport;
 use kairos_proto::clock::Clock;
 use kairos_proto::PublicKey;
@@ -102,6 +103,10 @@ pub struct Limits {
     /// [`kairos_proto::request::DEFAULT_NONCES_PER_KEY`]); a key over it gets `429 busy`,
     /// other keys are unaffected.
     pub nonces_per_key: usize,
+    /// Beacons kept per chain (default 100 000: the newest rounds; 3.5 days of quicknet).
+    pub max_beacons_per_chain: u64,
+    /// Upstream beacon fetches in flight at once (default 16); a miss beyond it gets `503 busy`.
+    pub max_beacon_fetches: usize,
     /// Time allowed to send request headers (default 20 s).
     pub header_timeout: Duration,
     /// Time allowed to send a request body (default 120 s: 32 MiB over one Tor circuit).
@@ -131,6 +136,8 @@ impl Default for Limits {
             },
             sync_page_items: 512,
             sync_page_bytes: 8 << 20,
+            max_beacons_per_chain: 100_000,
+            max_beacon_fetches: 16,
             header_timeout: Duration::from_secs(20),
             body_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(10),
@@ -171,9 +178,46 @@ pub struct DirectoryConfig {
     /// Accept node records whose address is a loopback IP (development networks only; default
     /// false: only `.onion` addresses derived from the record's own key).
     pub allow_loopback_nodes: bool,
+    /// Relay beacons of drand quicknet (pinned in the binary) at `GET /v1/beacons/…`
+    /// (default true).
+    pub serve_quicknet: bool,
+    /// Base URLs of drand HTTP APIs that quicknet beacons are fetched from on a miss
+    /// (`{url}/{chain hash}/public/{round}`), through [`DirectoryConfig::transport`]. `None`
+    /// (default): by transport — over Tor [`DRAND_PUBLIC_UPSTREAMS`], direct none.
+    pub beacon_upstreams: Option<Vec<String>>,
+    /// Local test chains whose beacons are relayed too (devnet, demo, tests), each with its
+    /// own upstreams (default none).
+    pub test_chains: Vec<TestChainSource>,
+    /// Timeout of one upstream beacon request (default 30 s: a new Tor circuit is slow).
+    pub beacon_timeout: Duration,
     /// The clock every time decision uses (default the system clock).
     pub clock: Clock,
     pub limits: Limits,
+}
+
+/// drand's public HTTP API endpoints (League of Entropy), quicknet's default upstreams in Tor
+/// mode. Only ever reached through Tor.
+pub const DRAND_PUBLIC_UPSTREAMS: [&str; 4] = [
+    "https://api.drand.sh",
+    "https://api2.drand.sh",
+    "https://api3.drand.sh",
+    "https://drand.cloudflare.com",
+];
+
+/// A test chain the directory relays, and where its beacons come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestChainSource {
+    /// A kairos test chain ([`Chain::is_test`]).
+    pub chain: Chain,
+    /// Base URLs of drand-format beacon servers for it (the devnet's beacon server).
+    pub upstreams: Vec<String>,
+}
+
+/// One chain the directory relays: the chain and its upstreams, resolved for the transport.
+#[derive(Clone, Debug)]
+pub struct RelayedChain {
+    pub chain: Chain,
+    pub upstreams: Vec<String>,
 }
 
 impl Default for DirectoryConfig {
@@ -194,6 +238,10 @@ impl Default for DirectoryConfig {
             sync_timeout: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(60),
             allow_loopback_nodes: false,
+            serve_quicknet: true,
+            beacon_upstreams: None,
+            test_chains: Vec::new(),
+            beacon_timeout: Duration::from_secs(30),
             clock: Clock::system(),
             limits: Limits::default(),
         }
@@ -224,6 +272,16 @@ impl DirectoryConfig {
                 return Err("rate limits need per_second > 0 and burst >= 1".into());
             }
         }
+        if l.max_beacons_per_chain == 0
+            || l.max_beacon_fetches == 0
+            || self.beacon_timeout.is_zero()
+        {
+            return Err(
+                "max_beacons_per_chain, max_beacon_fetches and beacon_timeout must be positive"
+                    .into(),
+            );
+        }
+        self.check_beacon_chains()?;
         let mut keys = std::collections::HashSet::new();
         for s in &self.siblings {
             kairos_proto::addr::validate(&s.addr)
@@ -239,9 +297,80 @@ impl DirectoryConfig {
         Ok(())
     }
 
+    /// The chains relayed at `GET /v1/beacons/…`, with their upstreams for this transport.
+    pub fn relayed_chains(&self) -> Vec<RelayedChain> {
+        let mut out = Vec::new();
+        if self.serve_quicknet {
+            let upstreams = match (&self.beacon_upstreams, &self.transport) {
+                (Some(list), _) => list.clone(),
+                (None, Transport::Tor { .. }) => DRAND_PUBLIC_UPSTREAMS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                (None, Transport::Direct) => Vec::new(),
+            };
+            out.push(RelayedChain {
+                chain: Chain::quicknet(),
+                upstreams,
+            });
+        }
+        out.extend(self.test_chains.iter().map(|t| RelayedChain {
+            chain: t.chain.clone(),
+            upstreams: t.upstreams.clone(),
+        }));
+        out
+    }
+
+    fn check_beacon_chains(&self) -> Result<(), String> {
+        let mut hashes = std::collections::HashSet::new();
+        for t in &self.test_chains {
+            if !t.chain.is_test() {
+                return Err(format!(
+                    "chain {} is not a kairos test chain; quicknet is built in (serve_quicknet, beacon_upstreams)",
+                    t.chain.hash_hex()
+                ));
+            }
+        }
+        for r in self.relayed_chains() {
+            if !hashes.insert(*r.chain.hash()) {
+                return Err(format!(
+                    "beacon chain {} is listed twice",
+                    r.chain.hash_hex()
+                ));
+            }
+            for url in &r.upstreams {
+                check_upstream(url, &self.transport)
+                    .map_err(|e| format!("beacon upstream {url:?}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn skew_secs(&self) -> u64 {
         self.max_skew.as_secs()
     }
+}
+
+/// An upstream is an `http` or `https` base URL with a host and no query; with the direct
+/// transport its host must be a loopback address.
+fn check_upstream(url: &str, transport: &Transport) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("only http and https URLs are supported".into());
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty() {
+        return Err("a base URL has no query, fragment or credentials".into());
+    }
+    let host = parsed.host_str().ok_or("the URL has no host")?;
+    let port = parsed
+        .port_or_known_default()
+        .ok_or("the URL has no port")?;
+    if *transport == Transport::Direct {
+        // `host_str` keeps the brackets of an IPv6 literal, as `host:port` needs.
+        kairos_net::check_direct_addr(&format!("{host}:{port}"), false)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,16 +13,27 @@
 //! manifest_max_release = "400days"
 //! sync_interval = "30s"
 //! allow_loopback_nodes = false
+//! serve_quicknet = true
+//! beacon_upstreams = ["https://api.drand.sh"]   # quicknet's; default: by transport
+//! beacon_timeout = "30s"
+//!
+//! [[test_chains]]                        # a local test chain (devnet), repeatable
+//! info_file = "/path/to/chain-info.json" # its drand chain info; or `info = '{…}'` (JSON text),
+//!                                        # or `info = { public_key = "…", … }` (a table)
+//! upstreams = ["http://127.0.0.1:7801"]  # its beacon server(s)
 //!
 //! [limits]
 //! max_nodes = 100000
 //! manifest_store_bytes = 8589934592
 //! per_identity = { per_second = 5.0, burst = 20.0 }
+//! max_beacons_per_chain = 100000
 //! ```
 
-use crate::config::{DirectoryConfig, RateLimit, Sibling};
+use crate::config::{DirectoryConfig, RateLimit, Sibling, TestChainSource};
+use kairos_lock::{Chain, ChainInfo};
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -52,6 +63,52 @@ pub struct LimitsFile {
     pub manifest_store_bytes: Option<u64>,
     pub per_connection: Option<RateLimitFile>,
     pub per_identity: Option<RateLimitFile>,
+    pub max_beacons_per_chain: Option<u64>,
+    pub max_beacon_fetches: Option<usize>,
+}
+
+/// A test chain's drand chain info in the file: JSON text, or a TOML table with the same keys.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ChainInfoValue {
+    Json(String),
+    Table(ChainInfo),
+}
+
+/// One `[[test_chains]]` entry: the chain (by `info` or `info_file`) and its upstreams.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TestChainFile {
+    pub info: Option<ChainInfoValue>,
+    /// A file holding the chain info JSON (as served at `/{hash}/info`).
+    pub info_file: Option<PathBuf>,
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+}
+
+impl TestChainFile {
+    /// Reads (`info_file`) and validates the chain; errors name the entry.
+    pub fn resolve(&self) -> Result<TestChainSource, String> {
+        let info = match (&self.info, &self.info_file) {
+            (Some(ChainInfoValue::Table(info)), None) => info.clone(),
+            (Some(ChainInfoValue::Json(text)), None) => {
+                ChainInfo::parse(text.as_bytes()).map_err(|e| format!("test chain info: {e}"))?
+            }
+            (None, Some(path)) => {
+                let text = std::fs::read(path)
+                    .map_err(|e| format!("test chain info file {}: {e}", path.display()))?;
+                ChainInfo::parse(&text)
+                    .map_err(|e| format!("test chain info file {}: {e}", path.display()))?
+            }
+            _ => return Err("a test chain needs exactly one of `info` and `info_file`".into()),
+        };
+        let chain =
+            Chain::from_info(&info).map_err(|e| format!("test chain {}: {e}", info.hash))?;
+        Ok(TestChainSource {
+            chain,
+            upstreams: self.upstreams.clone(),
+        })
+    }
 }
 
 /// The file's contents; see [`DirectoryConfig`] for meanings and defaults.
@@ -78,6 +135,12 @@ pub struct ConfigFile {
     #[serde(default, deserialize_with = "duration")]
     pub sweep_interval: Option<Duration>,
     pub allow_loopback_nodes: Option<bool>,
+    pub serve_quicknet: Option<bool>,
+    /// Quicknet's upstream base URLs.
+    pub beacon_upstreams: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "duration")]
+    pub beacon_timeout: Option<Duration>,
+    pub test_chains: Option<Vec<TestChainFile>>,
     #[serde(default)]
     pub limits: LimitsFile,
 }
@@ -105,8 +168,19 @@ impl ConfigFile {
             sync_max_backoff,
             sync_timeout,
             sweep_interval,
-            allow_loopback_nodes
+            allow_loopback_nodes,
+            serve_quicknet,
+            beacon_timeout
         );
+        if let Some(list) = &self.beacon_upstreams {
+            cfg.beacon_upstreams = Some(list.clone());
+        }
+        if let Some(list) = &self.test_chains {
+            cfg.test_chains = list
+                .iter()
+                .map(TestChainFile::resolve)
+                .collect::<Result<_, _>>()?;
+        }
         if let Some(list) = &self.siblings {
             cfg.siblings = list
                 .iter()
@@ -124,7 +198,9 @@ impl ConfigFile {
             max_nodes,
             max_connections,
             max_concurrent_uploads,
-            manifest_store_bytes
+            manifest_store_bytes,
+            max_beacons_per_chain,
+            max_beacon_fetches
         );
         let rate = |r: RateLimitFile| RateLimit {
             per_second: r.per_second,
@@ -171,6 +247,79 @@ mod tests {
         assert_eq!(c.limits.per_identity.burst, 3.0);
         assert_eq!(c.limits.max_list, 256, "untouched defaults stay");
         assert_eq!(c.sync_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn test_chains_from_json_text_table_or_file() {
+        use rand::SeedableRng;
+        let tc = kairos_lock::TestChain::generate(&mut rand::rngs::StdRng::seed_from_u64(1), 10, 2)
+            .unwrap();
+        let info = ChainInfo::of(tc.chain());
+        let json = serde_json::to_string(&info).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.json");
+        std::fs::write(&path, &json).unwrap();
+        let text = format!(
+            r#"
+            beacon_upstreams = []
+            serve_quicknet = false
+            [[test_chains]]
+            info = '{json}'
+            upstreams = ["http://127.0.0.1:7801"]
+            [[test_chains]]
+            info_file = {path:?}
+            [[test_chains]]
+            info = {{ public_key = "{pk}", period = 2, genesis_time = 10, hash = "{hash}", schemeID = "bls-unchained-g1-rfc9380" }}
+            [limits]
+            max_beacons_per_chain = 5
+            "#,
+            pk = info.public_key,
+            hash = info.hash,
+        );
+        let f = ConfigFile::from_toml(&text).unwrap();
+        let mut c = DirectoryConfig::default();
+        f.apply(&mut c).unwrap();
+        assert_eq!(c.test_chains.len(), 3);
+        for t in &c.test_chains {
+            assert_eq!(&t.chain, tc.chain());
+        }
+        assert_eq!(
+            c.test_chains[0].upstreams,
+            vec!["http://127.0.0.1:7801".to_owned()]
+        );
+        assert!(!c.serve_quicknet);
+        assert_eq!(c.beacon_upstreams, Some(vec![]));
+        assert_eq!(c.limits.max_beacons_per_chain, 5);
+        // Listed twice: refused by the check.
+        assert!(c.check().is_err());
+        c.test_chains.truncate(1);
+        c.check().unwrap();
+        // A bad key, both or neither source: refused naming the entry.
+        let bad = json.replace(&info.public_key[..8], "00000000");
+        let f = ConfigFile::from_toml(&format!("[[test_chains]]\ninfo = '{bad}'")).unwrap();
+        assert!(f.apply(&mut DirectoryConfig::default()).is_err());
+        let f = ConfigFile::from_toml("[[test_chains]]\nupstreams = []").unwrap();
+        assert!(f.apply(&mut DirectoryConfig::default()).is_err());
+    }
+
+    #[test]
+    fn beacon_upstreams_follow_the_transport() {
+        use kairos_net::Transport;
+        let mut c = DirectoryConfig::default();
+        assert_eq!(
+            c.relayed_chains()[0].upstreams.len(),
+            4,
+            "Tor: drand's endpoints"
+        );
+        c.transport = Transport::Direct;
+        assert!(c.relayed_chains()[0].upstreams.is_empty(), "direct: none");
+        c.check().unwrap();
+        c.beacon_upstreams = Some(vec!["https://api.drand.sh".into()]);
+        assert!(c.check().is_err(), "direct mode refuses a remote upstream");
+        c.beacon_upstreams = Some(vec!["http://127.0.0.1:9/".into()]);
+        c.check().unwrap();
+        c.beacon_upstreams = Some(vec!["ftp://127.0.0.1/".into()]);
+        assert!(c.check().is_err());
     }
 
     #[test]

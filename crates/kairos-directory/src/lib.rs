@@ -21,6 +21,8 @@
 //!   directory's ops and how a batch is applied, run by the host's group-commit writer
 //!   ([`kairos_host::writer`]); `nodes` — the in-memory index of live nodes;
 //! * `federation` — the sync feed and the sibling pullers; `sweep` — expiry;
+//! * `beacons` — the drand beacon relay (cache in `store`, upstream fetches through the
+//!   transport, one flight per missing round); `beacon_routes` — its route;
 //! * `error` — [`DirectoryError`] (start-up); storage fails with the host layer's
 //!   [`StoreError`];
 //! * [`client`], [`wire`] — re-exported from `kairos-directory-client`: [`DirectoryClient`],
@@ -31,13 +33,16 @@
 //! start-up, which nothing imports, and errors import nothing back.
 //!
 //! ```text
-//! server      → config, error, federation, nodes, routes, state, store, sweep, writer
-//! routes      → api_error, federation, handler, nodes, placements, state, store, validate, writer
+//! server      → beacons, config, error, federation, nodes, routes, state, store, sweep, writer
+//! routes      → api_error, beacon_routes, federation, handler, nodes, placements, state, store,
+//!               validate, writer
 //! placements  → api_error, handler, state, store, validate, writer
 //! handler     → api_error, state, writer
+//! beacon_routes → beacons, state
+//! beacons     → config, store, writer
 //! federation  → api_error, config, state, store, validate, writer
 //! sweep       → state, store, writer
-//! state       → config, nodes, store, validate, writer
+//! state       → beacons, config, nodes, store, validate, writer
 //! writer      → nodes, store
 //! config_file → config
 //! fuzz_api    → config, federation, validate
@@ -46,14 +51,16 @@
 //! ```
 //!
 //! Security invariants, kept by the modules named: everything stored was verified by this
-//! directory itself (`validate`, `federation`); a manifest or placement leaves before its
-//! release only to a request signed by its uploader or to a signed sibling pull (`routes`,
-//! `placements`, `federation`); a
+//! directory itself (`validate`, `federation`, `beacons`: a beacon verified against its
+//! chain's key); a manifest or placement leaves before its release only to a request signed by
+//! its uploader or to a signed sibling pull (`routes`, `placements`, `federation`); a
 //! refused request changes nothing stored (`routes`); no network input can panic the server or
 //! make it buffer more than its limits (`routes` through [`kairos_net::request`],
 //! [`kairos_net::serve`]).
 
 mod api_error;
+mod beacon_routes;
+mod beacons;
 pub mod config;
 mod config_file;
 mod error;
@@ -71,8 +78,11 @@ mod sweep;
 mod validate;
 mod writer;
 
-pub use config::{DirectoryConfig, Limits, RateLimit, Sibling};
-pub use config_file::{ConfigFile, LimitsFile, RateLimitFile};
+pub use config::{
+    DirectoryConfig, Limits, RateLimit, RelayedChain, Sibling, TestChainSource,
+    DRAND_PUBLIC_UPSTREAMS,
+};
+pub use config_file::{ChainInfoValue, ConfigFile, LimitsFile, RateLimitFile, TestChainFile};
 pub use error::{DirectoryError, StoreError};
 pub use routes::{DEFAULT_LIST_COUNT, HEADER_RELEASE};
 pub use server::{run, start, start_on, DirectoryHandle};

@@ -5,7 +5,8 @@
 //! panics on any input; a manifest's bytes leave the directory before its release time only in
 //! answer to a request signed by its uploader (or to a sibling's signed federation pull).
 
-use crate::api_error::{bad_query, internal};
+use crate::api_error::{bad_query, internal, too_large};
+use crate::beacon_routes;
 use crate::federation;
 use crate::handler::{bytes_response, parse_id, read_limited, request_signer, unexpected};
 use crate::nodes::NodeEntry;
@@ -46,6 +47,10 @@ pub fn router(app: Arc<App>) -> Router {
             put(placements::publish).get(placements::fetch),
         )
         .route("/v1/sync", get(federation::feed))
+        .route(
+            "/v1/beacons/{chain}/{round}",
+            get(beacon_routes::get_beacon),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .layer(axum::middleware::from_fn_with_state(

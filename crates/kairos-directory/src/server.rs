@@ -12,6 +12,7 @@
 //! the database file is closed — so the same home can be reopened at once (restarts in tests,
 //! or a supervisor restarting the process).
 
+use crate::beacons::BeaconRelay;
 use crate::config::{DirectoryConfig, Sibling};
 use crate::error::DirectoryError;
 use crate::nodes::{NodeEntry, NodeIndex};
@@ -110,10 +111,17 @@ pub async fn start_on(
         })?;
     let clients = sibling_clients(&config)?;
     config.transport.warn_if_direct();
-
-    let app = Arc::new(App::new(config, identity, store, writer, index));
-    let public_key = app.identity.public();
     let service = Service::new();
+    let beacons = Arc::new(BeaconRelay::new(
+        &config,
+        store.clone(),
+        writer.clone(),
+        service.clone(),
+    )?);
+    warn_if_test_chains(&config);
+
+    let app = Arc::new(App::new(config, identity, store, writer, index, beacons));
+    let public_key = app.identity.public();
     spawn_tasks(&service, &app, listener, clients);
     tracing::info!(
         "directory {public_key} listening on {local_addr} ({} siblings)",
@@ -129,6 +137,17 @@ pub async fn start_on(
             writer_done,
         }),
     })
+}
+
+/// Says on every start that test chains are relayed: their beacons are signed by a local key,
+/// not by drand, so a lock on them protects nothing outside a development network.
+fn warn_if_test_chains(config: &DirectoryConfig) {
+    for t in &config.test_chains {
+        tracing::warn!(
+            "TEST CHAIN: relaying beacons of local test chain {} (not drand; development and tests only)",
+            t.chain.hash_hex()
+        );
+    }
 }
 
 /// Loads (or creates) the identity, opens the database and rebuilds the node index from it,

@@ -1,5 +1,6 @@
 //! The state every task of one running directory shares: settings, identity, store, writer
-//! handle, node index, replay guard, rate limiters, upload slots and sibling keys.
+//! handle, node index, beacon relay, replay guard, rate limiters, upload slots and sibling
+//! keys.
 //!
 //! `server` builds one [`App`] at start-up and hands it, as an `Arc`, to the routes, the
 //! federation feed and pullers, and the sweeper. This module knows nothing of how those tasks
@@ -8,6 +9,7 @@
 //! Invariant: every time decision reads [`App::now`] (the configured clock), and every
 //! admission decision goes through [`App::policy`], a snapshot of that clock and the settings.
 
+use crate::beacons::BeaconRelay;
 use crate::config::DirectoryConfig;
 use crate::nodes::NodeIndex;
 use crate::store::Store;
@@ -33,6 +35,7 @@ pub struct App {
     pub store: Store,
     pub writer: Writer,
     pub nodes: Arc<NodeIndex>,
+    pub beacons: Arc<BeaconRelay>,
     pub replay: Mutex<ReplayGuard>,
     pub conn_limiter: RateLimiter<u64>,
     pub id_limiter: RateLimiter<PublicKey>,
@@ -54,6 +57,7 @@ impl App {
         store: Store,
         writer: Writer,
         nodes: Arc<NodeIndex>,
+        beacons: Arc<BeaconRelay>,
     ) -> App {
         let l = &cfg.limits;
         App {
@@ -76,6 +80,7 @@ impl App {
             store,
             writer,
             nodes,
+            beacons,
             cfg,
         }
     }

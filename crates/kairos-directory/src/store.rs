@@ -12,6 +12,8 @@
 //! | `manifest_expiry` | (release + retention, file id) | () |
 //! | `log` | seq | (kind, node key or file id) |
 //! | `cursors` | sibling key | (sibling epoch, last seq pulled) |
+//! | `beacons` | (chain hash, round) | BLS signature (48 bytes, compressed G1) |
+//! | `beacon_counts` | chain hash | number of `beacons` rows of the chain |
 //!
 //! # Invariants
 //!
@@ -29,6 +31,10 @@
 //!   old would be refused as stale anyway — so an expired record cannot be replayed.
 //! * `epoch` is random per database file: a puller that sees another epoch knows its cursor
 //!   means nothing there and starts over from 0.
+//! * `beacons` holds only beacons verified against their chain's key, at most
+//!   `max_beacons_per_chain` per chain: storing one more deletes the chain's lowest round, so
+//!   the newest rounds stay. `beacon_counts` is that count, kept in the same transaction.
+//!   Beacons are not federated and never expire otherwise (a beacon is valid forever).
 //! * Writes happen only in the writer thread ([`crate::writer`]), one transaction per batch;
 //!   every commit is durable (fsync) before any client is told "stored".
 
@@ -57,6 +63,8 @@ type PlacementValue = (u64, u64, &'static [u8]);
 const PLACEMENTS: TableDefinition<[u8; 32], PlacementValue> = TableDefinition::new("placements");
 const LOG: TableDefinition<u64, (u8, [u8; 32])> = TableDefinition::new("log");
 const CURSORS: TableDefinition<[u8; 32], (u64, u64)> = TableDefinition::new("cursors");
+const BEACONS: TableDefinition<([u8; 32], u64), [u8; 48]> = TableDefinition::new("beacons");
+const BEACON_COUNTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("beacon_counts");
 
 /// What a `log` entry points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +156,25 @@ pub enum PlacementOutcome {
     Full { used: u64 },
 }
 
+/// A verified beacon to store.
+#[derive(Clone, Debug)]
+pub struct BeaconWrite {
+    pub chain: [u8; 32],
+    pub round: u64,
+    pub signature: [u8; 48],
+    /// Keep at most this many beacons of the chain (the newest rounds).
+    pub cap: u64,
+}
+
+/// What storing a beacon did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeaconOutcome {
+    Stored,
+    /// This round of this chain was already stored (BLS signatures are unique, so it is the
+    /// same beacon).
+    Existing,
+}
+
 /// What storing a node record did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeOutcome {
@@ -214,6 +241,8 @@ impl Store {
             txn.open_table(LOG)?;
             txn.open_table(CURSORS)?;
             count_manifest_bytes(txn)?;
+            txn.open_table(BEACONS)?;
+            txn.open_table(BEACON_COUNTS)?;
             Ok(epoch)
         })?;
         Ok(Store {
@@ -267,6 +296,21 @@ impl Store {
             let (_seq, record_seq, bytes) = g.value();
             (record_seq, bytes.to_vec())
         }))
+    }
+
+    /// The stored signature of `round` of chain `chain`, if any.
+    pub fn beacon(&self, chain: &[u8; 32], round: u64) -> Result<Option<[u8; 48]>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(BEACONS)?;
+        Ok(table.get((*chain, round))?.map(|g| g.value()))
+    }
+
+    /// How many beacons of `chain` are stored.
+    #[cfg(test)]
+    pub fn beacon_count(&self, chain: &[u8; 32]) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(BEACON_COUNTS)?;
+        Ok(table.get(chain)?.map_or(0, |g| g.value()))
     }
 
     /// Every stored node record, for rebuilding the in-memory index.
@@ -397,6 +441,8 @@ pub(crate) struct Tables<'t> {
     placements: Table<'t, [u8; 32], PlacementValue>,
     log: Table<'t, u64, (u8, [u8; 32])>,
     cursors: Table<'t, [u8; 32], (u64, u64)>,
+    beacons: Table<'t, ([u8; 32], u64), [u8; 48]>,
+    beacon_counts: Table<'t, [u8; 32], u64>,
     next_seq: u64,
     /// Bytes of all stored manifests (kept in `meta`, see [`count_manifest_bytes`]).
     manifest_bytes: u64,
@@ -416,6 +462,8 @@ impl<'t> Tables<'t> {
             placements: txn.open_table(PLACEMENTS)?,
             log: txn.open_table(LOG)?,
             cursors: txn.open_table(CURSORS)?,
+            beacons: txn.open_table(BEACONS)?,
+            beacon_counts: txn.open_table(BEACON_COUNTS)?,
             next_seq,
             manifest_bytes,
         })
@@ -528,6 +576,32 @@ impl<'t> Tables<'t> {
         }
         self.log.insert(seq, (ItemKind::Placement as u8, w.id.0))?;
         Ok(PlacementOutcome::Stored)
+    }
+
+    /// Stores a verified beacon, then deletes the chain's lowest rounds beyond `w.cap`.
+    pub(crate) fn put_beacon(&mut self, w: &BeaconWrite) -> Result<BeaconOutcome, StoreError> {
+        if self.beacons.get((w.chain, w.round))?.is_some() {
+            return Ok(BeaconOutcome::Existing);
+        }
+        self.beacons.insert((w.chain, w.round), w.signature)?;
+        let mut count = self
+            .beacon_counts
+            .get(&w.chain)?
+            .map_or(0, |g| g.value())
+            .saturating_add(1);
+        while count > w.cap {
+            let lowest = self
+                .beacons
+                .range((w.chain, 0)..=(w.chain, u64::MAX))?
+                .next()
+                .transpose()?
+                .map(|(k, _)| k.value());
+            let Some(key) = lowest else { break };
+            self.beacons.remove(key)?;
+            count -= 1;
+        }
+        self.beacon_counts.insert(&w.chain, count)?;
+        Ok(BeaconOutcome::Stored)
     }
 
     pub(crate) fn set_cursor(
@@ -653,6 +727,43 @@ mod tests {
         let rep = commit(&store, |t| t.sweep(101 + 301, 60, 300));
         assert_eq!(rep.floors, 1);
         assert!(store.feed(0, 10, 1 << 20).unwrap().items.is_empty());
+    }
+
+    #[test]
+    fn beacons_keep_the_newest_rounds_per_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let w = |chain, round| BeaconWrite {
+            chain,
+            round,
+            signature: [round as u8; 48],
+            cap: 3,
+        };
+        for r in [5, 1, 9, 7] {
+            assert_eq!(
+                commit(&store, |t| t.put_beacon(&w(a, r))),
+                BeaconOutcome::Stored
+            );
+        }
+        assert_eq!(
+            commit(&store, |t| t.put_beacon(&w(a, 9))),
+            BeaconOutcome::Existing
+        );
+        commit(&store, |t| t.put_beacon(&w(b, 1)));
+        assert_eq!(store.beacon_count(&a).unwrap(), 3);
+        assert_eq!(store.beacon(&a, 1).unwrap(), None, "the lowest round went");
+        assert_eq!(store.beacon(&a, 5).unwrap(), Some([5; 48]));
+        assert_eq!(
+            store.beacon(&b, 1).unwrap(),
+            Some([1; 48]),
+            "other chains untouched"
+        );
+        assert_eq!(store.beacon(&b, 5).unwrap(), None);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.beacon(&a, 9).unwrap(), Some([9; 48]));
+        assert_eq!(store.beacon_count(&b).unwrap(), 1);
     }
 
     #[test]

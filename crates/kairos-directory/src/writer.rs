@@ -8,8 +8,8 @@
 
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::store::{
-    ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite, PlacementOutcome, PlacementWrite,
-    Store, SweepReport, Tables,
+    BeaconOutcome, BeaconWrite, ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite,
+    PlacementOutcome, PlacementWrite, Store, SweepReport, Tables,
 };
 use kairos_host::writer::{Apply, BatchLimits};
 use kairos_host::StoreError;
@@ -29,6 +29,8 @@ pub enum Op {
     Node(NodeWrite),
     Manifest(ManifestWrite),
     Placement(PlacementWrite),
+    /// A beacon verified by the relay.
+    Beacon(BeaconWrite),
     /// A federation page: its items and the new cursor, atomically (manifests before
     /// placements, so a placement can follow its manifest in one page).
     Pulled {
@@ -52,6 +54,7 @@ impl Op {
             Op::Node(n) => n.record.as_bytes().len(),
             Op::Manifest(m) => m.bytes.len(),
             Op::Placement(p) => p.bytes.len(),
+            Op::Beacon(b) => b.signature.len(),
             Op::Pulled {
                 nodes,
                 manifests,
@@ -76,6 +79,7 @@ pub enum Outcome {
     Node(NodeOutcome),
     Manifest(ManifestOutcome),
     Placement(PlacementOutcome),
+    Beacon(BeaconOutcome),
     Pulled {
         /// Indices (into the op's `nodes`) of the records that were newer and got stored.
         stored_nodes: Vec<usize>,
@@ -151,6 +155,7 @@ fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
         Op::Node(n) => Outcome::Node(t.put_node(n)?),
         Op::Manifest(m) => Outcome::Manifest(t.put_manifest(m)?),
         Op::Placement(p) => Outcome::Placement(t.put_placement(p)?),
+        Op::Beacon(b) => Outcome::Beacon(t.put_beacon(b)?),
         Op::Pulled {
             sibling,
             epoch,
