@@ -5,7 +5,7 @@
 //! panics on any input; a manifest's bytes leave the directory before its release time only in
 //! answer to a request signed by its uploader (or to a sibling's signed federation pull).
 
-use crate::api_error::{bad_query, internal, too_large};
+use crate::api_error::{bad_query, internal};
 use crate::beacon_routes;
 use crate::federation;
 use crate::handler::{bytes_response, parse_id, read_limited, request_signer, unexpected};
