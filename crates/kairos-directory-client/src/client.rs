@@ -55,6 +55,10 @@ pub enum ClientError {
     Invalid(String),
     #[error("directory client setup: {0}")]
     Config(String),
+    /// No directory has the beacon of the round yet (drand publishes it at the round's time;
+    /// relays fetch it on demand).
+    #[error("no directory has the beacon of drand round {round} yet")]
+    BeaconPending { round: u64 },
 }
 
 /// What must be running for a directory to be reached: tor's SOCKS port carries every request
@@ -84,7 +88,7 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 }
 
 /// What one attempt at one directory produced.
-enum Attempt<T> {
+pub(crate) enum Attempt<T> {
     Done(T),
     /// Stop trying: the answer would be the same elsewhere.
     Final(ClientError),
@@ -152,12 +156,12 @@ impl DirectoryClient {
         &self.addrs
     }
 
-    fn url(addr: &str, path: &str) -> String {
+    pub(crate) fn url(addr: &str, path: &str) -> String {
         Transport::url(addr, path)
     }
 
     /// Runs `attempt` against each directory, from a random one on, until one settles it.
-    async fn each<T, F, Fut>(&self, mut attempt: F) -> Result<T, ClientError>
+    pub(crate) async fn each<T, F, Fut>(&self, mut attempt: F) -> Result<T, ClientError>
     where
         F: FnMut(String) -> Fut,
         Fut: std::future::Future<Output = Attempt<T>>,
@@ -323,27 +327,35 @@ impl DirectoryClient {
         path: &str,
         bytes: &[u8],
     ) -> Result<(), ClientError> {
-        self.each(|addr| async move {
-            let req = self
-                .http
-                .put(Self::url(&addr, path))
-                .timeout(self.timeout)
-                .header("content-type", "application/octet-stream")
-                .body(bytes.to_vec());
-            match self.send(req).await {
-                Err(e) => e,
-                Ok((StatusCode::OK | StatusCode::CREATED, body)) => {
-                    match serde_json::from_slice::<R>(&body) {
-                        Ok(_) => Attempt::Done(()),
-                        Err(e) => Attempt::Next(ClientError::Invalid(format!(
-                            "{addr}: bad answer to PUT {path}: {e}"
-                        ))),
-                    }
+        self.each(|addr| async move { self.put_one::<R>(&addr, path, bytes).await })
+            .await
+    }
+
+    /// One `PUT path` of [`Self::put_bytes`] at the directory at `addr`.
+    pub(crate) async fn put_one<R: serde::de::DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        bytes: &[u8],
+    ) -> Attempt<()> {
+        let req = self
+            .http
+            .put(Self::url(addr, path))
+            .timeout(self.timeout)
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec());
+        match self.send(req).await {
+            Err(e) => e,
+            Ok((StatusCode::OK | StatusCode::CREATED, body)) => {
+                match serde_json::from_slice::<R>(&body) {
+                    Ok(_) => Attempt::Done(()),
+                    Err(e) => Attempt::Next(ClientError::Invalid(format!(
+                        "{addr}: bad answer to PUT {path}: {e}"
+                    ))),
                 }
-                Ok((status, body)) => refusal(status, &body),
             }
-        })
-        .await
+            Ok((status, body)) => refusal(status, &body),
+        }
     }
 
     /// Fetches and verifies the version 1 manifest of `id`. Before its release time only its
@@ -399,34 +411,48 @@ impl DirectoryClient {
 
     /// `GET path`, signed by `as_uploader` if given, until one directory answers 200 with a
     /// body `verify` accepts; 404 and `locked` move on (see [`Self::each`]).
-    async fn fetch_withheld<T>(
+    pub(crate) async fn fetch_withheld<T>(
         &self,
         path: &str,
         as_uploader: Option<&Identity>,
         verify: impl Fn(Vec<u8>) -> Result<T, String>,
     ) -> Result<T, ClientError> {
         let verify = &verify;
-        self.each(|addr| async move {
-            let mut req = self.http.get(Self::url(&addr, path)).timeout(self.timeout);
-            if let Some(identity) = as_uploader {
-                let to = match self.directory_key(&addr).await {
-                    Ok(key) => key,
-                    Err(e) => return e,
-                };
-                let now = self.clock.now();
-                req = kairos_net::signed::sign(req, identity, &to, "GET", path, b"", now);
-            }
-            match self.send(req).await {
-                Err(e) => e,
-                Ok((StatusCode::OK, body)) => match verify(body) {
-                    Ok(v) => Attempt::Done(v),
-                    Err(e) => Attempt::Next(ClientError::Invalid(format!("{addr}: {e}"))),
-                },
-                Ok((StatusCode::NOT_FOUND, _)) => Attempt::Next(ClientError::NotFound),
-                Ok((status, body)) => refusal(status, &body),
-            }
-        })
-        .await
+        self.each(|addr| async move { self.get_one(&addr, path, as_uploader, verify).await })
+            .await
+    }
+
+    /// One `GET path` of [`Self::fetch_withheld`] at the directory at `addr`.
+    pub(crate) async fn get_one<T>(
+        &self,
+        addr: &str,
+        path: &str,
+        as_uploader: Option<&Identity>,
+        verify: impl Fn(Vec<u8>) -> Result<T, String>,
+    ) -> Attempt<T> {
+        let mut req = self.http_get(addr, path);
+        if let Some(identity) = as_uploader {
+            let to = match self.directory_key(addr).await {
+                Ok(key) => key,
+                Err(e) => return e,
+            };
+            let now = self.clock.now();
+            req = kairos_net::signed::sign(req, identity, &to, "GET", path, b"", now);
+        }
+        match self.send(req).await {
+            Err(e) => e,
+            Ok((StatusCode::OK, body)) => match verify(body) {
+                Ok(v) => Attempt::Done(v),
+                Err(e) => Attempt::Next(ClientError::Invalid(format!("{addr}: {e}"))),
+            },
+            Ok((StatusCode::NOT_FOUND, _)) => Attempt::Next(ClientError::NotFound),
+            Ok((status, body)) => refusal(status, &body),
+        }
+    }
+
+    /// An unsigned `GET path` at the directory at `addr`, with the client's timeout.
+    pub(crate) fn http_get(&self, addr: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(Self::url(addr, path)).timeout(self.timeout)
     }
 
     /// The current signed record of node `key` (`GET /v1/nodes/{key}`), verified: signature,
@@ -510,7 +536,7 @@ impl DirectoryClient {
     }
 
     /// Sends a request and reads the body (bounded by the manifest size limit).
-    async fn send<T>(
+    pub(crate) async fn send<T>(
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, Vec<u8>), Attempt<T>> {
@@ -534,7 +560,7 @@ impl DirectoryClient {
 /// Classifies an error answer: client mistakes are final; `locked` (which one directory could
 /// claim falsely), overload, server failures and anything unexpected move on to the next
 /// directory.
-fn refusal<T>(status: StatusCode, body: &[u8]) -> Attempt<T> {
+pub(crate) fn refusal<T>(status: StatusCode, body: &[u8]) -> Attempt<T> {
     let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
     if let Some(ErrorBody {
         error,

@@ -8,12 +8,15 @@
 //! Module map:
 //! * [`client`] — [`DirectoryClient`]: tries the configured directories in random order, and
 //!   verifies everything they return (nothing a directory sends is trusted);
+//! * `lock_and_placement` — the calls of a version 2 download: the newest placement record
+//!   over every directory, and verified drand beacons from the directories' relay;
 //! * [`wire`] — the JSON request/response bodies, one definition for both sides.
 //!
-//! Dependency rule: this crate depends on `kairos-proto` and `kairos-net` only (no storage, no
+//! Dependency rule: this crate depends on `kairos-proto`, `kairos-lock` (pure) and `kairos-net` only (no storage, no
 //! server); `kairos-directory` depends on it for [`wire`], never the other way round.
 
 pub mod client;
+mod lock_and_placement;
 pub mod wire;
 
 pub use client::{ClientError, DirectoryClient};

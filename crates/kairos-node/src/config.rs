@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use kairos_lock::Chain;
 pub use kairos_proto::clock::{Clock, ManualClock};
 
 /// Default SOCKS port of a system tor, used by the default [`Transport`].
@@ -62,6 +63,13 @@ pub struct NodeConfig {
     pub clock: Clock,
     /// Limits on what peers may make this node spend.
     pub limits: PeerLimits,
+    /// The drand chain new uploads are locked to unless a put asks for `peer` (default
+    /// `None`: peer lock only). The binary sets drand quicknet in Tor mode and the devnet's
+    /// test chain on a devnet. A get accepts manifests locked to quicknet or to this chain.
+    pub lock_chain: Option<Chain>,
+    /// How long a get keeps asking for a drand beacon that is due but not yet relayed before
+    /// it gives up with "waiting for beacon round R" (default 60 s).
+    pub beacon_wait: Duration,
 }
 
 /// Resource limits of the peer API.
@@ -122,6 +130,8 @@ impl Default for NodeConfig {
             auto_join: false,
             clock: Clock::system(),
             limits: PeerLimits::default(),
+            lock_chain: None,
+            beacon_wait: Duration::from_secs(60),
         }
     }
 }
@@ -166,6 +176,16 @@ impl NodeConfig {
     }
 
     /// Path of the local API socket.
+    /// The drand chain with info hash `hash` if this node can verify its beacons: quicknet
+    /// (pinned in the binary) or the configured [`Self::lock_chain`].
+    pub fn known_chain(&self, hash: &[u8; 32]) -> Option<Chain> {
+        let quicknet = Chain::quicknet();
+        [Some(quicknet), self.lock_chain.clone()]
+            .into_iter()
+            .flatten()
+            .find(|c| c.hash() == hash)
+    }
+
     pub fn socket_path(&self) -> PathBuf {
         self.home.join(SOCKET_FILE)
     }

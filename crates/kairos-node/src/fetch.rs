@@ -11,11 +11,12 @@
 use crate::ops::{EventSink, OpError};
 use crate::peer_client::PeerError;
 use crate::piece::{PieceBody, HEADER_LEN};
+use crate::plan::{Holder, Plan};
 use crate::state::Node;
 use crate::wire::BadPiece;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
-use kairos_proto::{BlockEntry, Manifest, Peer};
+use kairos_proto::BlockEntry;
 use kairos_seal::{PieceHash, SHARE_LEN};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,7 @@ pub struct ReadyBlock {
 /// Shared state of one download.
 pub struct Download {
     pub node: Arc<Node>,
-    pub manifest: Manifest,
+    pub plan: Plan,
     pub sink: EventSink,
     pub slots: Semaphore,
     pub bad: Mutex<Vec<BadPiece>>,
@@ -51,7 +52,20 @@ enum PieceOutcome {
     Missing(PeerError),
 }
 
-async fn fetch_piece(ctx: &Download, addr: &str, hash: &PieceHash, max_len: usize) -> PieceOutcome {
+async fn fetch_piece(
+    ctx: &Download,
+    holder: &Holder,
+    hash: &PieceHash,
+    max_len: usize,
+) -> PieceOutcome {
+    let addr = match &holder.addr {
+        Ok(addr) => addr,
+        Err(why) => {
+            return PieceOutcome::Missing(PeerError::Unreachable(format!(
+                "its address is not known: {why}"
+            )))
+        }
+    };
     let Ok(_slot) = ctx.slots.acquire().await else {
         return PieceOutcome::Missing(PeerError::Unreachable("download stopped".into()));
     };
@@ -96,7 +110,8 @@ impl Tally {
     }
 
     /// Counts piece `i` served by `peer`, reporting bad pieces and unreachable peers.
-    fn record(&mut self, ctx: &Download, i: usize, peer: &Peer, outcome: PieceOutcome) {
+    fn record(&mut self, ctx: &Download, i: usize, peer: &Holder, outcome: PieceOutcome) {
+        let addr = peer.label();
         let b = self.b;
         match outcome {
             PieceOutcome::Good(body) => {
@@ -108,29 +123,29 @@ impl Tally {
                     block: b,
                     shard: i as u8,
                     peer: peer.key.to_text(),
-                    addr: peer.addr.clone(),
+                    addr: addr.clone(),
                     reason: reason.clone(),
                 };
                 ctx.sink.warning(format!(
-                    "block {b} piece {i}: peer {} ({}) served a bad piece: {reason}",
-                    peer.addr, peer.key
+                    "block {b} piece {i}: peer {addr} ({}) served a bad piece: {reason}",
+                    peer.key
                 ));
                 ctx.sink.emit(crate::wire::Event::BadPiece(bad.clone()));
                 lock(&ctx.bad).push(bad);
-                self.corrupt.push((i, peer.addr.clone()));
+                self.corrupt.push((i, addr));
             }
             PieceOutcome::Missing(e) => {
                 if let PeerError::Locked { until } = e {
                     self.locked_until = Some(self.locked_until.unwrap_or(0).max(until));
                 }
                 let first = lock(&ctx.unreachable)
-                    .insert(peer.addr.clone(), e.to_string())
+                    .insert(addr.clone(), e.to_string())
                     .is_none();
                 if first {
                     ctx.sink
-                        .warning(format!("peer {}: {e}; trying other pieces", peer.addr));
+                        .warning(format!("peer {addr}: {e}; trying other pieces"));
                 }
-                self.missing.push((i, format!("{}: {e}", peer.addr)));
+                self.missing.push((i, format!("{addr}: {e}")));
             }
         }
     }
@@ -167,19 +182,18 @@ impl Tally {
 
 /// Fetches `k` good pieces of block `b`, trying further pieces as others fail.
 pub async fn fetch_block(ctx: Arc<Download>, b: u32) -> Result<ReadyBlock, OpError> {
-    let m = &ctx.manifest;
+    let m = &ctx.plan;
     let entry = &m.blocks[b as usize];
     let (k, n) = (m.params.k(), m.params.total_shards());
     let max_len = HEADER_LEN + SHARE_LEN + m.params.shard_len_for(entry.cipher_len as usize);
-    let peer_of = |i: usize| &m.peers[entry.pieces[i].peer as usize];
+    let peer_of = |i: usize| &m.holders[entry.pieces[i].peer as usize];
     let mut tally = Tally::new(b, k, n);
     let mut next = 0;
     let mut inflight = FuturesUnordered::new();
     let launch = |i: usize| {
         let ctx = &ctx;
         async move {
-            let addr = &peer_of(i).addr;
-            let outcome = fetch_piece(ctx, addr, &entry.pieces[i].hash, max_len).await;
+            let outcome = fetch_piece(ctx, peer_of(i), &entry.pieces[i].hash, max_len).await;
             (i, outcome)
         }
     };

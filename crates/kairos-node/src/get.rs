@@ -1,6 +1,7 @@
-//! The get engine: fetch the manifest, fetch `k` good pieces of every block in parallel, open
-//! the blocks in order, and stream the file to the CLI, which writes it
-//! ([`crate::stream_out`]; the CLI side is `crate::target`).
+//! The get engine: fetch the manifest (and for a version 2 file its placement and, with the
+//! drand lock, the beacon that opens it: [`crate::plan`], [`crate::unlock`]), fetch `k` good
+//! pieces of every block in parallel, open the blocks in order, and stream the file to the
+//! CLI, which writes it ([`crate::stream_out`]; the CLI side is `crate::target`).
 //!
 //! Pipeline: block fetches run as tasks, at most `window` blocks ahead of the opener and at
 //! most `download_concurrency` piece requests at once; finished blocks are handed in order to
@@ -8,7 +9,8 @@
 //!
 //! Invariants:
 //! * before the release time (the directory withholds the manifest, or the manifest's release
-//!   is still ahead of this node's clock) nothing is sent but the error;
+//!   is still ahead of this node's clock) nothing is sent but the error; with the drand lock,
+//!   no piece is fetched before the lock opened;
 //! * every piece is checked against its manifest hash before use; a bad or absent piece counts
 //!   as missing and the next piece of the block is fetched; a peer that served a bad piece is
 //!   reported ([`crate::wire::BadPiece`]);
@@ -23,12 +25,14 @@
 use crate::fetch::{fetch_block, lock, Download, ReadyBlock};
 use crate::ops::{EventSink, OpError};
 use crate::piece::HEADER_LEN;
+use crate::plan::Plan;
 use crate::state::Node;
 use crate::stream_out::PlainStream;
 use crate::wire::{Event, GetResult};
 use futures::stream::StreamExt;
-use kairos_proto::{FileId, Manifest};
-use kairos_seal::{FileInfo, OpenError, Opener, SHARE_LEN, TAG_LEN};
+use kairos_directory_client::DirectoryClient;
+use kairos_proto::{AnyManifest, FileId, SignedContentManifest};
+use kairos_seal::{FileInfo, OpenError, OpenSchedule, Opener, SHARE_LEN, TAG_LEN};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,22 +49,23 @@ pub async fn get(
     sink: EventSink,
 ) -> Result<GetResult, OpError> {
     let started = Instant::now();
-    let manifest = released_manifest(&node, &id).await?;
-    let (params, block_count) = (manifest.params, manifest.blocks.len() as u32);
-    let total: u64 = (manifest.blocks.iter())
+    let plan = released_plan(&node, &id, &sink).await?;
+    let (params, block_count) = (plan.params, plan.blocks.len() as u32);
+    let total: u64 = (plan.blocks.iter())
         .map(|b| u64::from(b.cipher_len) - TAG_LEN as u64)
         .sum();
     sink.info(format!(
         "fetching {block_count} blocks ({} of {} pieces each) from {} peers",
         params.k(),
         params.total_shards(),
-        manifest.peers.len()
+        plan.holders.len()
     ));
     let (ready_tx, ready_rx) = mpsc::channel::<ReadyBlock>(2);
     let opener = {
-        let (salt, sink) = (manifest.salt, sink.clone());
+        let (salt, sink, schedule) = (plan.salt, sink.clone(), plan.schedule.clone());
         AbortOnDropHandle::new(tokio::task::spawn_blocking(move || {
-            let mut opening = Opening::new(PlainStream::new(out), params, salt, block_count);
+            let stream = PlainStream::new(out);
+            let mut opening = Opening::new(stream, params, salt, block_count, schedule);
             opening.run(ready_rx, sink, total)?;
             opening.finish()
         }))
@@ -68,7 +73,7 @@ pub async fn get(
     let ctx = Arc::new(Download {
         slots: Semaphore::new(node.cfg.download_concurrency),
         node: node.clone(),
-        manifest,
+        plan,
         sink: sink.clone(),
         bad: Mutex::new(Vec::new()),
         unreachable: Mutex::new(BTreeMap::new()),
@@ -99,22 +104,46 @@ pub async fn get(
     })
 }
 
-/// The file's manifest, if its release time has passed by this node's clock (the directory
-/// withholds it before, too).
-async fn released_manifest(node: &Node, id: &FileId) -> Result<Manifest, OpError> {
+/// What downloading the file needs, if its release time has passed by this node's clock (the
+/// directory withholds the manifest before, too) and, with the drand lock, its beacon is out.
+async fn released_plan(node: &Node, id: &FileId, sink: &EventSink) -> Result<Plan, OpError> {
     let dir = node.directory.clone().ok_or_else(|| {
         OpError::DirectoryUnreachable(
             "this node has no directories configured; start the daemon with --directory".into(),
         )
     })?;
-    let manifest = dir.fetch_manifest(id, None).await?.manifest().clone();
-    check_coding(&manifest.params)?;
-    if node.now() < manifest.release {
-        return Err(OpError::Locked {
-            until: manifest.release,
-        });
+    match dir.fetch_any_manifest(id, None).await? {
+        AnyManifest::V1(m) => {
+            let m = m.manifest().clone();
+            check_released(node, &m.params, m.release)?;
+            Ok(Plan::from_v1(m))
+        }
+        AnyManifest::V2(m) => v2_plan(node, &dir, &m, sink).await,
     }
-    Ok(manifest)
+}
+
+/// The plan of a version 2 file: released, unlocked (the beacon comes before any piece), and
+/// its newest placement with holder addresses resolved.
+async fn v2_plan(
+    node: &Node,
+    dir: &DirectoryClient,
+    m: &SignedContentManifest,
+    sink: &EventSink,
+) -> Result<Plan, OpError> {
+    let content = m.manifest();
+    check_released(node, &content.params, content.release)?;
+    let schedule: OpenSchedule = crate::unlock::open_schedule(node, dir, content, sink).await?;
+    let placement = dir.fetch_newest_placement(m, None).await?;
+    Plan::from_v2(node, dir, m, &placement, schedule).await
+}
+
+/// Refuses a file whose coding this node will not handle or whose release time has not come.
+fn check_released(node: &Node, params: &kairos_seal::Params, release: u64) -> Result<(), OpError> {
+    check_coding(params)?;
+    if node.now() < release {
+        return Err(OpError::Locked { until: release });
+    }
+    Ok(())
 }
 
 /// Most pieces per block a download accepts (a hostile manifest could ask for 255).
@@ -144,7 +173,7 @@ async fn fetch_all(
     block_count: u32,
     ready_tx: mpsc::Sender<ReadyBlock>,
 ) -> Option<OpError> {
-    let k = ctx.manifest.params.k();
+    let k = ctx.plan.params.k();
     let window = (ctx.node.cfg.download_concurrency.div_ceil(k) + 1).max(2);
     let mut fetches = futures::stream::iter(0..block_count)
         .map(|b| AbortOnDropHandle::new(tokio::spawn(fetch_block(ctx.clone(), b))))
@@ -180,8 +209,9 @@ impl Opening {
         params: kairos_seal::Params,
         salt: kairos_seal::FileSalt,
         block_count: u32,
+        schedule: OpenSchedule,
     ) -> Self {
-        let opener = Opener::new(stream.clone(), params, salt, block_count);
+        let opener = Opener::with_schedule(stream.clone(), params, salt, block_count, schedule);
         Opening { stream, opener }
     }
 

@@ -16,8 +16,10 @@
 //! * `store` — the redb tables; `writer` — the node's ops for the host layer's group-commit
 //!   writer ([`kairos_host::writer`]); `sweep` — retention;
 //! * `membership` — standing with the directories; `heartbeat` — joining and re-subscribing;
-//! * `put` / `placement` / `get` — the engines (`fetch` — one block of a get; `stream_out` —
-//!   its verified bytes to the CLI); `peer_client` — their HTTP client;
+//! * `put` / `placement` / `get` — the engines (`file_keys` — a put's salt, per-file key and
+//!   lock; `plan` — what a get needs of a v1 or v2 file, holders resolved; `unlock` — the drand
+//!   beacon that opens it; `fetch` — one block of a get; `stream_out` — its verified bytes to
+//!   the CLI); `peer_client` — their HTTP client;
 //! * [`target`] — where the CLI writes a download (checks, temporary file, atomic rename);
 //!   `output` — that file, written and flushed on its own threads;
 //! * `local_api` — the daemon side of the CLI's API; [`local_client`] — the CLI side;
@@ -37,6 +39,7 @@ pub mod bench_support;
 pub mod config;
 mod error;
 mod fetch;
+mod file_keys;
 mod get;
 mod heartbeat;
 mod local_api;
@@ -49,6 +52,7 @@ mod peer_book;
 mod peer_client;
 pub mod piece;
 mod placement;
+mod plan;
 mod put;
 mod socket;
 mod start;
@@ -60,13 +64,14 @@ mod stream_out;
 mod survey;
 mod sweep;
 pub mod target;
+mod unlock;
 pub mod wire;
 mod writer;
 
-pub use config::{Clock, ManualClock, NodeConfig, PeerLimits, SOCKET_FILE};
+pub use config::{Chain, Clock, ManualClock, NodeConfig, PeerLimits, SOCKET_FILE};
 pub use error::{NodeError, StoreError};
-pub use local_client::{LocalClient, LocalError};
+pub use local_client::{LocalClient, LocalError, PutOptions};
 pub use peer_api::{InfoResponse, StoreResponse};
 pub use start::{run, start, NodeHandle};
 pub use store::DB_FILE;
-pub use wire::{BadPiece, Event, GetResult, PutResult, Status};
+pub use wire::{BadPiece, Event, GetResult, LockChoice, LockReport, PutResult, Status};

@@ -11,7 +11,7 @@ use crate::target::{Output, OutputError};
 pub use crate::wire::{
     BadPiece, DirectoryStatus, ErrorEvent, Event, GetResult, PutResult, StartResult, Status,
 };
-use crate::wire::{GetRequest, PutRequest};
+use crate::wire::{GetRequest, LockChoice, PutRequest};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -90,6 +90,13 @@ impl LocalError {
 }
 
 /// Client of one daemon's local API.
+/// How [`LocalClient::put_with`] seals a file (default: the path's name, the node's lock).
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    pub name: Option<String>,
+    pub lock: Option<LockChoice>,
+}
+
 #[derive(Clone, Debug)]
 pub struct LocalClient {
     socket: PathBuf,
@@ -195,22 +202,24 @@ impl LocalClient {
         release: u64,
         on_event: impl FnMut(&Event),
     ) -> Result<PutResult, LocalError> {
-        self.put_named(path, None, release, on_event).await
+        self.put_with(path, release, PutOptions::default(), on_event)
+            .await
     }
 
-    /// [`LocalClient::put`], sealing the file under `name` instead of the path's last
-    /// component (`put -`, whose bytes were spooled to a temporary file).
-    pub async fn put_named(
+    /// [`LocalClient::put`] with options: the name to seal instead of the path's last
+    /// component (`put -`, whose bytes were spooled to a temporary file) and the time-lock.
+    pub async fn put_with(
         &self,
         path: &Path,
-        name: Option<&str>,
         release: u64,
+        options: PutOptions,
         mut on_event: impl FnMut(&Event),
     ) -> Result<PutResult, LocalError> {
         let req = PutRequest {
             path: absolute(path),
             release,
-            name: name.map(str::to_owned),
+            name: options.name,
+            lock: options.lock,
         };
         let body = serde_json::to_vec(&req).map_err(protocol)?;
         let resp = self.request(Method::POST, "/v1/put", Some(body)).await?;

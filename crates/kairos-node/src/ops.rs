@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 pub enum OpError {
     #[error("the file is time-locked until {} (Unix {until}); try again after that time", rfc3339(*until))]
     Locked { until: u64 },
+    #[error("the file is time-locked until {} (waiting for beacon round {round}: the drand beacon of that round has not been published or has not reached the directories yet); try again in a minute", rfc3339(*until))]
+    BeaconPending { round: u64, until: u64 },
     #[error("not enough nodes: every block needs {needed} distinct nodes but only {known} are available; wait for more nodes to join (`kairos status` shows peers known) or upload with fewer shards")]
     NotEnoughNodes { needed: usize, known: usize },
     #[error("not enough independently listed nodes: every block needs {needed} distinct nodes, but with at most k − 1 pieces of a block on nodes that only one directory lists, only {placeable} can be used; wait for more nodes to join, or check that the directories list the same network (one of them may be listing only its own nodes)")]
@@ -44,7 +46,7 @@ impl OpError {
     /// The stable code of the error event.
     pub fn code(&self) -> &'static str {
         match self {
-            OpError::Locked { .. } => "locked",
+            OpError::Locked { .. } | OpError::BeaconPending { .. } => "locked",
             OpError::NotEnoughNodes { .. } => "not_enough_nodes",
             OpError::NotEnoughIndependentNodes { .. } => "not_enough_independent_nodes",
             OpError::NotFound => "not_found",
@@ -72,7 +74,7 @@ impl OpError {
             error: self.code().to_owned(),
             message: self.to_string(),
             locked_until: match self {
-                OpError::Locked { until } => Some(*until),
+                OpError::Locked { until } | OpError::BeaconPending { until, .. } => Some(*until),
                 _ => None,
             },
             needed,

@@ -1,5 +1,6 @@
 //! The put engine: seal a file as a stream, place every block's `n` pieces on `n` distinct
-//! nodes, upload them in parallel, then sign and publish the manifest.
+//! nodes, upload them in parallel, then sign and publish the content manifest (version 2) and
+//! the placement record (`docs/manifest-v2.md`).
 //!
 //! Pipeline: a blocking thread runs [`kairos_seal::Sealer`] over the file and hands sealed
 //! blocks over a channel of capacity 1; this task turns each piece into a peer-API body and
@@ -11,12 +12,16 @@
 //!   independent of the file size;
 //! * the release time is checked (future, within `max_release`) and the peer list is checked
 //!   (at least `n` usable nodes) before anything is read or uploaded;
-//! * the manifest records where each piece actually landed: a piece whose node fails moves to
-//!   another node that holds nothing of its block ([`crate::placement`]);
-//! * the file id exists only once every piece is durable on its node and the manifest is
-//!   published; a failure before that returns an error (pieces already stored are orphans
-//!   that expire with their retention).
+//! * the placement record names where each piece actually landed, by holder identity: a piece
+//!   whose node fails moves to another node that holds nothing of its block
+//!   ([`crate::placement`]);
+//! * everything the network sees of the upload — manifest, placement, store requests — is
+//!   signed by the file's per-file key ([`crate::file_keys`]), never by the node key;
+//! * the file id exists only once every piece is durable on its node and the manifest and its
+//!   placement are published; a failure before that returns an error (pieces already stored
+//!   are orphans that expire with their retention).
 
+use crate::file_keys::FileKeys;
 use crate::ops::{EventSink, OpError};
 use crate::piece::PieceBody;
 use crate::placement::{Candidate, Placement};
@@ -24,8 +29,8 @@ use crate::state::Node;
 use crate::wire::{PutRequest, PutResult};
 use bytes::Bytes;
 use kairos_directory_client::DirectoryClient;
-use kairos_proto::{BlockEntry, Manifest, Peer, PieceEntry};
-use kairos_seal::{FileSalt, PieceHash, SealError, SealedBlock, Sealer, MAX_NAME_LEN, TAG_LEN};
+use kairos_proto::{ContentBlock, ContentManifest, PlacementRecord, PublicKey};
+use kairos_seal::{KeySchedule, PieceHash, SealError, SealedBlock, Sealer, MAX_NAME_LEN, TAG_LEN};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
@@ -49,6 +54,9 @@ struct Ctx {
     retries: AtomicU64,
     /// The file's release time (Unix seconds).
     release: u64,
+    /// The file's salt, per-file uploader key (signs every store request), key schedule and
+    /// lock.
+    keys: FileKeys,
 }
 
 /// One block's placement while its pieces upload.
@@ -126,8 +134,10 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
         path,
         release,
         name,
+        lock,
     } = req;
     let (pre, placement, file) = preflight(&node, &path, name.as_deref(), release).await?;
+    let keys = crate::file_keys::for_upload(&node, release, lock)?;
     let n = node.cfg.params.total_shards();
     sink.info(format!(
         "sealing {:?} ({} bytes) into {} blocks of {n} pieces over {} nodes listed by {} directories",
@@ -146,8 +156,9 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
         retries: AtomicU64::new(0),
         release,
         node: node.clone(),
+        keys,
     });
-    let (salt, blocks) = seal_and_upload(&ctx, file, &pre.name, &path).await?;
+    let blocks = seal_and_upload(&ctx, file, &pre.name, &path).await?;
     if blocks.len() as u64 != pre.block_total {
         return Err(OpError::Internal(format!(
             "sealed {} blocks, expected {}",
@@ -155,7 +166,7 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
             pre.block_total
         )));
     }
-    let (id, nodes) = publish(&ctx, &pre, salt, &blocks).await?;
+    let (id, nodes) = publish(&ctx, &pre, &blocks).await?;
     sink.progress(ctx.total, ctx.total);
     Ok(PutResult {
         id,
@@ -168,6 +179,7 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
         nodes,
         retries: ctx.retries.load(Ordering::SeqCst),
         elapsed_ms: started.elapsed().as_millis() as u64,
+        lock: ctx.keys.report.clone(),
     })
 }
 
@@ -262,17 +274,23 @@ async fn candidates(node: &Node) -> Result<(Vec<Candidate>, usize), OpError> {
 type SealerThread = (
     mpsc::Receiver<Result<SealedBlock, SealError>>,
     std::sync::mpsc::Sender<SealedBlock>,
-    tokio::task::JoinHandle<Result<FileSalt, SealError>>,
+    tokio::task::JoinHandle<Result<(), SealError>>,
 );
 
 /// Starts the sealer on a blocking thread: blocks out, spent blocks back for buffer reuse.
-fn spawn_sealer(file: File, params: kairos_seal::Params, name: &str) -> SealerThread {
+fn spawn_sealer(
+    file: File,
+    params: kairos_seal::Params,
+    name: &str,
+    keys: &FileKeys,
+) -> SealerThread {
     let (block_tx, block_rx) = mpsc::channel::<Result<SealedBlock, SealError>>(1);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<SealedBlock>();
     let name = name.to_owned();
-    let sealer = tokio::task::spawn_blocking(move || -> Result<FileSalt, SealError> {
-        let mut sealer = Sealer::new(file, params, &name, seal_threads())?;
-        let salt = sealer.salt();
+    let (salt, schedule): (_, KeySchedule) = (keys.salt, keys.schedule.clone());
+    let sealer = tokio::task::spawn_blocking(move || -> Result<(), SealError> {
+        let mut sealer =
+            Sealer::with_schedule(file, params, &name, seal_threads(), salt, schedule)?;
         while let Some(item) = sealer.next() {
             while let Ok(spent) = recycle_rx.try_recv() {
                 sealer.recycle(spent);
@@ -281,20 +299,21 @@ fn spawn_sealer(file: File, params: kairos_seal::Params, name: &str) -> SealerTh
                 break;
             }
         }
-        Ok(salt)
+        Ok(())
     });
     (block_rx, recycle_tx, sealer)
 }
 
-/// Seals the file and uploads every piece, at most `upload_concurrency` at once. Returns the
-/// file's salt and, per block, where its pieces landed.
+/// Seals the file and uploads every piece, at most `upload_concurrency` at once. Returns, per
+/// block, where its pieces landed.
 async fn seal_and_upload(
     ctx: &Arc<Ctx>,
     file: File,
     name: &str,
     path: &Path,
-) -> Result<(FileSalt, Vec<BlockRecord>), OpError> {
-    let (mut block_rx, recycle_tx, sealer) = spawn_sealer(file, ctx.node.cfg.params, name);
+) -> Result<Vec<BlockRecord>, OpError> {
+    let (mut block_rx, recycle_tx, sealer) =
+        spawn_sealer(file, ctx.node.cfg.params, name, &ctx.keys);
     let slots = Arc::new(Semaphore::new(ctx.node.cfg.upload_concurrency));
     let mut uploads: JoinSet<Result<(), OpError>> = JoinSet::new();
     let mut blocks: Vec<BlockRecord> = Vec::new();
@@ -327,11 +346,11 @@ async fn seal_and_upload(
     while let Some(done) = uploads.join_next().await {
         joined(done)?;
     }
-    let salt = sealer
+    sealer
         .await
         .map_err(|e| OpError::Internal(format!("sealer thread: {e}")))?
         .map_err(|e| seal_error(path, e))?;
-    Ok((salt, blocks))
+    Ok(blocks)
 }
 
 /// Chooses the `n` distinct nodes of a block's pieces.
@@ -349,66 +368,74 @@ fn place_block(ctx: &Ctx, block: &SealedBlock) -> Result<Arc<BlockState>, OpErro
     }))
 }
 
-/// Signs the manifest of where every piece landed and publishes it. Returns the file id and
-/// how many distinct nodes hold pieces.
+/// Signs the content manifest and the placement record of where every piece landed with the
+/// file's per-file key and publishes both. Returns the file id and how many distinct nodes
+/// hold pieces.
 async fn publish(
     ctx: &Ctx,
     pre: &Preflight,
-    salt: FileSalt,
     blocks: &[BlockRecord],
 ) -> Result<(kairos_proto::FileId, usize), OpError> {
-    let node = &ctx.node;
-    let (peers, entries) = landed(ctx, blocks);
-    let nodes_used = peers.len();
-    let manifest = Manifest {
-        uploader: node.identity.public(),
+    let keys = &ctx.keys;
+    let manifest = ContentManifest {
+        uploader: keys.uploader.public(),
         created: pre.now,
         release: ctx.release,
-        salt,
-        params: node.cfg.params,
-        peers,
-        blocks: entries,
+        salt: keys.salt,
+        params: ctx.node.cfg.params,
+        lock: keys.lock.clone(),
+        blocks: (blocks.iter())
+            .map(|(cipher_len, hashes, _)| ContentBlock {
+                cipher_len: *cipher_len,
+                hashes: hashes.clone(),
+            })
+            .collect(),
     };
     let signed = manifest
-        .sign(&node.identity)
+        .sign(&keys.uploader)
         .map_err(|e| OpError::Internal(format!("signing the manifest: {e}")))?;
-    pre.dir.publish(&signed).await.map_err(|e| {
+    let (holders, indices) = landed(ctx, blocks);
+    let nodes_used = holders.len();
+    let placement = PlacementRecord {
+        file_id: signed.id(),
+        seq: 1,
+        created: pre.now,
+        holders,
+        blocks: indices,
+    }
+    .sign(&keys.uploader)
+    .map_err(|e| OpError::Internal(format!("signing the placement record: {e}")))?;
+    let unpublished = |e| {
         OpError::DirectoryUnreachable(format!(
             "every piece is stored but the manifest could not be published, so the file has no id yet: {e}"
         ))
-    })?;
+    };
+    pre.dir
+        .publish_v2(&signed, &placement)
+        .await
+        .map_err(unpublished)?;
     Ok((signed.id(), nodes_used))
 }
 
-/// Where every piece landed: the manifest's peer list and block entries.
-fn landed(ctx: &Ctx, blocks: &[BlockRecord]) -> (Vec<Peer>, Vec<BlockEntry>) {
+/// Where every piece landed: the distinct holders, and per block the index of each piece's
+/// holder in shard order.
+fn landed(ctx: &Ctx, blocks: &[BlockRecord]) -> (Vec<PublicKey>, Vec<Vec<u16>>) {
     let placement = lock(&ctx.placement);
-    let mut peer_index: HashMap<usize, u16> = HashMap::new();
-    let mut peers = Vec::new();
-    let mut entries = Vec::with_capacity(blocks.len());
-    for (cipher_len, hashes, state) in blocks {
-        let assigned = lock(&state.assigned);
-        let pieces = assigned
-            .iter()
-            .zip(hashes)
-            .map(|(&node_i, hash)| {
-                let peer = *peer_index.entry(node_i).or_insert_with(|| {
-                    let c = placement.node(node_i);
-                    peers.push(Peer {
-                        key: c.key,
-                        addr: c.addr.clone(),
-                    });
-                    (peers.len() - 1) as u16
-                });
-                PieceEntry { peer, hash: *hash }
-            })
-            .collect();
-        entries.push(BlockEntry {
-            cipher_len: *cipher_len,
-            pieces,
-        });
-    }
-    (peers, entries)
+    let mut holder_index: HashMap<usize, u16> = HashMap::new();
+    let mut holders = Vec::new();
+    let indices = (blocks.iter())
+        .map(|(_, _, state)| {
+            (lock(&state.assigned).iter())
+                .map(|&node_i| {
+                    *holder_index.entry(node_i).or_insert_with(|| {
+                        holders.push(placement.node(node_i).key);
+                        (holders.len() - 1) as u16
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    (holders, indices)
 }
 
 fn seal_error(path: &Path, e: SealError) -> OpError {
@@ -455,7 +482,7 @@ async fn upload_piece(
         let result = node
             .peers
             .store(
-                &node.identity,
+                &ctx.keys.uploader,
                 &holder,
                 &addr,
                 &hash,

@@ -66,6 +66,36 @@ pub struct PutRequest {
     /// bytes the CLI spooled to a temporary file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Which time-lock to seal with; `None` = the node's default (drand when it has a
+    /// chain configured, else peer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockChoice>,
+}
+
+/// The time-lock of an upload.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LockChoice {
+    /// drand timelock encryption under the peer lock: nobody can open the file before the
+    /// drand round of its release time, even if every holder serves early.
+    Drand,
+    /// Holders alone keep the file closed until its release time (networks without a beacon).
+    Peer,
+}
+
+/// The time-lock a file was sealed with, as put and info report it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LockReport {
+    /// `drand` or `peer`.
+    pub kind: String,
+    /// The drand chain's hash (hex) and round, for `drand`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u64>,
+    /// Whether the chain is a local test chain (devnet), not drand.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_chain: bool,
 }
 
 /// `POST /v1/get` request body. The answer streams the file; the CLI writes it.
@@ -92,6 +122,8 @@ pub struct PutResult {
     /// Pieces that had to be re-sent to another node.
     pub retries: u64,
     pub elapsed_ms: u64,
+    /// The time-lock the file is sealed with.
+    pub lock: LockReport,
 }
 
 /// A piece a peer served that did not match the manifest (or could not be used).

@@ -55,14 +55,12 @@ async fn a_directory_listing_only_its_own_nodes_never_gets_k_pieces_of_a_block()
     let dirs = DirectoryClient::new(Transport::Direct, vec![net.dir_addr(), hostile_addr])
         .unwrap()
         .with_clock(clock.clock());
-    let m = dirs.fetch_manifest(&put.id, None).await.unwrap();
-    let m = m.manifest();
+    let (_, placement) = v2_file(&dirs, &put.id).await;
     let mut on_sybils = 0;
-    for (b, block) in m.blocks.iter().enumerate() {
+    for (b, block) in placement.blocks.iter().enumerate() {
         let count = block
-            .pieces
             .iter()
-            .filter(|p| sybil_keys.contains(&m.peers[p.peer as usize].key))
+            .filter(|&&h| sybil_keys.contains(&placement.holders[h as usize]))
             .count();
         assert!(
             count < k,

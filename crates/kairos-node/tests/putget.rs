@@ -112,19 +112,15 @@ async fn lost_and_corrupt_pieces() {
     let dir = DirectoryClient::new(Transport::Direct, vec![net.dir_addr()])
         .unwrap()
         .with_clock(clock.clock());
-    let manifest = dir.fetch_manifest(&put.id, None).await.unwrap();
-    let m = manifest.manifest();
-    let entry = m.blocks[0].pieces[0];
-    let holder = &m.peers[entry.peer as usize];
-    let victim = net.index_of(&holder.key).unwrap();
+    let (m, placement) = v2_file(&dir, &put.id).await;
+    let hash = m.manifest().blocks[0].hashes[0];
+    let victim = net.index_of(placement.holder_of(0, 0).unwrap()).unwrap();
+    let holder_addr = net.node(victim).peer_addr().to_string();
     // The node whose local API drives the gets below: any node but the victim.
     let keep = (0..6).find(|&i| i != victim).unwrap();
     let url = Transport::url(
-        &holder.addr,
-        &format!(
-            "/v1/pieces/{}",
-            kairos_node::piece::hash_to_text(&entry.hash)
-        ),
+        &holder_addr,
+        &format!("/v1/pieces/{}", kairos_node::piece::hash_to_text(&hash)),
     );
     let body = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
     let sample = body[body.len() / 2..body.len() / 2 + 64].to_vec();
@@ -149,7 +145,7 @@ async fn lost_and_corrupt_pieces() {
         .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
     assert_eq!(got.bad_pieces.len(), 1, "{:?}", got.bad_pieces);
-    assert_eq!(got.bad_pieces[0].peer, holder.key.to_text());
+    assert_eq!(got.bad_pieces[0].peer, placement.holder_of(0, 0).unwrap().to_text());
     assert_eq!((got.bad_pieces[0].block, got.bad_pieces[0].shard), (0, 0));
     assert_eq!(bad_events, 1);
 
@@ -271,8 +267,8 @@ async fn put_moves_pieces_off_a_dead_node() {
     let dir = DirectoryClient::new(Transport::Direct, vec![net.dir_addr()])
         .unwrap()
         .with_clock(clock.clock());
-    let m = dir.fetch_manifest(&put.id, None).await.unwrap();
-    assert!(m.manifest().peers.iter().all(|p| p.key != dead));
+    let (_, placement) = v2_file(&dir, &put.id).await;
+    assert!(!placement.holders.contains(&dead));
     let dest = work.path().join("out");
     let got = net.client(1).get(&put.id, &dest, |_| {}).await.unwrap();
     assert!(got.unreachable.is_empty(), "{:?}", got.unreachable);

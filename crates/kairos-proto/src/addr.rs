@@ -6,6 +6,15 @@
 use crate::identity::{parse_onion_address, PublicKey};
 use std::net::IpAddr;
 
+/// Virtual port of every kairos onion service: a holder named by its key alone (a version 2
+/// placement) is reached at `<onion of the key>:ONION_PORT` over Tor.
+pub const ONION_PORT: u16 = 80;
+
+/// The Tor address of the node with identity `key`.
+pub fn onion_peer_addr(key: &PublicKey) -> String {
+    format!("{}:{ONION_PORT}", key.onion_address())
+}
+
 /// What kind of host an address names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AddrKind {

@@ -231,11 +231,34 @@ pub struct PutArgs {
     /// The UTC offset for a --release-time written without one: `+01:00`, `-05:30`, `UTC`.
     #[arg(long, value_parser = crate::release::parse_tz, allow_hyphen_values = true)]
     pub tz: Option<i64>,
+    /// The time-lock. `drand`: the file key is also timelock-encrypted to the drand round of
+    /// the release time, so nobody can open the file before that round is published, even if
+    /// every holder serves its piece early (drand quicknet over Tor; the devnet's test chain on
+    /// a devnet). `peer`: holders alone keep the file closed until its release time (networks
+    /// without a beacon). Default: drand when the daemon has a chain, else peer.
+    #[arg(long, value_enum)]
+    pub lock: Option<LockArg>,
     /// Print a JSON result instead of the file id.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// `kairos put --lock`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockArg {
+    Drand,
+    Peer,
+}
+
+impl From<LockArg> for kairos_node::LockChoice {
+    fn from(a: LockArg) -> Self {
+        match a {
+            LockArg::Drand => kairos_node::LockChoice::Drand,
+            LockArg::Peer => kairos_node::LockChoice::Peer,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

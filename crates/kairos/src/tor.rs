@@ -15,8 +15,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Virtual port of every kairos onion service.
-pub const ONION_PORT: u16 = 80;
+pub use kairos_proto::addr::ONION_PORT;
 
 /// A running (or attached) tor for this process.
 pub struct TorSession {

@@ -190,3 +190,19 @@ pub fn listing(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The content manifest and newest placement record of the version 2 file `id`, as the
+/// directories serve them after release.
+pub async fn v2_file(
+    dir: &kairos_directory::DirectoryClient,
+    id: &kairos_proto::FileId,
+) -> (
+    kairos_proto::SignedContentManifest,
+    kairos_proto::PlacementRecord,
+) {
+    let kairos_proto::AnyManifest::V2(m) = dir.fetch_any_manifest(id, None).await.unwrap() else {
+        panic!("put published a version 1 manifest");
+    };
+    let p = dir.fetch_newest_placement(&m, None).await.unwrap();
+    (m, p.record().clone())
+}

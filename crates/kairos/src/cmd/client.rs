@@ -6,7 +6,7 @@ use crate::exit::{Exit, EXIT_LOCKED, EXIT_USAGE};
 use crate::{release, settings};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kairos_node::local_client::{Destination, Event, LocalClient, LocalError};
+use kairos_node::local_client::{Destination, Event, LocalClient, LocalError, PutOptions};
 use kairos_proto::FileId;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -140,15 +140,19 @@ pub async fn put(args: PutArgs) -> Result<()> {
     let (path, name) = match &spool {
         Some(s) => (
             s.path().to_path_buf(),
-            Some(args.name.as_deref().unwrap_or("stdin")),
+            Some(args.name.clone().unwrap_or_else(|| "stdin".into())),
         ),
-        None => (absolute(&args.path)?, args.name.as_deref()),
+        None => (absolute(&args.path)?, args.name.clone()),
     };
     let meta =
         std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
     anyhow::ensure!(meta.is_file(), "{} is not a regular file", path.display());
     let bar = progress("put");
-    let result = c.put_named(&path, name, release, on_event(&bar)).await;
+    let options = PutOptions {
+        name,
+        lock: args.lock.map(Into::into),
+    };
+    let result = c.put_with(&path, release, options, on_event(&bar)).await;
     bar.finish_and_clear();
     drop(spool);
     let result = result?;
@@ -160,17 +164,29 @@ pub async fn put(args: PutArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         eprintln!(
-            "stored {} ({}) in {} blocks on {} nodes, {}; locked until {}",
+            "stored {} ({}) in {} blocks on {} nodes, {}; locked until {} ({})",
             shown(&path.display().to_string()),
             indicatif::HumanBytes(meta.len()),
             result.blocks,
             result.nodes,
             rate(meta.len(), result.elapsed_ms),
-            release::describe(release, kairos_proto::time::now_unix())
+            release::describe(release, kairos_proto::time::now_unix()),
+            describe_lock(&result.lock)
         );
         println!("{}", result.id);
     }
     Ok(())
+}
+
+/// `drand lock, round R of quicknet` / `… of a local TEST chain` / `peer lock only`.
+pub fn describe_lock(lock: &kairos_node::LockReport) -> String {
+    match (lock.kind.as_str(), lock.round) {
+        ("drand", Some(round)) if lock.test_chain => {
+            format!("drand lock, round {round} of a local TEST chain, not drand")
+        }
+        ("drand", Some(round)) => format!("drand lock, quicknet round {round}"),
+        _ => "peer lock only: holders keep it closed, no drand lock".into(),
+    }
 }
 
 pub async fn get(args: GetArgs) -> Result<()> {
