@@ -94,7 +94,7 @@ async fn wait_for_beacon(
             ));
             said = true;
         }
-        tokio::time::sleep(backoff.min(node.cfg.beacon_wait - waited)).await;
+        tokio::time::sleep(backoff.min(node.cfg.beacon_wait.saturating_sub(waited))).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
