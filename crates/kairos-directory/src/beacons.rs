@@ -21,6 +21,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use kairos_host::{Service, StoreError};
 use kairos_lock::wire::MAX_JSON_BYTES;
 use kairos_lock::{Beacon, BeaconJson, VerifiedBeacon};
+use kairos_net::Transport;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -52,6 +53,10 @@ type Flight = Shared<BoxFuture<'static, Result<Beacon, Miss>>>;
 pub struct BeaconRelay {
     chains: HashMap<ChainHash, RelayedChain>,
     client: reqwest::Client,
+    /// The client of test chains' upstreams: direct, and their upstreams are loopback only
+    /// (`DirectoryConfig::check`) — a devnet's beacon server runs on this machine, and a
+    /// loopback connection reveals nothing, whatever the transport.
+    test_client: reqwest::Client,
     store: Store,
     writer: Writer,
     service: Service,
@@ -88,6 +93,7 @@ impl BeaconRelay {
         Ok(BeaconRelay {
             chains,
             client: cfg.transport.client("beacons")?,
+            test_client: Transport::Direct.client("test-beacons")?,
             store,
             writer,
             service,
@@ -233,8 +239,11 @@ impl BeaconRelay {
             base.trim_end_matches('/'),
             entry.chain.hash_hex()
         );
-        let mut resp = self
-            .client
+        let client = match entry.chain.is_test() {
+            true => &self.test_client,
+            false => &self.client,
+        };
+        let mut resp = client
             .get(&url)
             .timeout(self.timeout)
             .send()

@@ -145,7 +145,10 @@ async fn lost_and_corrupt_pieces() {
         .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
     assert_eq!(got.bad_pieces.len(), 1, "{:?}", got.bad_pieces);
-    assert_eq!(got.bad_pieces[0].peer, placement.holder_of(0, 0).unwrap().to_text());
+    assert_eq!(
+        got.bad_pieces[0].peer,
+        placement.holder_of(0, 0).unwrap().to_text()
+    );
     assert_eq!((got.bad_pieces[0].block, got.bad_pieces[0].shard), (0, 0));
     assert_eq!(bad_events, 1);
 

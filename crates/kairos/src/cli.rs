@@ -148,6 +148,16 @@ pub struct DaemonSettings {
     /// Join the network at start instead of waiting for `kairos start`.
     #[arg(long, env = "KAIROS_JOIN")]
     pub join: Option<bool>,
+    /// The drand chain of the drand lock (`put --lock drand`, the default when there is one):
+    /// `quicknet` (drand's League of Entropy chain, pinned in the binary; its beacons come
+    /// through the directories), `none` (peer lock only), or the chain-info JSON file of a
+    /// local TEST chain (`kairos devnet` writes one) [default: quicknet over Tor, none direct].
+    #[arg(long, env = "KAIROS_LOCK_CHAIN")]
+    pub lock_chain: Option<String>,
+    /// How long a get keeps asking for a drand beacon that is due but not yet relayed
+    /// [default: 60s].
+    #[arg(long, env = "KAIROS_BEACON_WAIT")]
+    pub beacon_wait: Option<Span>,
     #[command(flatten)]
     #[serde(default)]
     pub tor: TorArgs,

@@ -1,10 +1,13 @@
 //! A local kairos network of real processes: one directory and N daemons, each a child
 //! `kairos` process with its own home under one folder, on loopback (direct transport) or on a
-//! private Tor network started here (`kairos-tor-testnet`).
+//! private Tor network started here (`kairos-tor-testnet`), plus a local drand **test chain**
+//! (`kairos-beacon`, in this process) so that uploads carry the drand lock: its key lives in
+//! `<home>/beacon/test-chain.key` (kept across restarts, so locked files stay openable), the
+//! directory relays its beacons (fetched from loopback), and every daemon locks to it.
 //!
 //! Invariants: every child is started by us and stopped by us by PID (SIGTERM, then SIGKILL
 //! after a grace period), also when start-up fails half-way or the `Devnet` is dropped; nothing
-//! binds a fixed port.
+//! binds a fixed port; the test chain says loudly that it is not drand.
 
 use anyhow::{bail, Context, Result};
 use kairos_tor_testnet::TestNetwork;
@@ -52,6 +55,63 @@ pub struct Devnet {
     pub directory: Proc,
     pub nodes: Vec<Proc>,
     tor: Option<TestNetwork>,
+    beacon: Option<TestBeacon>,
+}
+
+/// Seconds between rounds of a devnet's test chain: short, so a devnet file opens within a
+/// second of its release time.
+const TEST_CHAIN_PERIOD: u64 = 1;
+
+/// The devnet's test chain: its beacon server and the files the children read.
+struct TestBeacon {
+    server: kairos_beacon::BeaconServer,
+    /// The chain info JSON (`--lock-chain` of the daemons).
+    info_file: PathBuf,
+    /// The directory's config file naming the chain and the server.
+    directory_config: PathBuf,
+}
+
+impl TestBeacon {
+    /// Loads (or creates) the test chain under `<home>/beacon` and serves its beacons on
+    /// loopback.
+    async fn start(home: &Path) -> Result<TestBeacon> {
+        let dir = home.join("beacon");
+        std::fs::create_dir_all(&dir)?;
+        let now = kairos_proto::time::now_unix();
+        let chain =
+            kairos_beacon::load_or_create(&dir.join("test-chain.key"), now, TEST_CHAIN_PERIOD)?;
+        let info = kairos_lock::ChainInfo::of(chain.chain());
+        let info_file = dir.join("chain-info.json");
+        std::fs::write(&info_file, serde_json::to_vec_pretty(&info)?)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let server = kairos_beacon::start(
+            listener,
+            std::sync::Arc::new(chain),
+            kairos_proto::clock::Clock::system(),
+        )?;
+        let directory_config = dir.join("directory.toml");
+        let toml = format!(
+            "# Written by kairos devnet on every start: the devnet's test chain.\n[[test_chains]]\ninfo_file = {}\nupstreams = [{}]\n",
+            toml_string(&info_file.display().to_string()),
+            toml_string(&server.url()),
+        );
+        std::fs::write(&directory_config, toml)?;
+        eprintln!(
+            "devnet: TEST CHAIN {} (a local stand-in for drand, not drand) serving beacons at {}",
+            server.chain_hash(),
+            server.url()
+        );
+        Ok(TestBeacon {
+            server,
+            info_file,
+            directory_config,
+        })
+    }
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
 }
 
 fn exe() -> Result<PathBuf> {
@@ -159,12 +219,14 @@ async fn child_transport(home: &Path, tor: bool) -> Result<(ChildTransport, Opti
     Ok((ChildTransport { args, timeout }, Some(net)))
 }
 
-/// `kairos directory ...` for the directory at `home`.
-fn directory_command(home: &Path, transport: &ChildTransport) -> Vec<String> {
+/// `kairos directory ...` for the directory at `home`, relaying the test chain of `beacon`.
+fn directory_command(home: &Path, transport: &ChildTransport, beacon: &TestBeacon) -> Vec<String> {
     let mut args = vec![
         "directory".into(),
         "--home".into(),
         home.display().to_string(),
+        "--config".into(),
+        beacon.directory_config.display().to_string(),
     ];
     args.extend(transport.args.iter().cloned());
     args.extend([
@@ -176,11 +238,13 @@ fn directory_command(home: &Path, transport: &ChildTransport) -> Vec<String> {
     args
 }
 
-/// `kairos daemon ...` for the node at `home`, joining at `directory`, with `extra` last.
+/// `kairos daemon ...` for the node at `home`, joining at `directory`, locking to the test
+/// chain whose info is in `chain_info`, with `extra` last.
 fn daemon_command(
     home: &Path,
     directory: &str,
     transport: &ChildTransport,
+    chain_info: &Path,
     extra: &[String],
 ) -> Vec<String> {
     let mut args = vec![
@@ -193,6 +257,8 @@ fn daemon_command(
         "true".into(),
         "--listen".into(),
         "127.0.0.1:0".into(),
+        "--lock-chain".into(),
+        chain_info.display().to_string(),
     ];
     args.extend(transport.args.iter().cloned());
     args.extend(extra.iter().cloned());
@@ -212,16 +278,27 @@ impl Devnet {
         let home = std::path::absolute(home)?;
         let logs = home.join("logs");
         std::fs::create_dir_all(&logs)?;
+        let beacon = TestBeacon::start(&home).await?;
         let (transport, network) = child_transport(&home, tor).await?;
         let dir_home = home.join("directory");
-        let dir_args = directory_command(&dir_home, &transport);
-        let directory = spawn("directory", &dir_home, &dir_args, &logs).await?;
+        let dir_args = directory_command(&dir_home, &transport, &beacon);
+        let directory = match spawn("directory", &dir_home, &dir_args, &logs).await {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some(tor) = network {
+                    tor.stop().await;
+                }
+                beacon.server.shutdown().await;
+                return Err(e);
+            }
+        };
         // From here on `net` owns every process, so each failure path can just shut it down.
         let mut net = Devnet {
             home,
             directory,
             nodes: Vec::new(),
             tor: network,
+            beacon: Some(beacon),
         };
         if let Err(e) = net.start_nodes(nodes, &transport, daemon_args, &logs).await {
             net.shutdown().await;
@@ -245,10 +322,13 @@ impl Devnet {
             .get("addr")
             .cloned()
             .context("directory ready file has no addr")?;
+        let chain_info = (self.beacon.as_ref())
+            .map(|b| b.info_file.clone())
+            .context("the test chain is not running")?;
         for i in 0..count {
             let name = format!("node-{i}");
             let node_home = self.home.join(&name);
-            let args = daemon_command(&node_home, &dir_addr, transport, extra);
+            let args = daemon_command(&node_home, &dir_addr, transport, &chain_info, extra);
             self.nodes
                 .push(spawn(&name, &node_home, &args, logs).await?);
         }
@@ -270,6 +350,9 @@ impl Devnet {
         self.directory.stop(grace).await;
         if let Some(tor) = self.tor.take() {
             tor.stop().await;
+        }
+        if let Some(beacon) = self.beacon.take() {
+            beacon.server.shutdown().await;
         }
     }
 }

@@ -6,7 +6,8 @@
 
 use super::layers::{self, home_or_default, ConfigSource};
 use crate::cli::{DaemonArgs, DaemonSettings, TorArgs, TransportKind};
-use anyhow::Result;
+use anyhow::{Context, Result};
+use kairos_node::Chain;
 use kairos_node::NodeConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,7 +32,9 @@ pub fn resolve(args: &DaemonArgs) -> Result<Daemon> {
     let home = home_or_default(args.home.clone(), ".kairos")?;
     let file = ConfigSource::new(&home, args.config.as_deref());
     let s: DaemonSettings = layers::resolve(&args.settings, &file)?;
-    let config = node_config(&home, &s);
+    let transport = s.transport.unwrap_or(TransportKind::Tor);
+    let mut config = node_config(&home, &s);
+    config.lock_chain = lock_chain(s.lock_chain.as_deref(), transport)?;
     anyhow::ensure!(
         !config.directories.is_empty(),
         "no directory configured: pass --directory HOST:PORT (or set directories in config.toml)"
@@ -39,7 +42,7 @@ pub fn resolve(args: &DaemonArgs) -> Result<Daemon> {
     Ok(Daemon {
         home,
         config,
-        transport: s.transport.unwrap_or(TransportKind::Tor),
+        transport,
         listen: s.listen,
         advertise: s.advertise,
         join: s.join.unwrap_or(false),
@@ -77,5 +80,34 @@ fn node_config(home: &std::path::Path, s: &DaemonSettings) -> NodeConfig {
     if let Some(v) = s.download_concurrency {
         config.download_concurrency = v;
     }
+    if let Some(v) = s.beacon_wait {
+        config.beacon_wait = v.0;
+    }
     config
+}
+
+/// The chain of `--lock-chain`: `quicknet`, `none`, or a test chain's info file; by default
+/// quicknet over Tor (its beacons reach the directories over Tor) and none direct (a
+/// development network has no drand unless it runs a test chain).
+fn lock_chain(arg: Option<&str>, transport: TransportKind) -> Result<Option<Chain>> {
+    match arg {
+        None if transport == TransportKind::Tor => Ok(Some(Chain::quicknet())),
+        None | Some("none") => Ok(None),
+        Some("quicknet") => Ok(Some(Chain::quicknet())),
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading the --lock-chain file {path}"))?;
+            let info = kairos_lock::ChainInfo::parse(&bytes)
+                .with_context(|| format!("--lock-chain {path}: not a drand chain info file"))?;
+            let chain = Chain::from_info(&info)
+                .with_context(|| format!("--lock-chain {path}: unusable chain"))?;
+            if chain.is_test() {
+                tracing::warn!(
+                    "TEST CHAIN: uploads are drand-locked to local test chain {} (not drand; development and tests only)",
+                    chain.hash_hex()
+                );
+            }
+            Ok(Some(chain))
+        }
+    }
 }
