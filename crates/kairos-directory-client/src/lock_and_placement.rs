@@ -135,7 +135,15 @@ impl DirectoryClient {
                             ))),
                         }
                     }
-                    Ok((StatusCode::TOO_EARLY | StatusCode::NOT_FOUND, _)) => {
+                    // Not yet (425), not here (404), its upstream has not got it yet (502) or
+                    // it is busy (503): the beacon may come; ask again later.
+                    Ok((
+                        StatusCode::TOO_EARLY
+                        | StatusCode::NOT_FOUND
+                        | StatusCode::BAD_GATEWAY
+                        | StatusCode::SERVICE_UNAVAILABLE,
+                        _,
+                    )) => {
                         pending.store(true, Ordering::Relaxed);
                         Attempt::Next(ClientError::BeaconPending { round })
                     }

@@ -21,7 +21,6 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use kairos_host::{Service, StoreError};
 use kairos_lock::wire::MAX_JSON_BYTES;
 use kairos_lock::{Beacon, BeaconJson, VerifiedBeacon};
-use kairos_net::Transport;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -53,10 +52,6 @@ type Flight = Shared<BoxFuture<'static, Result<Beacon, Miss>>>;
 pub struct BeaconRelay {
     chains: HashMap<ChainHash, RelayedChain>,
     client: reqwest::Client,
-    /// The client of test chains' upstreams: direct, and their upstreams are loopback only
-    /// (`DirectoryConfig::check`) — a devnet's beacon server runs on this machine, and a
-    /// loopback connection reveals nothing, whatever the transport.
-    test_client: reqwest::Client,
     store: Store,
     writer: Writer,
     service: Service,
@@ -93,7 +88,6 @@ impl BeaconRelay {
         Ok(BeaconRelay {
             chains,
             client: cfg.transport.client("beacons")?,
-            test_client: Transport::Direct.client("test-beacons")?,
             store,
             writer,
             service,
@@ -239,11 +233,8 @@ impl BeaconRelay {
             base.trim_end_matches('/'),
             entry.chain.hash_hex()
         );
-        let client = match entry.chain.is_test() {
-            true => &self.test_client,
-            false => &self.client,
-        };
-        let mut resp = client
+        let mut resp = self
+            .client
             .get(&url)
             .timeout(self.timeout)
             .send()

@@ -338,14 +338,8 @@ impl DirectoryConfig {
                     r.chain.hash_hex()
                 ));
             }
-            // A test chain's beacon server is fetched directly (see `beacons`), so it must be on
-            // loopback whatever the transport.
-            let transport = match r.chain.is_test() {
-                true => &Transport::Direct,
-                false => &self.transport,
-            };
             for url in &r.upstreams {
-                check_upstream(url, transport)
+                check_upstream(url, &self.transport)
                     .map_err(|e| format!("beacon upstream {url:?}: {e}"))?;
             }
         }

@@ -3,7 +3,9 @@
 //! private Tor network started here (`kairos-tor-testnet`), plus a local drand **test chain**
 //! (`kairos-beacon`, in this process) so that uploads carry the drand lock: its key lives in
 //! `<home>/beacon/test-chain.key` (kept across restarts, so locked files stay openable), the
-//! directory relays its beacons (fetched from loopback), and every daemon locks to it.
+//! directory relays its beacons, and every daemon locks to it. On a Tor devnet the beacon
+//! server is an onion service of its own tor, so the directory fetches beacons through SOCKS
+//! like any other request.
 //!
 //! Invariants: every child is started by us and stopped by us by PID (SIGTERM, then SIGKILL
 //! after a grace period), also when start-up fails half-way or the `Devnet` is dropped; nothing
@@ -65,6 +67,8 @@ const TEST_CHAIN_PERIOD: u64 = 1;
 /// The devnet's test chain: its beacon server and the files the children read.
 struct TestBeacon {
     server: kairos_beacon::BeaconServer,
+    /// The tor publishing the server as an onion service (Tor devnet).
+    network: crate::serve::Network,
     /// The chain info JSON (`--lock-chain` of the daemons).
     info_file: PathBuf,
     /// The directory's config file naming the chain and the server.
@@ -73,8 +77,9 @@ struct TestBeacon {
 
 impl TestBeacon {
     /// Loads (or creates) the test chain under `<home>/beacon` and serves its beacons on
-    /// loopback.
-    async fn start(home: &Path) -> Result<TestBeacon> {
+    /// loopback; with `torrc` (the private Tor network's client lines), also as an onion
+    /// service, which is then the directory's upstream.
+    async fn start(home: &Path, torrc: Option<&Path>) -> Result<TestBeacon> {
         let dir = home.join("beacon");
         std::fs::create_dir_all(&dir)?;
         let now = kairos_proto::time::now_unix();
@@ -89,23 +94,50 @@ impl TestBeacon {
             std::sync::Arc::new(chain),
             kairos_proto::clock::Clock::system(),
         )?;
+        let (kind, tor) = match torrc {
+            Some(torrc) => (
+                crate::cli::TransportKind::Tor,
+                crate::cli::TorArgs {
+                    tor_config: Some(torrc.to_owned()),
+                    tor_timeout: Some(READY_TIMEOUT_TOR.as_secs()),
+                    ..Default::default()
+                },
+            ),
+            None => (crate::cli::TransportKind::Direct, Default::default()),
+        };
+        let mut network = crate::serve::Network::open(kind, &tor, &dir).await?;
+        let addr = network
+            .publish(
+                &kairos_proto::Identity::generate(),
+                server.local_addr(),
+                server.local_addr().to_string(),
+            )
+            .await?;
+        let url = format!("http://{addr}");
         let directory_config = dir.join("directory.toml");
         let toml = format!(
             "# Written by kairos devnet on every start: the devnet's test chain.\n[[test_chains]]\ninfo_file = {}\nupstreams = [{}]\n",
             toml_string(&info_file.display().to_string()),
-            toml_string(&server.url()),
+            toml_string(&url),
         );
         std::fs::write(&directory_config, toml)?;
         eprintln!(
-            "devnet: TEST CHAIN {} (a local stand-in for drand, not drand) serving beacons at {}",
+            "devnet: TEST CHAIN {} (a local stand-in for drand, not drand) serving beacons at {url}",
             server.chain_hash(),
-            server.url()
         );
         Ok(TestBeacon {
             server,
+            network,
             info_file,
             directory_config,
         })
+    }
+}
+
+impl TestBeacon {
+    async fn shutdown(self) {
+        self.server.shutdown().await;
+        self.network.shutdown().await;
     }
 }
 
@@ -278,8 +310,17 @@ impl Devnet {
         let home = std::path::absolute(home)?;
         let logs = home.join("logs");
         std::fs::create_dir_all(&logs)?;
-        let beacon = TestBeacon::start(&home).await?;
         let (transport, network) = child_transport(&home, tor).await?;
+        let torrc = tor.then(|| home.join("tor-network").join("client.torrc"));
+        let beacon = match TestBeacon::start(&home, torrc.as_deref()).await {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(tor) = network {
+                    tor.stop().await;
+                }
+                return Err(e.context("starting the devnet's test chain"));
+            }
+        };
         let dir_home = home.join("directory");
         let dir_args = directory_command(&dir_home, &transport, &beacon);
         let directory = match spawn("directory", &dir_home, &dir_args, &logs).await {
@@ -288,7 +329,7 @@ impl Devnet {
                 if let Some(tor) = network {
                     tor.stop().await;
                 }
-                beacon.server.shutdown().await;
+                beacon.shutdown().await;
                 return Err(e);
             }
         };
@@ -352,7 +393,7 @@ impl Devnet {
             tor.stop().await;
         }
         if let Some(beacon) = self.beacon.take() {
-            beacon.server.shutdown().await;
+            beacon.shutdown().await;
         }
     }
 }

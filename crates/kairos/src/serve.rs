@@ -89,7 +89,7 @@ impl Network {
     }
 
     /// Stops tor (after removing our onion services); nothing to do for direct.
-    async fn shutdown(self) {
+    pub async fn shutdown(self) {
         if let Network::Tor(t) = self {
             t.shutdown().await;
         }

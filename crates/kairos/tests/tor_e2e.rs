@@ -111,7 +111,11 @@ fn onion_network_put_get_with_time_lock() {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(release),
     )
     .to_string();
-    let id = put(&net, 0, &path, &release_text);
+    // The devnet's daemons lock to its test chain: the beacon that opens the file reaches the
+    // directory from the chain's onion service, through SOCKS (check_all watches for anything
+    // else).
+    let (id, said) = put_with(&net, 0, &path, &release_text, &[]);
+    assert!(said.contains("drand lock, round"), "{said}");
     check_all(&net);
 
     let out = net.dir.path().join("out.bin");

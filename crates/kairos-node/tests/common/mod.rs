@@ -69,6 +69,17 @@ impl Net {
         clock: Clock,
         adjust: impl Fn(&mut NodeConfig),
     ) -> Net {
+        Self::start_full(count, params, clock, |_| {}, adjust).await
+    }
+
+    /// [`Net::start_with`], the directory's configuration adjusted by `adjust_directory`.
+    pub async fn start_full(
+        count: usize,
+        params: Params,
+        clock: Clock,
+        adjust_directory: impl FnOnce(&mut DirectoryConfig),
+        adjust: impl Fn(&mut NodeConfig),
+    ) -> Net {
         init_tracing();
         let root = tempfile::tempdir().unwrap();
         let mut dcfg = DirectoryConfig {
@@ -81,6 +92,7 @@ impl Net {
             ..DirectoryConfig::default()
         };
         dcfg.limits.shutdown_grace = Duration::from_secs(2);
+        adjust_directory(&mut dcfg);
         let directory = kairos_directory::start(dcfg)
             .await
             .expect("directory starts");

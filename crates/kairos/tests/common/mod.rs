@@ -189,22 +189,33 @@ pub fn random_file(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
 
 /// `kairos put` → the file id (last line of stdout), asserting success.
 pub fn put(net: &Net, node: usize, path: &Path, release: &str) -> String {
-    let o = net.kairos(
-        node,
-        &["put", path.to_str().unwrap(), "--release-time", release],
-    );
+    put_with(net, node, path, release, &[]).0
+}
+
+/// `kairos put … extra` → the file id and what put said on stderr, asserting success.
+pub fn put_with(
+    net: &Net,
+    node: usize,
+    path: &Path,
+    release: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let mut args = vec!["put", path.to_str().unwrap(), "--release-time", release];
+    args.extend(extra);
+    let o = net.kairos(node, &args);
     assert!(
         o.status.success(),
         "put failed: {}\n{}",
         stderr(&o),
         net.logs()
     );
-    stdout(&o)
+    let id = stdout(&o)
         .lines()
         .last()
         .expect("put printed the file id")
         .trim()
-        .to_owned()
+        .to_owned();
+    (id, stderr(&o))
 }
 
 /// Sleeps until the Unix time `t` has passed (time-lock tests use short real delays).
