@@ -13,8 +13,13 @@ fn put_locked_get_then_released_get() {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(release),
     )
     .to_string();
-    let id = put(&net, 0, &path, &release_text);
+    // The devnet's daemons seal with the drand lock on its local test chain by default.
+    let (id, said) = put_with(&net, 0, &path, &release_text, &[]);
     assert_eq!(id.len(), 52, "file id {id:?}");
+    assert!(
+        said.contains("drand lock, round") && said.contains("TEST chain"),
+        "{said}"
+    );
 
     // Before the release: exit code 3, the message names the release time, no file appears.
     let out = net.dir.path().join("out.bin");
@@ -62,6 +67,47 @@ fn put_locked_get_then_released_get() {
         err.contains("block") || err.contains("pieces"),
         "unclear error: {err}"
     );
+}
+
+/// Holders are named by identity: a whole devnet restarted on its homes (every process on a
+/// new port) still serves every earlier file, drand-locked or not.
+#[test]
+fn files_survive_a_devnet_restart_on_new_ports() {
+    let mut net = Net::start(6, false);
+    let (path, data) = random_file(net.dir.path(), "kept.bin", 700 * 1024 + 3);
+    let release = now() + 4;
+    let release_text = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(release),
+    )
+    .to_string();
+    let (drand, _) = put_with(&net, 0, &path, &release_text, &[]);
+    let (peer, said) = put_with(&net, 1, &path, &release_text, &["--lock", "peer"]);
+    assert!(said.contains("peer lock only"), "{said}");
+    let before: Vec<String> = (0..6)
+        .map(|i| net.info(&format!("node-{i}"))["addr"].clone())
+        .collect();
+    // Node records are ordered by their signing second: restart in a later one, as any real
+    // restart is.
+    wait_until(release);
+    net.restart();
+    let after: Vec<String> = (0..6)
+        .map(|i| net.info(&format!("node-{i}"))["addr"].clone())
+        .collect();
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| b != a),
+        "the restart kept some address: {before:?} → {after:?}"
+    );
+    for (id, name) in [(&drand, "drand.bin"), (&peer, "peer.bin")] {
+        let out = net.dir.path().join(name);
+        let o = net.kairos(5, &["get", id, "--output", out.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "get {name} after the restart: {}\n{}",
+            stderr(&o),
+            net.logs()
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), data);
+    }
 }
 
 #[test]

@@ -14,6 +14,8 @@ pub struct Net {
     pub dir: tempfile::TempDir,
     child: Child,
     pub nodes: usize,
+    /// The devnet's arguments but `--home`, for [`Net::restart`].
+    args: Vec<String>,
 }
 
 fn signal(pid: u32, sig: nix::sys::signal::Signal) {
@@ -33,34 +35,62 @@ impl Net {
             .prefix("kairos-test-")
             .tempdir()
             .unwrap();
-        let mut cmd = Command::new(KAIROS);
-        cmd.args(["devnet", "--nodes", &nodes.to_string(), "--home"])
-            .arg(dir.path());
+        let mut args: Vec<String> = vec!["devnet".into(), "--nodes".into(), nodes.to_string()];
         if tor {
-            cmd.arg("--tor");
+            args.push("--tor".into());
         }
         if let Some(c) = coding {
-            cmd.args(["--coding", c]);
+            args.extend(["--coding".into(), c.into()]);
         }
         if !daemon_args.is_empty() {
-            cmd.arg("--").args(daemon_args);
+            args.push("--".into());
+            args.extend(daemon_args.iter().map(|a| a.to_string()));
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let net = Net { dir, child, nodes };
-        // The devnet prints `ready` once every process is serving and joined.
+        let child = spawn_devnet(dir.path(), &args);
+        let mut net = Net {
+            dir,
+            child,
+            nodes,
+            args,
+        };
+        net.await_ready();
+        net
+    }
+
+    /// Stops the whole devnet and starts it again on the same homes (every process on new
+    /// ports; identities, stores and the test chain kept).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn_devnet(self.dir.path(), &self.args);
+        self.await_ready();
+    }
+
+    /// The devnet prints `ready` once every process is serving and joined.
+    fn await_ready(&mut self) {
+        let stdout = self.child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
         if line.trim() != "ready" {
-            let logs = net.logs();
+            let logs = self.logs();
             panic!("devnet did not become ready (got {line:?}); logs:\n{logs}");
         }
-        net
+    }
+
+    /// SIGTERM to the devnet (it stops its children), SIGKILL after 30 s.
+    fn stop(&mut self) {
+        signal(self.child.id(), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn home(&self, i: usize) -> PathBuf {
@@ -153,20 +183,24 @@ fn is_zombie(pid: u32) -> bool {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        signal(self.child.id(), nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.stop();
     }
+}
+
+/// `kairos <args> --home <home>` with stdout piped (for `ready`).
+fn spawn_devnet(home: &Path, args: &[String]) -> Child {
+    // `--home` goes before a `--` that passes daemon arguments.
+    let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    Command::new(KAIROS)
+        .args(&args[..split])
+        .arg("--home")
+        .arg(home)
+        .args(&args[split..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
 }
 
 pub fn stdout(o: &Output) -> String {
