@@ -13,7 +13,8 @@
 //! * `socket` — the 0600 local socket (both APIs are served by [`kairos_net::serve`]);
 //! * `peer_api` — what peers may ask; `admission` — its pure store rules; [`piece`] — the piece
 //!   body on the wire;
-//! * `store` — the redb tables; `writer` — the node's ops for the host layer's group-commit
+//! * `store` — the redb tables (`history` — this node's own uploads; `info` — what the
+//!   network says about a file); `writer` — the node's ops for the host layer's group-commit
 //!   writer ([`kairos_host::writer`]); `sweep` — retention;
 //! * `membership` — standing with the directories; `heartbeat` — joining and re-subscribing;
 //! * `put` / `placement` / `get` — the engines (`file_keys` — a put's salt, per-file key and
@@ -42,6 +43,8 @@ mod fetch;
 mod file_keys;
 mod get;
 mod heartbeat;
+mod history;
+mod info;
 mod local_api;
 pub mod local_client;
 mod membership;
@@ -74,4 +77,7 @@ pub use local_client::{LocalClient, LocalError, PutOptions};
 pub use peer_api::{InfoResponse, StoreResponse};
 pub use start::{run, start, NodeHandle};
 pub use store::DB_FILE;
-pub use wire::{BadPiece, Event, GetResult, LockChoice, LockReport, PutResult, Status};
+pub use wire::{
+    BadPiece, Event, FileReport, GetResult, LockChoice, LockReport, ManifestReport, PutResult,
+    Status, Upload, Uploads,
+};

@@ -5,7 +5,9 @@
 //! * `POST /v1/start` → join the network now → [`StartResult`];
 //! * `POST /v1/put` [`PutRequest`] → NDJSON [`Event`] stream ending in `put_result` or `error`;
 //! * `POST /v1/get` [`GetRequest`] → NDJSON [`Event`] stream carrying the file (`file`, then
-//!   `data` events) and ending in `get_result` or `error`.
+//!   `data` events) and ending in `get_result` or `error`;
+//! * `GET /v1/uploads` → [`Uploads`], this node's own uploads (`kairos ls`);
+//! * `GET /v1/files/{id}` → [`FileReport`] (`kairos info`).
 //!
 //! Invariants: the socket is the only way in (no TCP port), so only the daemon's user can
 //! drive it; a put or get whose client disconnects is cancelled (its temporary files are
@@ -13,7 +15,7 @@
 
 use crate::ops::{EventSink, OpError};
 use crate::state::Node;
-use crate::wire::{Event, GetRequest, PutRequest, StartResult, Status};
+use crate::wire::{Event, FileReport, GetRequest, PutRequest, StartResult, Status, Uploads};
 use crate::{get, heartbeat, put};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
@@ -43,6 +45,8 @@ pub fn router(node: Arc<Node>, stop: CancellationToken) -> Router {
         .route("/v1/start", post(start))
         .route("/v1/put", post(put_file))
         .route("/v1/get", post(get_file))
+        .route("/v1/uploads", get_route(uploads))
+        .route("/v1/files/{id}", get_route(file_info))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .with_state(Local { node, stop })
@@ -65,6 +69,30 @@ fn bad_json(e: JsonRejection) -> ApiError {
 
 async fn status(State(l): State<Local>) -> Json<Status> {
     Json(l.node.status())
+}
+
+async fn uploads(State(l): State<Local>) -> Result<Json<Uploads>, ApiError> {
+    let uploads = crate::history::list(l.node.store.db()).map_err(|e| {
+        ApiError::internal(format!("reading this node's upload history failed: {e}"))
+    })?;
+    Ok(Json(Uploads { uploads }))
+}
+
+async fn file_info(
+    State(l): State<Local>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<FileReport>, ApiError> {
+    let id: kairos_proto::FileId =
+        (id.parse()).map_err(|e| ApiError::bad_request("bad_file_id", format!("{e}")))?;
+    let report = crate::info::file_report(&l.node, &id).await.map_err(|e| {
+        let status = match e {
+            OpError::NotFound => StatusCode::NOT_FOUND,
+            OpError::DirectoryUnreachable(_) => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    })?;
+    Ok(Json(report))
 }
 
 async fn start(State(l): State<Local>) -> Json<StartResult> {

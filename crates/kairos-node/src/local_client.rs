@@ -11,7 +11,7 @@ use crate::target::{Output, OutputError};
 pub use crate::wire::{
     BadPiece, DirectoryStatus, ErrorEvent, Event, GetResult, PutResult, StartResult, Status,
 };
-use crate::wire::{GetRequest, LockChoice, PutRequest};
+use crate::wire::{FileReport, GetRequest, LockChoice, PutRequest, Uploads};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -185,6 +185,21 @@ impl LocalClient {
     /// The daemon's status.
     pub async fn status(&self) -> Result<Status, LocalError> {
         let resp = self.request(Method::GET, "/v1/status", None).await?;
+        self.json(resp).await
+    }
+
+    /// This node's own uploads, oldest release first.
+    pub async fn uploads(&self) -> Result<Uploads, LocalError> {
+        let resp = self.request(Method::GET, "/v1/uploads", None).await?;
+        self.json(resp).await
+    }
+
+    /// What the network says about file `id` (release time; manifest details after release,
+    /// or before it for this node's own uploads).
+    pub async fn file_info(&self, id: &FileId) -> Result<FileReport, LocalError> {
+        let resp = self
+            .request(Method::GET, &format!("/v1/files/{id}"), None)
+            .await?;
         self.json(resp).await
     }
 

@@ -202,7 +202,9 @@ fn stored_response(
             ),
         )),
         Outcome::Put(PutOutcome::QuotaFull { used, quota }) => Err(quota_full(used, quota)),
-        Outcome::Swept(_) => Err(ApiError::internal("unexpected writer answer")),
+        Outcome::Swept(_) | Outcome::Recorded => {
+            Err(ApiError::internal("unexpected writer answer"))
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use crate::ops::{EventSink, OpError};
 use crate::piece::PieceBody;
 use crate::placement::{Candidate, Placement};
 use crate::state::Node;
-use crate::wire::{PutRequest, PutResult};
+use crate::wire::{PutRequest, PutResult, Upload};
 use bytes::Bytes;
 use kairos_directory_client::DirectoryClient;
 use kairos_proto::{ContentBlock, ContentManifest, PlacementRecord, PublicKey};
@@ -167,6 +167,7 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
         )));
     }
     let (id, nodes) = publish(&ctx, &pre, &blocks).await?;
+    remember(&ctx, &pre, id, nodes).await;
     sink.progress(ctx.total, ctx.total);
     Ok(PutResult {
         id,
@@ -415,6 +416,28 @@ async fn publish(
         .await
         .map_err(unpublished)?;
     Ok((signed.id(), nodes_used))
+}
+
+/// Notes the published upload in the node's local history (`kairos ls`, `kairos info`). The
+/// file exists whatever happens here, so a failure is only a warning.
+async fn remember(ctx: &Ctx, pre: &Preflight, id: kairos_proto::FileId, nodes: usize) {
+    let upload = Upload {
+        id,
+        name: pre.name.clone(),
+        size: pre.size,
+        created: pre.now,
+        release: ctx.release,
+        salt: data_encoding::HEXLOWER.encode(&ctx.keys.salt),
+        blocks: pre.block_total as u32,
+        nodes,
+        lock: ctx.keys.report.clone(),
+    };
+    let op = crate::writer::Op::RecordUpload(Box::new(upload));
+    if let Err(e) = ctx.node.writer.submit(op).await {
+        ctx.sink.warning(format!(
+            "the file is stored and published, but this node could not note it in its upload history (kairos ls): {e}"
+        ));
+    }
 }
 
 /// Where every piece landed: the distinct holders, and per block the index of each piece's

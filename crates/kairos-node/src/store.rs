@@ -8,6 +8,7 @@
 //! | `pieces` | piece hash | `share ‖ shard` |
 //! | `info` | piece hash | (release, stored at, uploader key, block, shard index, data length) |
 //! | `expiry` | (delete at, piece hash) | () |
+//! | `uploads` | file id | this node's own upload, JSON ([`crate::history`]) |
 //!
 //! Piece bytes live in redb itself: a default shard of 1 MiB − 4 KiB plus its share and the
 //! key fit one 1 MiB run of pages, and batched commits ([`crate::writer`]) write them at the
@@ -141,6 +142,7 @@ impl Store {
             txn.open_table(PIECES)?;
             txn.open_table(INFO)?;
             txn.open_table(EXPIRY)?;
+            txn.open_table(crate::history::UPLOADS)?;
             let meta = txn.open_table(META)?;
             Ok((meta_get(&meta, "bytes_used")?, meta_get(&meta, "pieces")?))
         })?;
@@ -190,6 +192,11 @@ impl Store {
         PieceBody::encode_header(&mut body, info.release, info.block, info.shard);
         body.extend_from_slice(data);
         Ok(Some((info, Some(body))))
+    }
+
+    /// The database, for readers of other tables in it ([`crate::history`]).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
     }
 
     pub(crate) fn begin_write(&self) -> Result<WriteTransaction, StoreError> {

@@ -126,6 +126,66 @@ pub struct PutResult {
     pub lock: LockReport,
 }
 
+/// One of this node's uploads, as its local history keeps it (`kairos ls`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Upload {
+    pub id: FileId,
+    /// The name sealed with the file.
+    pub name: String,
+    pub size: u64,
+    /// Unix seconds.
+    pub created: u64,
+    pub release: u64,
+    /// The file's salt (hex): with the node seed it gives the per-file uploader key.
+    pub salt: String,
+    pub blocks: u32,
+    /// Distinct holders of its pieces at upload.
+    pub nodes: usize,
+    pub lock: LockReport,
+}
+
+/// `GET /v1/uploads` → 200.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Uploads {
+    pub uploads: Vec<Upload>,
+}
+
+/// `GET /v1/files/{id}` → 200: what the network says about a file (`kairos info`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileReport {
+    pub id: FileId,
+    /// Whether this node uploaded it (then its manifest is shown before release too).
+    pub own: bool,
+    /// Unix seconds, and as RFC 3339.
+    pub release: u64,
+    pub release_rfc3339: String,
+    /// Whether the release time has passed by this node's clock.
+    pub released: bool,
+    /// The manifest's details, when a directory gave it (after release, or to its uploader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestReport>,
+}
+
+/// The manifest part of a [`FileReport`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestReport {
+    /// Manifest format version (1 or 2).
+    pub version: u8,
+    pub created: u64,
+    /// `K+M` coding, shard size in bytes.
+    pub coding: String,
+    pub shard_size: u32,
+    pub blocks: u32,
+    /// Bytes of sealed content (the file plus its sealed name and framing).
+    pub sealed_bytes: u64,
+    pub lock: LockReport,
+    /// The newest placement record's sequence number and holder count (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holders: Option<usize>,
+}
+
 /// A piece a peer served that did not match the manifest (or could not be used).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BadPiece {

@@ -21,7 +21,11 @@ const LIMITS: BatchLimits = BatchLimits {
 /// A change to the store.
 pub enum Op {
     Put(PieceWrite),
-    Sweep { now: u64 },
+    Sweep {
+        now: u64,
+    },
+    /// One of this node's uploads, for its local history.
+    RecordUpload(Box<crate::wire::Upload>),
 }
 
 /// The result of one [`Op`].
@@ -29,6 +33,7 @@ pub enum Op {
 pub enum Outcome {
     Put(PutOutcome),
     Swept(SweepReport),
+    Recorded,
 }
 
 /// The node's writer handle.
@@ -59,7 +64,7 @@ impl Apply for Pieces {
     fn weight(op: &Op) -> usize {
         match op {
             Op::Put(w) => w.data.len(),
-            Op::Sweep { .. } => 0,
+            Op::Sweep { .. } | Op::RecordUpload(_) => 0,
         }
     }
 
@@ -73,6 +78,10 @@ impl Apply for Pieces {
                 Op::Put(w) => Outcome::Put(Store::put(&txn, w, self.quota, &mut used, &mut count)?),
                 Op::Sweep { now } => {
                     Outcome::Swept(Store::sweep(&txn, *now, &mut used, &mut count)?)
+                }
+                Op::RecordUpload(u) => {
+                    crate::history::record(&txn, u)?;
+                    Outcome::Recorded
                 }
             });
         }

@@ -42,6 +42,13 @@ pub enum Command {
     Put(PutArgs),
     /// Download a released file by its id.
     Get(GetArgs),
+    /// Show a file's release time and, once released (or if uploaded here), its lock and coding.
+    ///
+    /// Shows what the network says about a file: its release time, and — after release, or
+    /// for this node's own uploads — its coding, size, lock (drand chain and round) and holders.
+    Info(InfoArgs),
+    /// List this node's own uploads: id, size, release time, lock, name.
+    Ls(LsArgs),
     /// Start a local network (a directory and N daemons on loopback) until Ctrl-C.
     Devnet(DevnetArgs),
     /// Run the whole story on a throw-away local network: put, get refused, wait, get, compare.
@@ -223,6 +230,26 @@ pub struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InfoArgs {
+    /// The file id printed by `kairos put`.
+    pub file_id: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LsArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -35,6 +35,8 @@ fn main() -> ExitCode {
         Command::Status(a) => a.json,
         Command::Put(a) => a.json,
         Command::Get(a) => a.json,
+        Command::Info(a) => a.json,
+        Command::Ls(a) => a.json,
         _ => false,
     };
     let result = match cli.command {
@@ -61,6 +63,8 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Status(a) => cmd::client::status(a).await,
         Command::Put(a) => cmd::client::put(a).await,
         Command::Get(a) => cmd::client::get(a).await,
+        Command::Info(a) => cmd::files::info(a).await,
+        Command::Ls(a) => cmd::files::ls(a).await,
         Command::Devnet(a) => cmd::devnet::run(a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
         Command::Selftest(_) | Command::Completions(_) | Command::Man(_) => {

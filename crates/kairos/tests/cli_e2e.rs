@@ -21,6 +21,29 @@ fn put_locked_get_then_released_get() {
         "{said}"
     );
 
+    // `info`: the uploader sees the manifest's lock before release; anyone else only the
+    // release time. `ls` lists the upload on its node only.
+    let json = |o: &std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", stderr(o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let own = json(&net.kairos(0, &["info", &id, "--json"]));
+    assert_eq!(own["own"], true);
+    assert_eq!(own["release"], release);
+    assert_eq!(own["manifest"]["lock"]["kind"], "drand");
+    assert_eq!(own["manifest"]["lock"]["test_chain"], true);
+    assert!(own["manifest"]["lock"]["round"].as_u64().is_some(), "{own}");
+    let other = json(&net.kairos(5, &["info", &id, "--json"]));
+    assert_eq!(other["own"], false);
+    assert_eq!(other["released"], false);
+    assert_eq!(other["release"], release);
+    assert!(other.get("manifest").is_none(), "{other}");
+    let listed = json(&net.kairos(0, &["ls", "--json"]));
+    assert_eq!(listed["uploads"][0]["id"], id.as_str());
+    assert_eq!(listed["uploads"][0]["name"], "report.bin");
+    let elsewhere = json(&net.kairos(5, &["ls", "--json"]));
+    assert_eq!(elsewhere["uploads"].as_array().unwrap().len(), 0);
+
     // Before the release: exit code 3, the message names the release time, no file appears.
     let out = net.dir.path().join("out.bin");
     let o = net.kairos(5, &["get", &id, "--output", out.to_str().unwrap()]);

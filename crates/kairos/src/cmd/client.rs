@@ -11,7 +11,7 @@ use kairos_proto::FileId;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-fn client(args: &ClientArgs) -> Result<LocalClient> {
+pub fn client(args: &ClientArgs) -> Result<LocalClient> {
     client_home(args).map(|(_, c)| c)
 }
 
@@ -77,6 +77,10 @@ fn on_event(bar: &ProgressBar) -> impl FnMut(&Event) + '_ {
 /// Maps the daemon's "locked" answer to exit code 3 with the release time in the message.
 fn locked_exit(e: LocalError) -> anyhow::Error {
     match e.locked_until() {
+        // Past the release time, waiting for the drand beacon: the daemon's words say which.
+        Some(_) if e.to_string().contains("beacon round") => {
+            Exit(EXIT_LOCKED, e.to_string()).into()
+        }
         Some(t) => Exit(
             EXIT_LOCKED,
             format!(
@@ -234,7 +238,7 @@ pub async fn get(args: GetArgs) -> Result<()> {
 
 /// A name for a terminal: control characters (escape sequences, newlines) escaped, so a name
 /// sealed by someone else cannot rewrite the screen.
-fn shown(name: &str) -> String {
+pub fn shown(name: &str) -> String {
     name.chars()
         .map(|c| match c.is_control() {
             true => c.escape_default().to_string(),

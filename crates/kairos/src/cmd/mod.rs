@@ -5,5 +5,6 @@ pub mod daemon;
 pub mod demo;
 pub mod devnet;
 pub mod directory;
+pub mod files;
 pub mod man;
 pub mod selftest;

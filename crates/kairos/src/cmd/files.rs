@@ -1,0 +1,79 @@
+//! `kairos info ID` and `kairos ls`: what the network says about a file, and this node's own
+//! uploads. Read-only: neither fetches a piece or a beacon.
+
+use crate::cli::{InfoArgs, LsArgs};
+use crate::cmd::client::{client, describe_lock, shown};
+use crate::exit::{Exit, EXIT_USAGE};
+use crate::release;
+use anyhow::Result;
+use kairos_proto::FileId;
+
+pub async fn info(args: InfoArgs) -> Result<()> {
+    let id: FileId = (args.file_id.parse())
+        .map_err(|e| Exit(EXIT_USAGE, format!("{e} (see `kairos info --help`)")))?;
+    let report = client(&args.client)?.file_info(&id).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let now = kairos_proto::time::now_unix();
+    println!("file id:      {}", report.id);
+    println!(
+        "release:      {}{}",
+        release::describe(report.release, now),
+        if report.released { "" } else { "  — locked" }
+    );
+    if report.own {
+        println!("uploaded by:  this node");
+    }
+    let Some(m) = &report.manifest else {
+        println!("details:      withheld by the directories until the release time");
+        return Ok(());
+    };
+    println!("lock:         {}", describe_lock(&m.lock));
+    if let (Some(chain), Some(round)) = (&m.lock.chain, m.lock.round) {
+        println!("drand chain:  {chain}, round {round}");
+    }
+    println!(
+        "coding:       {} ({} blocks, shards of {} bytes)",
+        m.coding, m.blocks, m.shard_size
+    );
+    println!("sealed size:  {}", indicatif::HumanBytes(m.sealed_bytes));
+    println!(
+        "manifest:     version {}, created {}",
+        m.version,
+        release::describe(m.created, now)
+    );
+    if let (Some(seq), Some(holders)) = (m.placement_seq, m.holders) {
+        println!("placement:    {holders} holders (record {seq})");
+    }
+    Ok(())
+}
+
+pub async fn ls(args: LsArgs) -> Result<()> {
+    let list = client(&args.client)?.uploads().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if list.uploads.is_empty() {
+        eprintln!("this node has uploaded nothing yet (kairos put FILE --release-time +1h)");
+        return Ok(());
+    }
+    let now = kairos_proto::time::now_unix();
+    for u in &list.uploads {
+        println!(
+            "{}  {:>10}  {}  {}  {}",
+            u.id,
+            indicatif::HumanBytes(u.size).to_string(),
+            release::describe(u.release, now),
+            if u.lock.kind == "drand" {
+                "drand"
+            } else {
+                "peer "
+            },
+            shown(&u.name)
+        );
+    }
+    Ok(())
+}
