@@ -1,9 +1,10 @@
 //! `kairos demo`: the whole story on a throw-away network, narrated.
 //!
-//! 1. start a directory and 6 daemons (k = 4, m = 2);
-//! 2. put a random file with a release time a few seconds ahead;
+//! 1. start a directory, 6 daemons (k = 4, m = 2) and a local drand test chain;
+//! 2. put a random file with a release time a few seconds ahead, sealed with the drand lock
+//!    (its key is timelock-encrypted to the test chain's round of the release time);
 //! 3. get it before the release: refused as locked, and no output file appears;
-//! 4. wait for the release; get it: byte-for-byte identical;
+//! 4. wait for the release (and the round's beacon); get it: byte-for-byte identical;
 //! 5. stop two of the nodes (m of them) and get it once more.
 
 use crate::cli::DemoArgs;
@@ -57,6 +58,8 @@ struct Ends {
     data: Vec<u8>,
     id: FileId,
     release: u64,
+    /// The drand round of the lock, if the file has one.
+    round: Option<u64>,
     out_dir: PathBuf,
 }
 
@@ -103,6 +106,11 @@ async fn put_sample(net: &Devnet, home: &Path, args: &DemoArgs) -> Result<Ends> 
         "file id: {}  ({} blocks on {} nodes)",
         put.id, put.blocks, put.nodes
     ));
+    say(&format!(
+        "sealed with the {}: until that round is signed, not even every holder together can open it",
+        crate::cmd::client::describe_lock(&put.lock)
+    ));
+    let round = put.lock.round;
     let out_dir = home.join("downloads");
     std::fs::create_dir_all(&out_dir)?;
     Ok(Ends {
@@ -110,6 +118,7 @@ async fn put_sample(net: &Devnet, home: &Path, args: &DemoArgs) -> Result<Ends> 
         data,
         id: put.id,
         release,
+        round,
         out_dir,
     })
 }
@@ -165,6 +174,11 @@ async fn get_after_release(ends: &Ends) -> Result<()> {
         back == ends.data,
         "downloaded bytes differ from the original"
     );
+    if let Some(round) = ends.round {
+        say(&format!(
+            "the test chain published round {round}; its beacon, relayed by the directory, opened the lock"
+        ));
+    }
     say(&format!(
         "downloaded {} bytes: identical to the original",
         back.len()
