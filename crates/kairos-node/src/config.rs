@@ -70,6 +70,10 @@ pub struct NodeConfig {
     /// How long a get keeps asking for a drand beacon that is due but not yet relayed before
     /// it gives up with "waiting for beacon round R" (default 60 s).
     pub beacon_wait: Duration,
+    /// drand HTTP APIs (base URLs) a get asks for a beacon when no directory has it, through
+    /// [`Self::transport`] (default none; the binary sets drand's public endpoints in Tor mode,
+    /// fetched over Tor, and the devnet its test chain's server). Direct: loopback only.
+    pub beacon_upstreams: Vec<String>,
 }
 
 /// Resource limits of the peer API.
@@ -132,6 +136,7 @@ impl Default for NodeConfig {
             limits: PeerLimits::default(),
             lock_chain: None,
             beacon_wait: Duration::from_secs(60),
+            beacon_upstreams: Vec::new(),
         }
     }
 }

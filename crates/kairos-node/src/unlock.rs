@@ -8,6 +8,8 @@
 //!   round would open early);
 //! * a beacon is used only once it verified and is of the lock's round (the directory client
 //!   and `kairos_lock::open_secret` both check), so any relay may carry it;
+//! * sources, in order: the directories' relay, then the node's own `beacon_upstreams` (drand's
+//!   HTTP API, through the node's transport: over Tor in Tor mode, never directly);
 //! * a beacon that is due but not yet relayed is waited for with backoff for at most
 //!   `NodeConfig::beacon_wait`, then the get fails as locked ("waiting for beacon round R"),
 //!   exit 3 — never a panic, never a partial file;
@@ -56,6 +58,71 @@ pub async fn open_schedule(
     Ok(OpenSchedule::V2 { lock_secret })
 }
 
+/// The beacon of `round` from the first of the node's own upstreams that has it, verified.
+async fn from_upstreams(node: &Node, chain: &Chain, round: u64) -> Option<VerifiedBeacon> {
+    if node.cfg.beacon_upstreams.is_empty() {
+        return None;
+    }
+    let client = match node.cfg.transport.client("beacons") {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("beacon upstreams: {e}");
+            return None;
+        }
+    };
+    for base in &node.cfg.beacon_upstreams {
+        match fetch_upstream(node, &client, base, chain, round).await {
+            Ok(beacon) => return Some(beacon),
+            Err(e) => tracing::debug!("beacon upstream {base}: {e}"),
+        }
+    }
+    None
+}
+
+/// `GET {base}/{chain hash}/public/{round}` (drand's HTTP API), at most 4 KiB, verified.
+async fn fetch_upstream(
+    node: &Node,
+    client: &reqwest::Client,
+    base: &str,
+    chain: &Chain,
+    round: u64,
+) -> Result<VerifiedBeacon, String> {
+    let url = reqwest::Url::parse(&format!(
+        "{}/{}/public/{round}",
+        base.trim_end_matches('/'),
+        chain.hash_hex()
+    ))
+    .map_err(|e| e.to_string())?;
+    if node.cfg.transport == kairos_net::Transport::Direct {
+        let host = url.host_str().ok_or("no host")?;
+        let port = url.port_or_known_default().ok_or("no port")?;
+        kairos_net::check_direct_addr(&format!("{host}:{port}"), false)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut resp = (client
+        .get(url)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await)
+        .map_err(|e| e.to_string())?;
+    if resp.status() != reqwest::StatusCode::OK {
+        return Err(format!("answered {}", resp.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > kairos_lock::wire::MAX_JSON_BYTES {
+            return Err("answer too large".into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let beacon = kairos_lock::BeaconJson::parse(&body).map_err(|e| e.to_string())?;
+    let verified = chain.verify(&beacon).map_err(|e| e.to_string())?;
+    if verified.round() != round {
+        return Err(format!("asked for round {round}, got {}", verified.round()));
+    }
+    Ok(verified)
+}
+
 /// First wait between beacon requests; doubled each time up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -72,10 +139,17 @@ async fn wait_for_beacon(
     let mut backoff = FIRST_BACKOFF;
     let mut said = false;
     loop {
-        match dir.fetch_beacon(chain, lock.round).await {
+        let relayed = match dir.fetch_beacon(chain, lock.round).await {
             Ok(beacon) => return Ok(beacon),
-            Err(ClientError::BeaconPending { .. }) => {}
-            Err(e) => return Err(OpError::DirectoryUnreachable(e.to_string())),
+            Err(e) => e,
+        };
+        if let Some(beacon) = from_upstreams(node, chain, lock.round).await {
+            return Ok(beacon);
+        }
+        if !matches!(relayed, ClientError::BeaconPending { .. })
+            && node.cfg.beacon_upstreams.is_empty()
+        {
+            return Err(OpError::DirectoryUnreachable(relayed.to_string()));
         }
         let waited = started.elapsed();
         if waited >= node.cfg.beacon_wait {

@@ -177,3 +177,43 @@ async fn peer_lock_uploads_need_no_beacon_and_drand_needs_a_chain() {
     assert_eq!(std::fs::read(&got.path).unwrap(), bytes);
     net.shutdown().await;
 }
+
+/// A directory that does not relay the chain (or is down for beacons) does not keep a released
+/// file closed: the node asks its own beacon upstream (drand's HTTP API over Tor in Tor mode;
+/// here the test chain's server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_beacon_comes_from_another_source_when_no_directory_has_it() {
+    let clock = manual_clock();
+    let chain = TestChain::generate(&mut rand::rngs::OsRng, clock.now(), 1).unwrap();
+    let public = chain.chain().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let beacons = kairos_beacon::start(listener, Arc::new(chain), clock.clock()).unwrap();
+    let url = beacons.url();
+    // The directory relays no chain at all.
+    let net = Net::start_with(6, small_params(), clock.clock(), |c| {
+        c.lock_chain = Some(public.clone());
+        c.beacon_upstreams = vec![url.clone()];
+        c.beacon_wait = Duration::from_secs(5);
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let bytes = data(300_000, 13);
+    let path = write_file(work.path(), "f", &bytes);
+    let release = clock.now() + 30;
+    let put = net.client(0).put(&path, release, |_| {}).await.unwrap();
+    assert_eq!(put.lock.kind, "drand");
+    clock.advance(Duration::from_secs(31));
+    let dir = DirectoryClient::new(Transport::Direct, vec![net.dir_addr()])
+        .unwrap()
+        .with_clock(clock.clock());
+    let relayed = dir.fetch_beacon(&public, put.lock.round.unwrap()).await;
+    assert!(
+        relayed.is_err(),
+        "the directory was not supposed to relay this chain"
+    );
+    let dest = work.path().join("out");
+    let got = net.client(4).get(&put.id, &dest, |_| {}).await.unwrap();
+    assert_eq!(std::fs::read(&got.path).unwrap(), bytes);
+    net.shutdown().await;
+    beacons.shutdown().await;
+}

@@ -165,6 +165,15 @@ pub struct DaemonSettings {
     /// [default: 60s].
     #[arg(long, env = "KAIROS_BEACON_WAIT")]
     pub beacon_wait: Option<Span>,
+    /// A drand HTTP API base URL a get asks for a beacon when no directory has it (through the
+    /// transport: over Tor in Tor mode); repeat for several [default: drand's public endpoints
+    /// over Tor with quicknet, none otherwise].
+    #[arg(
+        long = "beacon-upstream",
+        env = "KAIROS_BEACON_UPSTREAMS",
+        value_delimiter = ','
+    )]
+    pub beacon_upstreams: Option<Vec<String>>,
     #[command(flatten)]
     #[serde(default)]
     pub tor: TorArgs,

@@ -71,6 +71,8 @@ struct TestBeacon {
     network: crate::serve::Network,
     /// The chain info JSON (`--lock-chain` of the daemons).
     info_file: PathBuf,
+    /// The beacon server's URL (an onion on a Tor devnet): the daemons' `--beacon-upstream`.
+    url: String,
     /// The directory's config file naming the chain and the server.
     directory_config: PathBuf,
 }
@@ -128,6 +130,7 @@ impl TestBeacon {
         Ok(TestBeacon {
             server,
             network,
+            url,
             info_file,
             directory_config,
         })
@@ -271,12 +274,12 @@ fn directory_command(home: &Path, transport: &ChildTransport, beacon: &TestBeaco
 }
 
 /// `kairos daemon ...` for the node at `home`, joining at `directory`, locking to the test
-/// chain whose info is in `chain_info`, with `extra` last.
+/// chain of `beacon`, with `extra` last.
 fn daemon_command(
     home: &Path,
     directory: &str,
     transport: &ChildTransport,
-    chain_info: &Path,
+    beacon: &TestBeacon,
     extra: &[String],
 ) -> Vec<String> {
     let mut args = vec![
@@ -290,7 +293,9 @@ fn daemon_command(
         "--listen".into(),
         "127.0.0.1:0".into(),
         "--lock-chain".into(),
-        chain_info.display().to_string(),
+        beacon.info_file.display().to_string(),
+        "--beacon-upstream".into(),
+        beacon.url.clone(),
     ];
     args.extend(transport.args.iter().cloned());
     args.extend(extra.iter().cloned());
@@ -363,13 +368,14 @@ impl Devnet {
             .get("addr")
             .cloned()
             .context("directory ready file has no addr")?;
-        let chain_info = (self.beacon.as_ref())
-            .map(|b| b.info_file.clone())
+        let beacon = self
+            .beacon
+            .as_ref()
             .context("the test chain is not running")?;
         for i in 0..count {
             let name = format!("node-{i}");
             let node_home = self.home.join(&name);
-            let args = daemon_command(&node_home, &dir_addr, transport, &chain_info, extra);
+            let args = daemon_command(&node_home, &dir_addr, transport, beacon, extra);
             self.nodes
                 .push(spawn(&name, &node_home, &args, logs).await?);
         }

@@ -35,6 +35,18 @@ pub fn resolve(args: &DaemonArgs) -> Result<Daemon> {
     let transport = s.transport.unwrap_or(TransportKind::Tor);
     let mut config = node_config(&home, &s);
     config.lock_chain = lock_chain(s.lock_chain.as_deref(), transport)?;
+    config.beacon_upstreams = match &s.beacon_upstreams {
+        Some(list) => list.clone(),
+        // drand's own API, over Tor, when the chain is drand's.
+        None if transport == TransportKind::Tor
+            && config.lock_chain.as_ref().is_some_and(|c| !c.is_test()) =>
+        {
+            (kairos_directory::DRAND_PUBLIC_UPSTREAMS.iter())
+                .map(|s| s.to_string())
+                .collect()
+        }
+        None => Vec::new(),
+    };
     anyhow::ensure!(
         !config.directories.is_empty(),
         "no directory configured: pass --directory HOST:PORT (or set directories in config.toml)"
