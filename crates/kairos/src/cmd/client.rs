@@ -1,6 +1,7 @@
 //! `kairos start | status | put | get`: thin clients of the daemon's local API (a Unix socket
 //! in the daemon's home). The CLI holds no keys; the daemon does the work.
 
+use crate::pipe::outln;
 use crate::cli::{ClientArgs, GetArgs, PutArgs, StatusArgs};
 use crate::exit::{Exit, EXIT_LOCKED, EXIT_USAGE};
 use crate::{release, settings};
@@ -110,7 +111,7 @@ pub async fn start(args: ClientArgs) -> Result<()> {
             why.join("; ")
         );
     }
-    println!(
+    outln!(
         "joined the network: {} of {} directories reached",
         result.directories_reached,
         result.directories.len()
@@ -122,7 +123,7 @@ pub async fn status(args: StatusArgs) -> Result<()> {
     let c = client(&args.client)?;
     let status = c.status().await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        outln!("{}", serde_json::to_string_pretty(&status)?);
     } else {
         print_status(&status);
     }
@@ -165,7 +166,7 @@ pub async fn put(args: PutArgs) -> Result<()> {
         false => path,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         eprintln!(
             "stored {} ({}) in {} blocks on {} nodes, {}; locked until {} ({})",
@@ -177,7 +178,7 @@ pub async fn put(args: PutArgs) -> Result<()> {
             release::describe(release, kairos_proto::time::now_unix()),
             describe_lock(&result.lock)
         );
-        println!("{}", result.id);
+        outln!("{}", result.id);
     }
     Ok(())
 }
@@ -217,7 +218,7 @@ pub async fn get(args: GetArgs) -> Result<()> {
     bar.finish_and_clear();
     let result = result.map_err(locked_exit)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         for u in &result.unreachable {
             eprintln!("note: {u}");
@@ -230,7 +231,7 @@ pub async fn get(args: GetArgs) -> Result<()> {
             rate(result.size, result.elapsed_ms)
         );
         if args.output.as_os_str() != "-" {
-            println!("{}", result.path.display());
+            outln!("{}", result.path.display());
         }
     }
     Ok(())
@@ -258,10 +259,10 @@ fn rate(bytes: u64, ms: u64) -> String {
 
 fn print_status(s: &kairos_node::Status) {
     let when = |t: Option<u64>| t.map_or("never".to_owned(), |t| release::describe(t, s.now));
-    println!("node key:     {}", s.key);
-    println!("address:      {}  (listening on {})", s.advertise, s.listen);
-    println!("transport:    {}", s.transport);
-    println!(
+    outln!("node key:     {}", s.key);
+    outln!("address:      {}  (listening on {})", s.advertise, s.listen);
+    outln!("transport:    {}", s.transport);
+    outln!(
         "joined:       {}",
         if s.joined {
             "yes"
@@ -271,23 +272,23 @@ fn print_status(s: &kairos_node::Status) {
     );
     for d in &s.directories {
         match &d.last_error {
-            Some(e) => println!(
+            Some(e) => outln!(
                 "directory:    {}  last ok {}, last error ({}): {e}",
                 d.addr,
                 when(d.last_success),
                 when(d.last_error_at)
             ),
-            None => println!("directory:    {}  last ok {}", d.addr, when(d.last_success)),
+            None => outln!("directory:    {}  last ok {}", d.addr, when(d.last_success)),
         }
     }
-    println!("peers known:  {}", s.peers_known);
-    println!("pieces held:  {}", s.pieces_held);
-    println!(
+    outln!("peers known:  {}", s.peers_known);
+    outln!("pieces held:  {}", s.pieces_held);
+    outln!(
         "storage:      {} of {} used",
         indicatif::HumanBytes(s.bytes_used),
         indicatif::HumanBytes(s.quota)
     );
-    println!("clock:        {}", kairos_proto::time::rfc3339(s.now));
+    outln!("clock:        {}", kairos_proto::time::rfc3339(s.now));
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `kairos info ID` and `kairos ls`: what the network says about a file, and this node's own
 //! uploads. Read-only: neither fetches a piece or a beacon.
 
+use crate::pipe::outln;
 use crate::cli::{InfoArgs, LsArgs};
 use crate::cmd::client::{client, describe_lock, shown};
 use crate::exit::{Exit, EXIT_USAGE};
@@ -13,39 +14,39 @@ pub async fn info(args: InfoArgs) -> Result<()> {
         .map_err(|e| Exit(EXIT_USAGE, format!("{e} (see `kairos info --help`)")))?;
     let report = client(&args.client)?.file_info(&id).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     let now = kairos_proto::time::now_unix();
-    println!("file id:      {}", report.id);
-    println!(
+    outln!("file id:      {}", report.id);
+    outln!(
         "release:      {}{}",
         release::describe(report.release, now),
         if report.released { "" } else { "  — locked" }
     );
     if report.own {
-        println!("uploaded by:  this node");
+        outln!("uploaded by:  this node");
     }
     let Some(m) = &report.manifest else {
-        println!("details:      withheld by the directories until the release time");
+        outln!("details:      withheld by the directories until the release time");
         return Ok(());
     };
-    println!("lock:         {}", describe_lock(&m.lock));
+    outln!("lock:         {}", describe_lock(&m.lock));
     if let (Some(chain), Some(round)) = (&m.lock.chain, m.lock.round) {
-        println!("drand chain:  {chain}, round {round}");
+        outln!("drand chain:  {chain}, round {round}");
     }
-    println!(
+    outln!(
         "coding:       {} ({} blocks, shards of {} bytes)",
         m.coding, m.blocks, m.shard_size
     );
-    println!("sealed size:  {}", indicatif::HumanBytes(m.sealed_bytes));
-    println!(
+    outln!("sealed size:  {}", indicatif::HumanBytes(m.sealed_bytes));
+    outln!(
         "manifest:     version {}, created {}",
         m.version,
         release::describe(m.created, now)
     );
     if let (Some(seq), Some(holders)) = (m.placement_seq, m.holders) {
-        println!("placement:    {holders} holders (record {seq})");
+        outln!("placement:    {holders} holders (record {seq})");
     }
     Ok(())
 }
@@ -53,7 +54,7 @@ pub async fn info(args: InfoArgs) -> Result<()> {
 pub async fn ls(args: LsArgs) -> Result<()> {
     let list = client(&args.client)?.uploads().await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
     if list.uploads.is_empty() {
@@ -62,7 +63,7 @@ pub async fn ls(args: LsArgs) -> Result<()> {
     }
     let now = kairos_proto::time::now_unix();
     for u in &list.uploads {
-        println!(
+        outln!(
             "{}  {:>10}  {}  {}  {}",
             u.id,
             indicatif::HumanBytes(u.size).to_string(),

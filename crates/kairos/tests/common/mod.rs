@@ -153,6 +153,21 @@ impl Net {
 }
 
 impl Net {
+    /// Runs `kairos ARGS` as a client of node `i` whose standard output is a pipe nobody reads
+    /// (closed before the command writes), like `kairos ls | head -0`.
+    pub fn kairos_closed_stdout(&self, i: usize, args: &[&str]) -> Output {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Command::new(KAIROS)
+            .args(args)
+            .env("KAIROS_HOME", self.home(i))
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    }
+
     /// Runs `kairos ARGS` as a client of node `i` with `input` on its standard input.
     pub fn kairos_stdin(&self, i: usize, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
