@@ -156,16 +156,17 @@ impl Net {
     /// Runs `kairos ARGS` as a client of node `i` whose standard output is a pipe nobody reads
     /// (closed before the command writes), like `kairos ls | head -0`.
     pub fn kairos_closed_stdout(&self, i: usize, args: &[&str]) -> Output {
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        Command::new(KAIROS)
+        let mut child = Command::new(KAIROS)
             .args(args)
             .env("KAIROS_HOME", self.home(i))
             .stdin(Stdio::null())
-            .stdout(writer)
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .output()
-            .unwrap()
+            .spawn()
+            .unwrap();
+        // Closed at once: the command asks its daemon first, so it writes only later.
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
     }
 
     /// Runs `kairos ARGS` as a client of node `i` with `input` on its standard input.
