@@ -43,7 +43,12 @@ fn put_locked_get_then_released_get() {
     assert_eq!(listed["uploads"][0]["name"], "report.bin");
     let elsewhere = json(&net.kairos(5, &["ls", "--json"]));
     // A reader that went away is no failure and no panic.
-    for args in [&["ls"][..], &["ls", "--json"], &["status", "--json"], &["info", &id]] {
+    for args in [
+        &["ls"][..],
+        &["ls", "--json"],
+        &["status", "--json"],
+        &["info", &id],
+    ] {
         let o = net.kairos_closed_stdout(0, args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));

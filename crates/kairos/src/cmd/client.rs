@@ -1,9 +1,9 @@
 //! `kairos start | status | put | get`: thin clients of the daemon's local API (a Unix socket
 //! in the daemon's home). The CLI holds no keys; the daemon does the work.
 
-use crate::pipe::outln;
 use crate::cli::{ClientArgs, GetArgs, PutArgs, StatusArgs};
 use crate::exit::{Exit, EXIT_LOCKED, EXIT_USAGE};
+use crate::pipe::outln;
 use crate::{release, settings};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -1,10 +1,10 @@
 //! `kairos info ID` and `kairos ls`: what the network says about a file, and this node's own
 //! uploads. Read-only: neither fetches a piece or a beacon.
 
-use crate::pipe::outln;
 use crate::cli::{InfoArgs, LsArgs};
 use crate::cmd::client::{client, describe_lock, shown};
 use crate::exit::{Exit, EXIT_USAGE};
+use crate::pipe::outln;
 use crate::release;
 use anyhow::Result;
 use kairos_proto::FileId;
@@ -37,7 +37,9 @@ pub async fn info(args: InfoArgs) -> Result<()> {
     }
     outln!(
         "coding:       {} ({} blocks, shards of {} bytes)",
-        m.coding, m.blocks, m.shard_size
+        m.coding,
+        m.blocks,
+        m.shard_size
     );
     outln!("sealed size:  {}", indicatif::HumanBytes(m.sealed_bytes));
     outln!(
