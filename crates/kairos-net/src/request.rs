@@ -35,6 +35,55 @@ pub const MIN_BODY_RATE: u64 = 16 * 1024;
 /// How long a request waits for a body slot before `503 busy`.
 pub const SLOT_WAIT: Duration = Duration::from_secs(5);
 
+/// Reads the first `n` bytes of `body` (fewer if it is shorter) within `timeout`, before any
+/// body slot is taken, and hands back the body whole (those bytes included) for
+/// [`read_body`]. A route whose signature covers a short head of the body (a piece store) checks
+/// it on these bytes first, so a request that fails its cheap checks never holds a slot. Holds
+/// at most the chunks that delivered the first `n` bytes (one or two transport reads).
+pub async fn peek_body(body: Body, n: usize, timeout: Duration) -> Result<(Bytes, Body), ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut have = 0usize;
+    let read = async {
+        while have < n {
+            match stream.next().await {
+                None => break,
+                Some(Ok(chunk)) => {
+                    have += chunk.len();
+                    chunks.push(chunk);
+                }
+                Some(Err(e)) => {
+                    return Err(ApiError::bad_request(
+                        "body_read",
+                        format!("could not read the request body: {e}"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the first {n} bytes of the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
+        )
+    })??;
+    let mut head = BytesMut::with_capacity(n);
+    for c in &chunks {
+        let take = (n - head.len()).min(c.len());
+        head.extend_from_slice(&c[..take]);
+        if head.len() == n {
+            break;
+        }
+    }
+    let replay = futures::stream::iter(chunks.into_iter().map(Ok::<_, axum::Error>));
+    Ok((head.freeze(), Body::from_stream(replay.chain(stream))))
+}
+
 /// Waits at most `wait` for one of `slots` (the bodies buffered at once), then answers
 /// `503 busy` for `what` (e.g. "uploads") — waiters never queue without bound.
 pub async fn body_slot<'a>(

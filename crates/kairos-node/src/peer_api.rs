@@ -13,7 +13,7 @@
 //! can panic a handler or make it buffer more than one maximal piece per store slot.
 
 use crate::admission::{self, quota_full, too_large, Limits};
-use crate::piece::{hash_from_text, hash_to_text, PieceBody, MAX_BODY_LEN};
+use crate::piece::{hash_from_text, hash_to_text, PieceBody, HEADER_LEN, MAX_BODY_LEN};
 use crate::state::Node;
 use crate::store::{PieceInfo, PieceWrite, PutOutcome};
 use crate::writer::{Op, Outcome};
@@ -24,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use kairos_net::request::{
-    bad_method, body_slot, content_length, limit_connection, no_route, read_body, SLOT_WAIT,
+    bad_method, body_slot, content_length, limit_connection, no_route, peek_body, read_body,
+    SLOT_WAIT,
 };
 use kairos_net::ApiError;
 use kairos_seal::PieceHash;
@@ -104,6 +105,14 @@ async fn store_piece(
     let hash = parse_hash(&hash_text)?;
     let declared = content_length(&headers);
     admission::check_declared(declared, &limits(&node))?;
+    // Admission before resources: the signature covers the body's 18-byte header and the hash
+    // in the path, so signer, recipient, freshness, rate and release window are all checked on
+    // those bytes before a body slot is taken.
+    let (head, body) = peek_body(body, HEADER_LEN, node.cfg.limits.header_timeout).await?;
+    let release =
+        PieceBody::release_of(&head).map_err(|e| ApiError::bad_request("bad_piece", e))?;
+    let uploader = verified_uploader(&node, &hash, &method, &uri, &headers, &head)?;
+    admission::check_release(release, &limits(&node))?;
     // Bounds the bodies held in memory at once; a full house answers 503 instead of queueing.
     let _slot = body_slot(&node.stores, SLOT_WAIT, "piece stores").await?;
     let body = read_body(
@@ -114,9 +123,8 @@ async fn store_piece(
         || too_large(MAX_BODY_LEN),
     )
     .await?;
-    let (piece, uploader) = verified_piece(&node, &hash, &method, &uri, &headers, body)?;
+    let piece = verified_piece(&hash, &head, body)?;
     let l = limits(&node);
-    admission::check_release(piece.release, &l)?;
     let len = piece.data.len() as u64;
     admission::check_disk(len, free_disk_bytes(&node))?;
     let release = piece.release;
@@ -137,18 +145,19 @@ async fn store_piece(
     stored_response(hash, release, outcome)
 }
 
-/// Decodes the body, checks it hashes to the id in the path, then checks the uploader's
-/// signature (addressed to this node), freshness and rate. Returns the piece and its uploader's
-/// key. No nonce is remembered: a store is content-addressed and idempotent, so a replayed copy
-/// only gets "200 existing" (and counts against the uploader's rate).
+/// Decodes the whole body and checks it hashes to the id in the path (so the signed `head ‖
+/// hash` binds share and shard too) and begins with the signed head.
 fn verified_piece(
-    node: &Node,
     hash: &PieceHash,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    head: &[u8],
     body: bytes::Bytes,
-) -> Result<(PieceBody, kairos_proto::PublicKey), ApiError> {
+) -> Result<PieceBody, ApiError> {
+    if !body.starts_with(head) {
+        return Err(ApiError::bad_request(
+            "bad_piece",
+            "the piece body changed after its header was checked",
+        ));
+    }
     let piece = PieceBody::decode(body).map_err(|e| ApiError::bad_request("bad_piece", e))?;
     if piece.hash() != *hash {
         return Err(ApiError::bad_request(
@@ -156,8 +165,21 @@ fn verified_piece(
             "the piece's share and shard do not hash to the id in the path",
         ));
     }
-    // The signature covers the header and the (now verified) piece hash, which binds the
-    // share and shard: one hash pass over the piece instead of two.
+    Ok(piece)
+}
+
+/// Checks the uploader's signature over the body's header and the piece hash of the path
+/// (addressed to this node), its freshness and the uploader's rate; returns its key. No nonce
+/// is remembered: a store is content-addressed and idempotent, so a replayed copy only gets
+/// "200 existing" (and counts against the uploader's rate).
+fn verified_uploader(
+    node: &Node,
+    hash: &PieceHash,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    head: &[u8],
+) -> Result<kairos_proto::PublicKey, ApiError> {
     let receiver = kairos_net::signed::Receiver {
         key: &node.identity.public(),
         now: node.now(),
@@ -168,14 +190,14 @@ fn verified_piece(
         headers,
         method,
         uri,
-        &piece.signed_bytes(hash),
+        &PieceBody::signed_bytes_of(head, hash),
         &receiver,
     )?
     .key();
     node.key_limiter
         .check(&key)
         .map_err(ApiError::too_many_requests)?;
-    Ok((piece, key))
+    Ok(key)
 }
 
 fn stored_response(

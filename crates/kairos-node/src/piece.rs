@@ -99,6 +99,22 @@ impl PieceBody {
         out
     }
 
+    /// The release time in the header of an encoded body (its first [`HEADER_LEN`] bytes), with
+    /// the magic and version checked: what a holder checks before it reads the rest.
+    pub fn release_of(head: &[u8]) -> Result<u64, &'static str> {
+        if head.len() < HEADER_LEN {
+            return Err("piece body is too short");
+        }
+        if &head[..4] != MAGIC {
+            return Err("piece body has the wrong magic");
+        }
+        if head[4] != VERSION {
+            return Err("piece body has an unsupported version");
+        }
+        let release = head[5..13].try_into().map_err(|_| "release")?;
+        Ok(u64::from_le_bytes(release))
+    }
+
     /// [`PieceBody::signed_bytes`] of an encoded body (its first [`HEADER_LEN`] bytes).
     pub fn signed_bytes_of(body: &[u8], hash: &PieceHash) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + 32);

@@ -268,3 +268,75 @@ async fn stores_are_bound_to_their_holder_and_need_no_nonce() {
     assert_eq!(net.node(0).status().unwrap().pieces_held, 1);
     net.shutdown().await;
 }
+
+/// Admission before resources: a store whose signature fails is refused on its first bytes,
+/// before it takes one of the node's body slots — so senders that then stall cannot hold the
+/// slots, and an honest store right after them goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_stores_with_bad_signatures_never_hold_a_body_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let clock = manual_clock();
+    let net = Net::start_with(1, small_params(), clock.clock(), |c| {
+        c.limits.max_concurrent_stores = 2;
+    })
+    .await;
+    let to = Target::of(&net, 0);
+    let now = clock.now();
+    let forger = Identity::generate();
+    let mut stalled = Vec::new();
+    for i in 0..8 {
+        let p = piece(now + 600, 100 + i);
+        let path = format!("/v1/pieces/{}", hash_to_text(&p.hash));
+        // Signed for another recipient: a replay from elsewhere, or junk.
+        let auth = kairos_proto::RequestAuth::sign(
+            &forger,
+            &Identity::generate().public(),
+            "PUT",
+            &path,
+            &kairos_proto::request::body_hash(&PieceBody::signed_bytes_of(&p.body, &p.hash)),
+            now,
+        );
+        let mut head = format!(
+            "PUT {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n",
+            to.addr,
+            p.body.len()
+        );
+        for (k, v) in auth.headers() {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut s = tokio::net::TcpStream::connect(&to.addr).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        // The piece header and a little more, then nothing: the rest never comes.
+        s.write_all(&p.body[..64]).await.unwrap();
+        stalled.push(s);
+    }
+    for s in &mut stalled {
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("a bad signature is refused without waiting for the body")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            answer.starts_with("HTTP/1.1 403") && answer.contains("wrong_recipient"),
+            "{answer}"
+        );
+    }
+    // The stalled connections are still open; an honest store is not kept waiting by them.
+    let honest = piece(now + 600, 1);
+    let http = reqwest::Client::new();
+    let (s, v) = put(
+        &http,
+        &to,
+        &Identity::generate(),
+        &honest.hash,
+        honest.body,
+        None,
+        now,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    drop(stalled);
+    net.shutdown().await;
+}
