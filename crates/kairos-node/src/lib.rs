@@ -11,7 +11,7 @@
 //! * `state` — [`Node`](crate::state), the state every task shares; `start` — [`start`],
 //!   [`run`], [`NodeHandle`]: lifecycle of the tasks below (on [`kairos_host::Service`]);
 //! * `socket` — the 0600 local socket (both APIs are served by [`kairos_net::serve`]);
-//! * `peer_api` — what peers may ask; `admission` — its pure store rules; [`piece`] — the piece
+//! * `peer_api` — what peers may ask (`peer_delete` — an uploader taking a piece back); `admission` — its pure store rules; [`piece`] — the piece
 //!   body on the wire;
 //! * `store` — the redb tables (`history` — this node's own uploads; `info` — what the
 //!   network says about a file); `writer` — the node's ops for the host layer's group-commit
@@ -53,6 +53,7 @@ mod output;
 mod peer_api;
 mod peer_book;
 mod peer_client;
+mod peer_delete;
 pub mod piece;
 mod placement;
 mod plan;

@@ -51,7 +51,12 @@ pub struct InfoResponse {
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/v1/info", get(info))
-        .route("/v1/pieces/{hash}", get(fetch_piece).put(store_piece))
+        .route(
+            "/v1/pieces/{hash}",
+            get(fetch_piece)
+                .put(store_piece)
+                .delete(crate::peer_delete::delete_piece),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .layer(axum::middleware::from_fn_with_state(
@@ -224,7 +229,7 @@ fn stored_response(
             ),
         )),
         Outcome::Put(PutOutcome::QuotaFull { used, quota }) => Err(quota_full(used, quota)),
-        Outcome::Swept(_) | Outcome::Recorded => {
+        Outcome::Swept(_) | Outcome::Recorded | Outcome::Deleted(_) => {
             Err(ApiError::internal("unexpected writer answer"))
         }
     }

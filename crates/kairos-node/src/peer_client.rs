@@ -129,6 +129,36 @@ impl PeerClient {
         }
     }
 
+    /// `DELETE /v1/pieces/{hash}` signed by `identity` (the key that stored it) for `holder`.
+    /// Ok(true) = deleted, Ok(false) = the holder did not have it.
+    pub async fn delete(
+        &self,
+        identity: &Identity,
+        holder: &PublicKey,
+        addr: &str,
+        hash: &PieceHash,
+        now: u64,
+    ) -> Result<bool, PeerError> {
+        self.check(addr)?;
+        let path = format!("/v1/pieces/{}", hash_to_text(hash));
+        let req = self
+            .client()
+            .delete(Transport::url(addr, &path))
+            .timeout(self.timeout);
+        let req = kairos_net::signed::sign(req, identity, holder, "DELETE", &path, b"", now);
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+        match resp.status() {
+            StatusCode::OK => Ok(true),
+            _ => match refusal(resp).await {
+                PeerError::NotFound => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
     /// `GET /v1/pieces/{hash}`; the body may be at most `max_len` bytes.
     pub async fn fetch(
         &self,

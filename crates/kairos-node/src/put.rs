@@ -57,6 +57,45 @@ struct Ctx {
     /// The file's salt, per-file uploader key (signs every store request), key schedule and
     /// lock.
     keys: FileKeys,
+    /// Every piece stored so far and its holder (key, address): what a failed upload takes
+    /// back ([`Orphans`]).
+    stored: Mutex<Vec<(PublicKey, String, PieceHash)>>,
+}
+
+/// Takes back, when dropped armed, every piece an upload stored: a put that fails or is
+/// cancelled (the CLI went away, Ctrl-C) leaves no orphan pieces on its holders. The deletes
+/// are signed by the per-file key, run in the background (a dropped future cannot await) and
+/// are best effort: a holder that cannot be reached drops them at their retention.
+struct Orphans {
+    ctx: Arc<Ctx>,
+    armed: bool,
+}
+
+impl Drop for Orphans {
+    fn drop(&mut self) {
+        let pieces = std::mem::take(&mut *lock(&self.ctx.stored));
+        if !self.armed || pieces.is_empty() {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let n = pieces.len();
+            let deletes = pieces.iter().map(|(holder, addr, hash)| {
+                let node = &ctx.node;
+                node.peers
+                    .delete(&ctx.keys.uploader, holder, addr, hash, node.now())
+            });
+            let results = futures::future::join_all(deletes).await;
+            let failed = results.iter().filter(|r| r.is_err()).count();
+            tracing::info!(
+                "upload abandoned: took back {} of its {n} stored pieces ({failed} holders could not be reached; theirs expire with their retention)",
+                n - failed
+            );
+        });
+    }
 }
 
 /// One block's placement while its pieces upload.
@@ -157,7 +196,12 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
         release,
         node: node.clone(),
         keys,
+        stored: Mutex::new(Vec::new()),
     });
+    let mut orphans = Orphans {
+        ctx: ctx.clone(),
+        armed: true,
+    };
     let blocks = seal_and_upload(&ctx, file, &pre.name, &path).await?;
     if blocks.len() as u64 != pre.block_total {
         return Err(OpError::Internal(format!(
@@ -167,6 +211,7 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
         )));
     }
     let (id, nodes) = publish(&ctx, &pre, &blocks).await?;
+    orphans.armed = false;
     remember(&ctx, &pre, id, nodes).await;
     sink.progress(ctx.total, ctx.total);
     Ok(PutResult {
@@ -514,7 +559,10 @@ async fn upload_piece(
             )
             .await;
         let err = match result {
-            Ok(_) => break,
+            Ok(_) => {
+                lock(&ctx.stored).push((holder, addr, hash));
+                break;
+            }
             Err(e) => e,
         };
         attempts += 1;

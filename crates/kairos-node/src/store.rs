@@ -114,6 +114,20 @@ pub enum PutOutcome {
     },
 }
 
+/// What a delete by its uploader did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    /// Not stored here (already deleted, expired, or never stored): nothing to do.
+    Missing,
+    /// Stored by another key; nothing changed.
+    NotUploader,
+    /// The release time has passed: a released piece stays (others may be downloading it).
+    Released {
+        release: u64,
+    },
+}
+
 /// What a sweep deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -273,6 +287,39 @@ impl Store {
             report.pieces += 1;
         }
         Ok(report)
+    }
+
+    /// Deletes piece `hash` inside `txn` if `signer` stored it and its release time has not
+    /// come by `now`; updates the counters like a sweep. `retention` (seconds) finds its
+    /// expiry row (`release + retention`, as stored); if the node's retention changed since, a
+    /// stale expiry row stays behind, which the sweep skips as already gone.
+    pub(crate) fn delete(
+        txn: &WriteTransaction,
+        hash: &PieceHash,
+        signer: &PublicKey,
+        (now, retention): (u64, u64),
+        used: &mut u64,
+        count: &mut u64,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut info = txn.open_table(INFO)?;
+        let Some(found) = info.get(hash)?.map(|v| PieceInfo::from_value(v.value())) else {
+            return Ok(DeleteOutcome::Missing);
+        };
+        if found.uploader != *signer {
+            return Ok(DeleteOutcome::NotUploader);
+        }
+        if now >= found.release {
+            return Ok(DeleteOutcome::Released {
+                release: found.release,
+            });
+        }
+        info.remove(hash)?;
+        txn.open_table(PIECES)?.remove(hash)?;
+        txn.open_table(EXPIRY)?
+            .remove((found.release.saturating_add(retention), *hash))?;
+        *used = used.saturating_sub(found.len);
+        *count = count.saturating_sub(1);
+        Ok(DeleteOutcome::Deleted)
     }
 
     /// Writes the counters into `txn` (called once per batch).

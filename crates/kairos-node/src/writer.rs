@@ -6,7 +6,7 @@
 //! as of that transaction, so concurrent stores can never together exceed it; the in-memory
 //! counters move only after the commit.
 
-use crate::store::{PieceWrite, PutOutcome, Store, SweepReport};
+use crate::store::{DeleteOutcome, PieceWrite, PutOutcome, Store, SweepReport};
 use kairos_host::writer::{Apply, BatchLimits};
 use kairos_host::StoreError;
 use tokio::sync::oneshot;
@@ -26,6 +26,13 @@ pub enum Op {
     },
     /// One of this node's uploads, for its local history.
     RecordUpload(Box<crate::wire::Upload>),
+    /// A piece its uploader takes back before release.
+    Delete {
+        hash: kairos_seal::PieceHash,
+        signer: kairos_proto::PublicKey,
+        now: u64,
+        retention: u64,
+    },
 }
 
 /// The result of one [`Op`].
@@ -34,6 +41,7 @@ pub enum Outcome {
     Put(PutOutcome),
     Swept(SweepReport),
     Recorded,
+    Deleted(DeleteOutcome),
 }
 
 /// The node's writer handle.
@@ -64,7 +72,7 @@ impl Apply for Pieces {
     fn weight(op: &Op) -> usize {
         match op {
             Op::Put(w) => w.data.len(),
-            Op::Sweep { .. } | Op::RecordUpload(_) => 0,
+            Op::Sweep { .. } | Op::RecordUpload(_) | Op::Delete { .. } => 0,
         }
     }
 
@@ -83,6 +91,19 @@ impl Apply for Pieces {
                     crate::history::record(&txn, u)?;
                     Outcome::Recorded
                 }
+                Op::Delete {
+                    hash,
+                    signer,
+                    now,
+                    retention,
+                } => Outcome::Deleted(Store::delete(
+                    &txn,
+                    hash,
+                    signer,
+                    (*now, *retention),
+                    &mut used,
+                    &mut count,
+                )?),
             });
         }
         Store::save_counters(&txn, used, count)?;

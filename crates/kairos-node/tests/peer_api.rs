@@ -340,3 +340,62 @@ async fn stalled_stores_with_bad_signatures_never_hold_a_body_slot() {
     drop(stalled);
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_uploader_deletes_and_only_before_release() {
+    let clock = manual_clock();
+    let net = Net::start(1, small_params(), clock.clock()).await;
+    let to = Target::of(&net, 0);
+    let http = reqwest::Client::new();
+    let (owner, stranger) = (Identity::generate(), Identity::generate());
+    let now = clock.now();
+    let delete = |id: &Identity, hash: &[u8; 32], now: u64| {
+        let path = format!("/v1/pieces/{}", hash_to_text(hash));
+        let req = http.delete(Transport::url(&to.addr, &path));
+        let req = kairos_net::signed::sign(req, id, &to.key, "DELETE", &path, b"", now);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let held = || net.node(0).status().unwrap().pieces_held;
+    let early = piece(now + 600, 31);
+    let late = piece(now + 60, 32);
+    for p in [&early, &late] {
+        let (s, _) = put(&http, &to, &owner, &p.hash, p.body.clone(), None, now).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    assert_eq!(held(), 2);
+
+    let (s, v) = delete(&stranger, &early.hash, now).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "not_uploader"));
+    assert_eq!(held(), 2);
+    let (s, v) = delete(&owner, &early.hash, now).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["deleted"], true);
+    assert_eq!(held(), 1);
+    let (s, v) = delete(&owner, &early.hash, now).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    // Stored again after a delete: a fresh piece like any other.
+    let (s, _) = put(
+        &http,
+        &to,
+        &owner,
+        &early.hash,
+        early.body.clone(),
+        None,
+        now,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    clock.advance(Duration::from_secs(61));
+    let (s, v) = delete(&owner, &late.hash, clock.now()).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "released"));
+    assert_eq!(held(), 2);
+    net.shutdown().await;
+}

@@ -323,3 +323,43 @@ async fn a_hung_peer_is_raced() {
     holder.abort();
     net.shutdown().await;
 }
+
+/// A put that fails after its pieces are stored (here: the directory refuses the manifest,
+/// its release is further ahead than it accepts) takes every piece back from the holders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_put_leaves_no_orphan_pieces() {
+    let clock = manual_clock();
+    let net = Net::start_full(
+        6,
+        small_params(),
+        clock.clock(),
+        |d| d.manifest_max_release = Duration::from_secs(600),
+        |_| {},
+    )
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let path = write_file(work.path(), "f", &data(2_000_000, 41));
+    let err = net
+        .client(0)
+        .put(&path, clock.now() + 3600, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "directory_unreachable", "{err}");
+    assert!(err.to_string().contains("release"), "{err}");
+    // The holders got every piece, then the deletes (sent in the background) took them back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let held: u64 = (0..6)
+            .map(|i| net.node(i).status().unwrap().pieces_held)
+            .sum();
+        if held == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{held} orphan pieces left"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    net.shutdown().await;
+}
