@@ -23,14 +23,7 @@ pub async fn file_report(node: &Node, id: &FileId) -> Result<FileReport, OpError
     })?;
     let own = crate::history::get(node.store.db(), id)
         .map_err(|e| OpError::Internal(format!("reading the upload history: {e}")))?;
-    let uploader = own.as_ref().and_then(|u| {
-        let salt: [u8; 32] = data_encoding::HEXLOWER
-            .decode(u.salt.as_bytes())
-            .ok()?
-            .try_into()
-            .ok()?;
-        Some(node.identity.per_file_key(&salt))
-    });
+    let uploader = own.as_ref().and_then(|u| uploader_key(node, &u.salt));
     let now = node.now();
     let report = |release: u64, manifest| FileReport {
         id: *id,
@@ -49,6 +42,17 @@ pub async fn file_report(node: &Node, id: &FileId) -> Result<FileReport, OpError
         Err(ClientError::Locked { until }) => Ok(report(until, None)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The per-file uploader key of one of this node's uploads, from the salt (hex) its history
+/// keeps.
+pub fn uploader_key(node: &Node, salt_hex: &str) -> Option<Identity> {
+    let salt: [u8; 32] = data_encoding::HEXLOWER
+        .decode(salt_hex.as_bytes())
+        .ok()?
+        .try_into()
+        .ok()?;
+    Some(node.identity.per_file_key(&salt))
 }
 
 fn any_release(any: &AnyManifest) -> u64 {

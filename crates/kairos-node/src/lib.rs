@@ -14,7 +14,7 @@
 //! * `peer_api` — what peers may ask (`peer_delete` — an uploader taking a piece back); `admission` — its pure store rules; [`piece`] — the piece
 //!   body on the wire;
 //! * `store` — the redb tables (`history` — this node's own uploads; `info` — what the
-//!   network says about a file); `writer` — the node's ops for the host layer's group-commit
+//!   network says about a file; `check` — where an upload's pieces stand); `writer` — the node's ops for the host layer's group-commit
 //!   writer ([`kairos_host::writer`]); `sweep` — retention;
 //! * `membership` — standing with the directories; `heartbeat` — joining and re-subscribing;
 //! * `put` / `placement` / `get` — the engines (`file_keys` — a put's salt, per-file key and
@@ -37,6 +37,7 @@
 mod admission;
 #[doc(hidden)]
 pub mod bench_support;
+mod check;
 pub mod config;
 mod error;
 mod fetch;
@@ -79,6 +80,6 @@ pub use peer_api::{InfoResponse, StoreResponse};
 pub use start::{run, start, NodeHandle};
 pub use store::DB_FILE;
 pub use wire::{
-    BadPiece, Event, FileReport, GetResult, LockChoice, LockReport, ManifestReport, PutResult,
-    Status, Upload, Uploads,
+    BadPiece, BlockHealth, CheckReport, Event, FileReport, GetResult, LockChoice, LockReport,
+    ManifestReport, PutResult, Status, Upload, Uploads,
 };

@@ -7,7 +7,8 @@
 //! * `POST /v1/get` [`GetRequest`] → NDJSON [`Event`] stream carrying the file (`file`, then
 //!   `data` events) and ending in `get_result` or `error`;
 //! * `GET /v1/uploads` → [`Uploads`], this node's own uploads (`kairos ls`);
-//! * `GET /v1/files/{id}` → [`FileReport`] (`kairos info`).
+//! * `GET /v1/files/{id}` → [`FileReport`] (`kairos info`);
+//! * `GET /v1/check/{id}` → [`CheckReport`], one of this node's uploads (`kairos check`).
 //!
 //! Invariants: the socket is the only way in (no TCP port), so only the daemon's user can
 //! drive it; a put or get whose client disconnects is cancelled (its temporary files are
@@ -15,7 +16,9 @@
 
 use crate::ops::{EventSink, OpError};
 use crate::state::Node;
-use crate::wire::{Event, FileReport, GetRequest, PutRequest, StartResult, Status, Uploads};
+use crate::wire::{
+    CheckReport, Event, FileReport, GetRequest, PutRequest, StartResult, Status, Uploads,
+};
 use crate::{get, heartbeat, put};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
@@ -47,6 +50,7 @@ pub fn router(node: Arc<Node>, stop: CancellationToken) -> Router {
         .route("/v1/get", post(get_file))
         .route("/v1/uploads", get_route(uploads))
         .route("/v1/files/{id}", get_route(file_info))
+        .route("/v1/check/{id}", get_route(file_check))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .with_state(Local { node, stop })
@@ -82,17 +86,36 @@ async fn file_info(
     State(l): State<Local>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<FileReport>, ApiError> {
-    let id: kairos_proto::FileId =
-        (id.parse()).map_err(|e| ApiError::bad_request("bad_file_id", format!("{e}")))?;
-    let report = crate::info::file_report(&l.node, &id).await.map_err(|e| {
-        let status = match e {
-            OpError::NotFound => StatusCode::NOT_FOUND,
-            OpError::DirectoryUnreachable(_) => StatusCode::BAD_GATEWAY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.code(), e.to_string())
-    })?;
+    let id = parse_id(&id)?;
+    let report = crate::info::file_report(&l.node, &id)
+        .await
+        .map_err(op_error)?;
     Ok(Json(report))
+}
+
+async fn file_check(
+    State(l): State<Local>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<CheckReport>, ApiError> {
+    let id = parse_id(&id)?;
+    let report = crate::check::check(&l.node, &id).await.map_err(op_error)?;
+    Ok(Json(report))
+}
+
+fn parse_id(id: &str) -> Result<kairos_proto::FileId, ApiError> {
+    id.parse()
+        .map_err(|e| ApiError::bad_request("bad_file_id", format!("{e}")))
+}
+
+/// A non-streamed operation's error as an HTTP answer with the operation's code.
+fn op_error(e: OpError) -> ApiError {
+    let status = match e {
+        OpError::NotFound => StatusCode::NOT_FOUND,
+        OpError::BadInput(_) => StatusCode::BAD_REQUEST,
+        OpError::DirectoryUnreachable(_) => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, e.code(), e.to_string())
 }
 
 async fn start(State(l): State<Local>) -> Json<StartResult> {

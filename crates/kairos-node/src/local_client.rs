@@ -11,7 +11,7 @@ use crate::target::{Output, OutputError};
 pub use crate::wire::{
     BadPiece, DirectoryStatus, ErrorEvent, Event, GetResult, PutResult, StartResult, Status,
 };
-use crate::wire::{FileReport, GetRequest, LockChoice, PutRequest, Uploads};
+use crate::wire::{CheckReport, FileReport, GetRequest, LockChoice, PutRequest, Uploads};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -199,6 +199,14 @@ impl LocalClient {
     pub async fn file_info(&self, id: &FileId) -> Result<FileReport, LocalError> {
         let resp = self
             .request(Method::GET, &format!("/v1/files/{id}"), None)
+            .await?;
+        self.json(resp).await
+    }
+
+    /// Where the pieces of this node's upload `id` stand.
+    pub async fn check(&self, id: &FileId) -> Result<CheckReport, LocalError> {
+        let resp = self
+            .request(Method::GET, &format!("/v1/check/{id}"), None)
             .await?;
         self.json(resp).await
     }

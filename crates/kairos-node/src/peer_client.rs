@@ -159,6 +159,26 @@ impl PeerClient {
         }
     }
 
+    /// Whether the node at `addr` holds piece `hash`, by the status of `GET /v1/pieces/{hash}`
+    /// alone (`403 locked` before release, `200` after; the body is never read).
+    pub async fn holds(&self, addr: &str, hash: &PieceHash) -> Result<bool, PeerError> {
+        self.check(addr)?;
+        let path = format!("/v1/pieces/{}", hash_to_text(hash));
+        let resp = (self.client().get(Transport::url(addr, &path)))
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+        match resp.status() {
+            StatusCode::OK => Ok(true),
+            _ => match refusal(resp).await {
+                PeerError::Locked { .. } => Ok(true),
+                PeerError::NotFound => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
     /// `GET /v1/pieces/{hash}`; the body may be at most `max_len` bytes.
     pub async fn fetch(
         &self,

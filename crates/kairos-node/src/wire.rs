@@ -186,6 +186,37 @@ pub struct ManifestReport {
     pub holders: Option<usize>,
 }
 
+/// `GET /v1/check/{id}` → 200: where the pieces of one of this node's uploads stand
+/// (`kairos check`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckReport {
+    pub id: FileId,
+    pub release: u64,
+    /// Pieces a block needs (`k`) and has (`n`).
+    pub k: usize,
+    pub n: usize,
+    /// The placement record checked.
+    pub placement_seq: u64,
+    pub blocks: Vec<BlockHealth>,
+    /// The fewest pieces any block still has held: below `k` the file is lost, at `n` every
+    /// piece is in place.
+    pub weakest: usize,
+    /// Unix seconds of the check.
+    pub checked_at: u64,
+}
+
+/// One block in a [`CheckReport`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlockHealth {
+    pub block: u32,
+    /// Pieces whose holder says it holds them.
+    pub held: usize,
+    /// Pieces whose holder says it does not (deleted, lost): `(shard, holder key)`.
+    pub missing: Vec<(u8, String)>,
+    /// Pieces whose holder could not be asked: `(shard, holder key, why)`.
+    pub unreachable: Vec<(u8, String, String)>,
+}
+
 /// A piece a peer served that did not match the manifest (or could not be used).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BadPiece {

@@ -49,6 +49,11 @@ pub enum Command {
     Info(InfoArgs),
     /// List this node's own uploads: id, size, release time, lock, name.
     Ls(LsArgs),
+    /// Ask the holders of one of this node's uploads whether they still hold their pieces.
+    ///
+    /// Per block: pieces held, missing (the holder says it lost them) and unreachable. A block
+    /// needs k of its n pieces; exit code 1 when some block has fewer than k left.
+    Check(InfoArgs),
     /// Start a local network (a directory and N daemons on loopback) until Ctrl-C.
     Devnet(DevnetArgs),
     /// Run the whole story on a throw-away local network: put, get refused, wait, get, compare.

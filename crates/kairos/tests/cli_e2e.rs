@@ -42,6 +42,16 @@ fn put_locked_get_then_released_get() {
     assert_eq!(listed["uploads"][0]["id"], id.as_str());
     assert_eq!(listed["uploads"][0]["name"], "report.bin");
     let elsewhere = json(&net.kairos(5, &["ls", "--json"]));
+    // `check`: every piece of every block held; only the uploader may ask.
+    let health = json(&net.kairos(0, &["check", &id, "--json"]));
+    assert_eq!(health["weakest"], 6, "{health}");
+    let o = net.kairos(5, &["check", &id]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not an upload of this node"),
+        "{}",
+        stderr(&o)
+    );
     // A reader that went away is no failure and no panic.
     for args in [
         &["ls"][..],
@@ -90,6 +100,13 @@ fn put_locked_get_then_released_get() {
     );
     assert_eq!(std::fs::read(dl.join("report.bin")).unwrap(), data);
 
+    // `check` sees the two holders gone, every block still rebuildable (exit 0).
+    let health = json(&net.kairos(0, &["check", &id, "--json"]));
+    assert_eq!(health["weakest"], 4, "{health}");
+    assert_eq!(
+        health["blocks"][0]["unreachable"].as_array().unwrap().len(),
+        2
+    );
     // A third node gone: more than m pieces of some block are missing → a clear error.
     net.kill_node(3);
     let out3 = net.dir.path().join("out3.bin");
@@ -101,6 +118,10 @@ fn put_locked_get_then_released_get() {
         err.contains("block") || err.contains("pieces"),
         "unclear error: {err}"
     );
+    // … and `check` says so, with exit code 1.
+    let o = net.kairos(0, &["check", &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("cannot be rebuilt"), "{}", stderr(&o));
 }
 
 /// Holders are named by identity: a whole devnet restarted on its homes (every process on a

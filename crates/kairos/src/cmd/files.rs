@@ -1,5 +1,6 @@
-//! `kairos info ID` and `kairos ls`: what the network says about a file, and this node's own
-//! uploads. Read-only: neither fetches a piece or a beacon.
+//! `kairos info ID`, `kairos check ID` and `kairos ls`: what the network says about a file,
+//! where the pieces of one of this node's uploads stand, and this node's own uploads.
+//! Read-only: none of them fetches a piece or a beacon.
 
 use crate::cli::{InfoArgs, LsArgs};
 use crate::cmd::client::{client, describe_lock, shown};
@@ -49,6 +50,53 @@ pub async fn info(args: InfoArgs) -> Result<()> {
     );
     if let (Some(seq), Some(holders)) = (m.placement_seq, m.holders) {
         outln!("placement:    {holders} holders (record {seq})");
+    }
+    Ok(())
+}
+
+pub async fn check(args: InfoArgs) -> Result<()> {
+    let id: FileId = (args.file_id.parse())
+        .map_err(|e| Exit(EXIT_USAGE, format!("{e} (see `kairos check --help`)")))?;
+    let report = client(&args.client)?.check(&id).await?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let whole = report.blocks.iter().filter(|b| b.held == report.n).count();
+        outln!(
+            "{}: {} of {} blocks have all {} pieces held; the weakest has {} (it needs {})",
+            report.id,
+            whole,
+            report.blocks.len(),
+            report.n,
+            report.weakest,
+            report.k
+        );
+        for b in report.blocks.iter().filter(|b| b.held < report.n) {
+            let mut gaps: Vec<String> = (b.missing.iter())
+                .map(|(shard, key)| format!("piece {shard} missing on {key}"))
+                .collect();
+            gaps.extend(
+                (b.unreachable.iter())
+                    .map(|(shard, key, why)| format!("piece {shard} on {key} unreachable ({why})")),
+            );
+            outln!(
+                "  block {}: {}/{} held; {}",
+                b.block,
+                b.held,
+                report.n,
+                gaps.join("; ")
+            );
+        }
+    }
+    if report.weakest < report.k {
+        return Err(Exit(
+            1,
+            format!(
+                "some block has only {} of the {} pieces it needs: the file cannot be rebuilt unless holders come back",
+                report.weakest, report.k
+            ),
+        )
+        .into());
     }
     Ok(())
 }
