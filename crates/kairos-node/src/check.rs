@@ -20,11 +20,7 @@ const PROBES: usize = 16;
 
 /// Checks file `id`, which this node must have uploaded.
 pub async fn check(node: &Node, id: &FileId) -> Result<CheckReport, OpError> {
-    let dir = node.directory.clone().ok_or_else(|| {
-        OpError::DirectoryUnreachable(
-            "this node has no directories configured; start the daemon with --directory".into(),
-        )
-    })?;
+    let dir = node.directories()?;
     let upload = crate::history::get(node.store.db(), id)
         .map_err(|e| OpError::Internal(format!("reading the upload history: {e}")))?
         .ok_or_else(|| {

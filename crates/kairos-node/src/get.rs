@@ -107,11 +107,7 @@ pub async fn get(
 /// What downloading the file needs, if its release time has passed by this node's clock (the
 /// directory withholds the manifest before, too) and, with the drand lock, its beacon is out.
 async fn released_plan(node: &Node, id: &FileId, sink: &EventSink) -> Result<Plan, OpError> {
-    let dir = node.directory.clone().ok_or_else(|| {
-        OpError::DirectoryUnreachable(
-            "this node has no directories configured; start the daemon with --directory".into(),
-        )
-    })?;
+    let dir = node.directories()?;
     match dir.fetch_any_manifest(id, None).await? {
         AnyManifest::V1(m) => {
             let m = m.manifest().clone();

@@ -16,11 +16,7 @@ use kairos_seal::TAG_LEN;
 
 /// The report of file `id`.
 pub async fn file_report(node: &Node, id: &FileId) -> Result<FileReport, OpError> {
-    let dir = node.directory.clone().ok_or_else(|| {
-        OpError::DirectoryUnreachable(
-            "this node has no directories configured; start the daemon with --directory".into(),
-        )
-    })?;
+    let dir = node.directories()?;
     let own = crate::history::get(node.store.db(), id)
         .map_err(|e| OpError::Internal(format!("reading the upload history: {e}")))?;
     let uploader = own.as_ref().and_then(|u| uploader_key(node, &u.salt));

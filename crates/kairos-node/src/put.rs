@@ -260,11 +260,7 @@ async fn preflight(
         .await
         .map_err(|e| OpError::Internal(e.to_string()))??;
     let name = sealed_name(path, given_name);
-    let dir = node.directory.clone().ok_or_else(|| {
-        OpError::DirectoryUnreachable(
-            "this node has no directories configured; start the daemon with --directory".into(),
-        )
-    })?;
+    let dir = node.directories()?;
     let (candidates, directories) = candidates(node).await?;
     if candidates.len() < n {
         return Err(OpError::NotEnoughNodes {

@@ -7,6 +7,7 @@
 
 use crate::config::NodeConfig;
 use crate::membership::Membership;
+use crate::ops::OpError;
 use crate::peer_book::PeerBook;
 use crate::peer_client::PeerClient;
 use crate::store::Store;
@@ -50,6 +51,15 @@ impl Node {
     /// The node's clock, Unix seconds.
     pub fn now(&self) -> u64 {
         self.cfg.clock.now()
+    }
+
+    /// The client of every configured directory, or why an operation cannot run without one.
+    pub fn directories(&self) -> Result<DirectoryClient, OpError> {
+        self.directory.clone().ok_or_else(|| {
+            OpError::DirectoryUnreachable(
+                "this node has no directories configured; start the daemon with --directory".into(),
+            )
+        })
     }
 
     pub fn skew(&self) -> u64 {
