@@ -18,6 +18,9 @@
 //!   threads);
 //! * [`frame`] — the plaintext framing that carries the file name, size and hash inside the
 //!   encryption;
+//! * [`audit`] — proofs that a holder still has a whole piece (a chunk and its BLAKE3 Merkle
+//!   path to the piece hash), never carrying the key share;
+//! * [`repair`] — rebuilding a lost shard by Reed-Solomon from any `k` others;
 //! * [`stream`] — [`Sealer`] and [`Opener`], streaming with bounded memory and optional
 //!   worker threads.
 //!
@@ -28,12 +31,14 @@
 //! position and last-block flag; each piece's hash (in the signed manifest) binds share and
 //! shard, so bad pieces are erasures, not poison.
 
+pub mod audit;
 pub mod block;
 pub mod error;
 pub mod format;
 pub mod frame;
 pub mod keys;
 pub mod params;
+pub mod repair;
 pub mod schedule;
 pub mod stream;
 
