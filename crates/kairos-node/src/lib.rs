@@ -35,6 +35,7 @@
 //! appears only once it verified as a whole (`get`, `target`), and never through a link.
 
 mod admission;
+mod auditor;
 #[doc(hidden)]
 pub mod bench_support;
 mod check;
@@ -51,7 +52,9 @@ pub mod local_client;
 mod membership;
 pub mod ops;
 mod output;
+mod own_file;
 mod peer_api;
+mod peer_audit;
 mod peer_book;
 mod peer_client;
 mod peer_delete;

@@ -2,6 +2,9 @@
 //!
 //! * `PUT /v1/pieces/{hash}` — store a piece, signed by its uploader;
 //! * `GET /v1/pieces/{hash}` — fetch a piece, refused with `403 locked` until release;
+//! * `DELETE /v1/pieces/{hash}`, `GET /v1/pieces/{hash}/audit`, `GET /v1/pieces/{hash}/shard`
+//!   — the uploader takes a piece back, audits it, fetches its shard for a repair
+//!   ([`crate::peer_delete`], [`crate::peer_audit`]);
 //! * `GET /v1/info` — the node's key and address.
 //!
 //! Invariants: a store is checked completely — size, body layout,
@@ -57,6 +60,11 @@ pub fn router(node: Arc<Node>) -> Router {
                 .put(store_piece)
                 .delete(crate::peer_delete::delete_piece),
         )
+        .route(
+            "/v1/pieces/{hash}/audit",
+            get(crate::peer_audit::audit_piece),
+        )
+        .route("/v1/pieces/{hash}/shard", get(crate::peer_audit::fetch_shard))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .layer(axum::middleware::from_fn_with_state(

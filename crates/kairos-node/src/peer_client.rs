@@ -159,26 +159,6 @@ impl PeerClient {
         }
     }
 
-    /// Whether the node at `addr` holds piece `hash`, by the status of `GET /v1/pieces/{hash}`
-    /// alone (`403 locked` before release, `200` after; the body is never read).
-    pub async fn holds(&self, addr: &str, hash: &PieceHash) -> Result<bool, PeerError> {
-        self.check(addr)?;
-        let path = format!("/v1/pieces/{}", hash_to_text(hash));
-        let resp = (self.client().get(Transport::url(addr, &path)))
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
-        match resp.status() {
-            StatusCode::OK => Ok(true),
-            _ => match refusal(resp).await {
-                PeerError::Locked { .. } => Ok(true),
-                PeerError::NotFound => Ok(false),
-                e => Err(e),
-            },
-        }
-    }
-
     /// `GET /v1/pieces/{hash}`; the body may be at most `max_len` bytes.
     pub async fn fetch(
         &self,
@@ -188,7 +168,7 @@ impl PeerClient {
     ) -> Result<Bytes, PeerError> {
         self.check(addr)?;
         let path = format!("/v1/pieces/{}", hash_to_text(hash));
-        let mut resp = self
+        let resp = self
             .client()
             .get(Transport::url(addr, &path))
             .timeout(self.timeout)
@@ -198,27 +178,94 @@ impl PeerClient {
         if resp.status() != StatusCode::OK {
             return Err(refusal(resp).await);
         }
-        if resp.content_length().is_some_and(|n| n > max_len as u64) {
-            return Err(PeerError::Invalid(format!(
-                "piece body larger than the {max_len} bytes the manifest allows"
-            )));
-        }
-        let mut buf =
-            BytesMut::with_capacity(max_len.min(resp.content_length().unwrap_or(0) as usize));
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?
-        {
-            if buf.len() + chunk.len() > max_len {
-                return Err(PeerError::Invalid(format!(
-                    "piece body larger than the {max_len} bytes the manifest allows"
-                )));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(buf.freeze())
+        read_capped(resp, max_len).await
     }
+
+    /// `GET /v1/pieces/{hash}/audit?chunks=…` signed by `identity` (the key that stored it)
+    /// for `holder`: the holder's proofs, unverified (the caller checks them against the
+    /// manifest with [`kairos_seal::audit::verify`]).
+    pub async fn audit(
+        &self,
+        identity: &Identity,
+        holder: &PublicKey,
+        addr: &str,
+        hash: &PieceHash,
+        chunks: &[u64],
+        now: u64,
+    ) -> Result<Vec<kairos_seal::audit::ChunkProof>, PeerError> {
+        let list: Vec<String> = chunks.iter().map(u64::to_string).collect();
+        let path = format!(
+            "/v1/pieces/{}/audit?chunks={}",
+            hash_to_text(hash),
+            list.join(",")
+        );
+        // A proof is a chunk and at most 48 chaining values.
+        let cap = chunks.len() * (8 + 2 + 1024 + 1 + 48 * 32);
+        let bytes = self.signed_get(identity, holder, addr, &path, cap, now).await?;
+        kairos_seal::audit::decode(&bytes)
+            .ok_or_else(|| PeerError::Invalid("a malformed audit answer".into()))
+    }
+
+    /// `GET /v1/pieces/{hash}/shard` signed by `identity` for `holder`: the shard part of the
+    /// piece (at most `max_len` bytes), for a repair.
+    pub async fn fetch_shard(
+        &self,
+        identity: &Identity,
+        holder: &PublicKey,
+        addr: &str,
+        hash: &PieceHash,
+        max_len: usize,
+        now: u64,
+    ) -> Result<Bytes, PeerError> {
+        let path = format!("/v1/pieces/{}/shard", hash_to_text(hash));
+        self.signed_get(identity, holder, addr, &path, max_len, now)
+            .await
+    }
+
+    async fn signed_get(
+        &self,
+        identity: &Identity,
+        holder: &PublicKey,
+        addr: &str,
+        path: &str,
+        max_len: usize,
+        now: u64,
+    ) -> Result<Bytes, PeerError> {
+        self.check(addr)?;
+        let req = self
+            .client()
+            .get(Transport::url(addr, path))
+            .timeout(self.timeout);
+        let req = kairos_net::signed::sign(req, identity, holder, "GET", path, b"", now);
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+        if resp.status() != StatusCode::OK {
+            return Err(refusal(resp).await);
+        }
+        read_capped(resp, max_len).await
+    }
+}
+
+/// Reads a success answer's body, refusing more than `max_len` bytes.
+async fn read_capped(mut resp: reqwest::Response, max_len: usize) -> Result<Bytes, PeerError> {
+    let too_large = || PeerError::Invalid(format!("an answer larger than the {max_len} bytes expected"));
+    if resp.content_length().is_some_and(|n| n > max_len as u64) {
+        return Err(too_large());
+    }
+    let mut buf = BytesMut::with_capacity(max_len.min(resp.content_length().unwrap_or(0) as usize));
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| PeerError::Unreachable(e.to_string()))?
+    {
+        if buf.len() + chunk.len() > max_len {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }
 
 /// Reads an error answer (bounded) into a [`PeerError`].

@@ -472,6 +472,9 @@ async fn remember(ctx: &Ctx, pre: &Preflight, id: kairos_proto::FileId, nodes: u
         blocks: pre.block_total as u32,
         nodes,
         lock: ctx.keys.report.clone(),
+        last_audit: None,
+        weakest: None,
+        revoked: None,
     };
     let op = crate::writer::Op::RecordUpload(Box::new(upload));
     if let Err(e) = ctx.node.writer.submit(op).await {

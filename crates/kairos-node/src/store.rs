@@ -208,6 +208,22 @@ impl Store {
         Ok(Some((info, Some(body))))
     }
 
+    /// The piece's metadata and its stored `share ‖ shard`, whatever its release time: only for
+    /// answers to the key that stored it (audits and repair fetches, [`crate::peer_audit`]),
+    /// which never give out the share.
+    pub fn read_data(&self, hash: &PieceHash) -> Result<Option<(PieceInfo, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let info = txn.open_table(INFO)?;
+        let Some(info) = info.get(hash)?.map(|v| PieceInfo::from_value(v.value())) else {
+            return Ok(None);
+        };
+        let pieces = txn.open_table(PIECES)?;
+        let guard = pieces
+            .get(hash)?
+            .ok_or_else(|| StoreError::Corrupt("piece metadata without piece bytes".into()))?;
+        Ok(Some((info, guard.value().to_vec())))
+    }
+
     /// The database, for readers of other tables in it ([`crate::history`]).
     pub(crate) fn db(&self) -> &Database {
         &self.db

@@ -142,6 +142,15 @@ pub struct Upload {
     /// Distinct holders of its pieces at upload.
     pub nodes: usize,
     pub lock: LockReport,
+    /// Unix seconds of the last audit (`kairos check`, a scheduled audit or a repair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_audit: Option<u64>,
+    /// Healthy pieces of the weakest block at the last audit (`n` = all in place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weakest: Option<usize>,
+    /// Set when its uploader revoked the file (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<u64>,
 }
 
 /// `GET /v1/uploads` → 200.
@@ -209,10 +218,14 @@ pub struct CheckReport {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BlockHealth {
     pub block: u32,
-    /// Pieces whose holder says it holds them.
+    /// Pieces whose holder proved it holds them (an audit of random chunks).
     pub held: usize,
     /// Pieces whose holder says it does not (deleted, lost): `(shard, holder key)`.
     pub missing: Vec<(u8, String)>,
+    /// Pieces whose holder answered the audit with a bad proof (a partial or damaged copy):
+    /// `(shard, holder key, why)`.
+    #[serde(default)]
+    pub corrupt: Vec<(u8, String, String)>,
     /// Pieces whose holder could not be asked: `(shard, holder key, why)`.
     pub unreachable: Vec<(u8, String, String)>,
 }

@@ -63,7 +63,7 @@ pub async fn check(args: InfoArgs) -> Result<()> {
     } else {
         let whole = report.blocks.iter().filter(|b| b.held == report.n).count();
         outln!(
-            "{}: {} of {} blocks have all {} pieces held; the weakest has {} (it needs {})",
+            "{}: {} of {} blocks have all {} pieces proven held (audit); the weakest has {} (it needs {})",
             report.id,
             whole,
             report.blocks.len(),
@@ -75,6 +75,10 @@ pub async fn check(args: InfoArgs) -> Result<()> {
             let mut gaps: Vec<String> = (b.missing.iter())
                 .map(|(shard, key)| format!("piece {shard} missing on {key}"))
                 .collect();
+            gaps.extend(
+                (b.corrupt.iter())
+                    .map(|(shard, key, why)| format!("piece {shard} on {key} failed its audit ({why})")),
+            );
             gaps.extend(
                 (b.unreachable.iter())
                     .map(|(shard, key, why)| format!("piece {shard} on {key} unreachable ({why})")),
@@ -113,8 +117,13 @@ pub async fn ls(args: LsArgs) -> Result<()> {
     }
     let now = kairos_proto::time::now_unix();
     for u in &list.uploads {
+        let health = match (u.revoked, u.weakest) {
+            (Some(_), _) => "revoked".to_owned(),
+            (None, Some(w)) => format!("{w} pieces in weakest block"),
+            (None, None) => "not audited".to_owned(),
+        };
         outln!(
-            "{}  {:>10}  {}  {}  {}",
+            "{}  {:>10}  {}  {}  {}  {}",
             u.id,
             indicatif::HumanBytes(u.size).to_string(),
             release::describe(u.release, now),
@@ -123,6 +132,7 @@ pub async fn ls(args: LsArgs) -> Result<()> {
             } else {
                 "peer "
             },
+            health,
             shown(&u.name)
         );
     }
