@@ -58,6 +58,47 @@ impl DirectoryClient {
         asked
     }
 
+    /// Publishes a placement record (a repair's seq + 1) to every directory. Succeeds when
+    /// at least one accepted it; the others are logged (federation brings it later).
+    pub async fn publish_placement_everywhere(
+        &self,
+        placement: &SignedPlacement,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/placements/{}", placement.file_id());
+        self.put_everywhere::<PlacementResponse>(&path, placement.as_bytes())
+            .await
+    }
+
+    /// `PUT path` with `bytes` at every directory: Ok when at least one accepted.
+    pub(crate) async fn put_everywhere<R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<(), ClientError> {
+        let accepted = AtomicBool::new(false);
+        let asked = self
+            .each(|addr| {
+                let accepted = &accepted;
+                async move {
+                    match self.put_one::<R>(&addr, path, bytes).await {
+                        Attempt::Done(()) => {
+                            accepted.store(true, Ordering::Relaxed);
+                            // Go on to the next directory.
+                            Attempt::Next(ClientError::NotFound)
+                        }
+                        // A refusal here says nothing of the other directories.
+                        Attempt::Final(e) => Attempt::Next(e),
+                        other => other,
+                    }
+                }
+            })
+            .await;
+        if accepted.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        asked
+    }
+
     /// The placement record with the highest `seq` any directory holds for the version 2 file
     /// of `manifest`, verified. Withheld before release like the manifest (pass the per-file
     /// identity to sign as its uploader).

@@ -26,9 +26,12 @@ pub async fn check(node: &Node, id: &FileId) -> Result<CheckReport, OpError> {
 pub async fn check_loaded(node: &Node, file: &OwnFile) -> CheckReport {
     let audited = audit_file(node, file).await;
     let holders = &file.plan.holders;
-    let mut blocks: Vec<BlockHealth> = (0..file.plan.blocks.len())
-        .map(|b| BlockHealth {
+    let mut blocks: Vec<BlockHealth> = (file.plan.blocks.iter().enumerate())
+        .map(|(b, entry)| BlockHealth {
             block: b as u32,
+            holders: (entry.pieces.iter())
+                .map(|p| holders[p.peer as usize].key.to_text())
+                .collect(),
             held: 0,
             missing: Vec::new(),
             corrupt: Vec::new(),

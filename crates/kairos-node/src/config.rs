@@ -74,6 +74,9 @@ pub struct NodeConfig {
     /// [`Self::transport`] (default none; the binary sets drand's public endpoints in Tor mode,
     /// fetched over Tor, and the devnet its test chain's server). Direct: loopback only.
     pub beacon_upstreams: Vec<String>,
+    /// How often the daemon audits its own unreleased uploads and repairs what it finds
+    /// missing (jittered ±25 %; default 4 h; zero turns scheduled audits off).
+    pub audit_interval: Duration,
 }
 
 /// Resource limits of the peer API.
@@ -136,6 +139,7 @@ impl Default for NodeConfig {
             limits: PeerLimits::default(),
             lock_chain: None,
             beacon_wait: Duration::from_secs(60),
+            audit_interval: Duration::from_secs(4 * 3600),
             beacon_upstreams: Vec::new(),
         }
     }

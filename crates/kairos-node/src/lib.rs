@@ -62,6 +62,7 @@ pub mod piece;
 mod placement;
 mod plan;
 mod put;
+mod repair;
 mod socket;
 mod start;
 mod state;

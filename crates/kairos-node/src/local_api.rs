@@ -9,6 +9,7 @@
 //! * `GET /v1/uploads` → [`Uploads`], this node's own uploads (`kairos ls`);
 //! * `GET /v1/files/{id}` → [`FileReport`] (`kairos info`);
 //! * `GET /v1/check/{id}` → [`CheckReport`], one of this node's uploads (`kairos check`).
+//! * `POST /v1/repair/{id}` → [`RepairReport`], audit and repair one (`kairos repair`).
 //!
 //! Invariants: the socket is the only way in (no TCP port), so only the daemon's user can
 //! drive it; a put or get whose client disconnects is cancelled (its temporary files are
@@ -17,7 +18,8 @@
 use crate::ops::{EventSink, OpError};
 use crate::state::Node;
 use crate::wire::{
-    CheckReport, Event, FileReport, GetRequest, PutRequest, StartResult, Status, Uploads,
+    CheckReport, Event, FileReport, GetRequest, PutRequest, RepairReport, StartResult, Status,
+    Uploads,
 };
 use crate::{get, heartbeat, put};
 use axum::body::Body;
@@ -51,6 +53,7 @@ pub fn router(node: Arc<Node>, stop: CancellationToken) -> Router {
         .route("/v1/uploads", get_route(uploads))
         .route("/v1/files/{id}", get_route(file_info))
         .route("/v1/check/{id}", get_route(file_check))
+        .route("/v1/repair/{id}", post(file_repair))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .with_state(Local { node, stop })
@@ -99,6 +102,17 @@ async fn file_check(
 ) -> Result<Json<CheckReport>, ApiError> {
     let id = parse_id(&id)?;
     let report = crate::check::check(&l.node, &id).await.map_err(op_error)?;
+    Ok(Json(report))
+}
+
+async fn file_repair(
+    State(l): State<Local>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<RepairReport>, ApiError> {
+    let id = parse_id(&id)?;
+    let report = crate::repair::repair(&l.node, &id)
+        .await
+        .map_err(op_error)?;
     Ok(Json(report))
 }
 

@@ -11,7 +11,9 @@ use crate::target::{Output, OutputError};
 pub use crate::wire::{
     BadPiece, DirectoryStatus, ErrorEvent, Event, GetResult, PutResult, StartResult, Status,
 };
-use crate::wire::{CheckReport, FileReport, GetRequest, LockChoice, PutRequest, Uploads};
+use crate::wire::{
+    CheckReport, FileReport, GetRequest, LockChoice, PutRequest, RepairReport, Uploads,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -207,6 +209,14 @@ impl LocalClient {
     pub async fn check(&self, id: &FileId) -> Result<CheckReport, LocalError> {
         let resp = self
             .request(Method::GET, &format!("/v1/check/{id}"), None)
+            .await?;
+        self.json(resp).await
+    }
+
+    /// Audits this node's upload `id` and rebuilds what it lost.
+    pub async fn repair(&self, id: &FileId) -> Result<RepairReport, LocalError> {
+        let resp = self
+            .request(Method::POST, &format!("/v1/repair/{id}"), None)
             .await?;
         self.json(resp).await
     }

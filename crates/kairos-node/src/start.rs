@@ -210,6 +210,7 @@ fn build_state(
         directory,
         peers,
         cfg: config,
+        repairs: tokio::sync::Mutex::new(()),
     })
 }
 
@@ -241,6 +242,7 @@ fn spawn_tasks(
     ));
     service.spawn(heartbeat::heartbeat_loop(node.clone(), service.token()));
     service.spawn(sweep::sweep_loop(node.clone(), service.token()));
+    service.spawn(crate::repair::audit_loop(node.clone(), service.token()));
 }
 
 /// Starts a node, serves until `shutdown` resolves (e.g. [`kairos_net::shutdown_signal`]),

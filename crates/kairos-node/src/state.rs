@@ -39,6 +39,9 @@ pub struct Node {
     /// A client of all configured directories (`None` if none are configured).
     pub directory: Option<DirectoryClient>,
     pub peers: PeerClient,
+    /// Held while a repair runs: a scheduled and a requested repair of the same file must not
+    /// rebuild the same piece twice and race for the same placement seq.
+    pub repairs: tokio::sync::Mutex<()>,
 }
 
 impl ConnLimited for Node {

@@ -214,10 +214,45 @@ pub struct CheckReport {
     pub checked_at: u64,
 }
 
+/// `POST /v1/repair/{id}` → 200: what a repair of one of this node's uploads did
+/// (`kairos repair`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepairReport {
+    pub id: FileId,
+    /// Pieces audited.
+    pub audited: usize,
+    /// Pieces rebuilt and stored on a new holder.
+    pub rebuilt: Vec<RepairedPiece>,
+    /// Blocks with fewer than `k` healthy pieces: beyond repair.
+    pub lost_blocks: Vec<u32>,
+    /// Pieces (or whole blocks, shard `None`) that could not be repaired, and why.
+    pub failed: Vec<(u32, Option<u8>, String)>,
+    /// Shard bytes fetched from healthy holders, and piece bytes stored on new ones.
+    pub bytes_fetched: u64,
+    pub bytes_stored: u64,
+    /// The placement record in force after the repair.
+    pub placement_seq: u64,
+    pub elapsed_ms: u64,
+}
+
+/// One piece a repair rebuilt.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepairedPiece {
+    pub block: u32,
+    pub shard: u8,
+    /// What the audit found about the old copy.
+    pub was: String,
+    /// The new holder's key.
+    pub holder: String,
+}
+
 /// One block in a [`CheckReport`].
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BlockHealth {
     pub block: u32,
+    /// The holder (key) of each piece, in shard order, as the placement names them.
+    #[serde(default)]
+    pub holders: Vec<String>,
     /// Pieces whose holder proved it holds them (an audit of random chunks).
     pub held: usize,
     /// Pieces whose holder says it does not (deleted, lost): `(shard, holder key)`.

@@ -49,11 +49,21 @@ pub enum Command {
     Info(InfoArgs),
     /// List this node's own uploads: id, size, release time, lock, name.
     Ls(LsArgs),
-    /// Ask the holders of one of this node's uploads whether they still hold their pieces.
+    /// Audit the holders of one of this node's uploads: do they still hold their whole pieces?
     ///
-    /// Per block: pieces held, missing (the holder says it lost them) and unreachable. A block
-    /// needs k of its n pieces; exit code 1 when some block has fewer than k left.
+    /// Every holder proves random 1 KiB chunks of its piece against the manifest's piece hash
+    /// (never giving out the piece or its key share). Per block: pieces proven, missing (the
+    /// holder says it lost them), failing the audit (partial or damaged copy) and unreachable.
+    /// A block needs k of its n pieces; exit code 1 when some block has fewer than k left.
     Check(InfoArgs),
+    /// Audit one of this node's uploads now and rebuild every lost piece on a new node.
+    ///
+    /// A lost piece is rebuilt bit for bit from k healthy pieces of its block (their shards
+    /// only) and the file's repair seed, stored on a node that holds nothing of that block,
+    /// and the placement is republished with seq + 1; the file id does not change. The daemon
+    /// also does this on its own every --audit-interval. Exit code 1 when a block is beyond
+    /// repair (fewer than k healthy pieces).
+    Repair(InfoArgs),
     /// Start a local network (a directory and N daemons on loopback) until Ctrl-C.
     Devnet(DevnetArgs),
     /// Run the whole story on a throw-away local network: put, get refused, wait, get, compare.
@@ -166,6 +176,12 @@ pub struct DaemonSettings {
     /// local TEST chain (`kairos devnet` writes one) [default: quicknet over Tor, none direct].
     #[arg(long, env = "KAIROS_LOCK_CHAIN")]
     pub lock_chain: Option<String>,
+    /// How often the daemon audits its own unreleased uploads (random chunks of every piece,
+    /// proven against the manifest) and repairs blocks that lost pieces; jittered ±25 %.
+    /// `0s` turns scheduled audits off (`kairos check` and `kairos repair` still work)
+    /// [default: 4h].
+    #[arg(long, env = "KAIROS_AUDIT_INTERVAL")]
+    pub audit_interval: Option<Span>,
     /// How long a get keeps asking for a drand beacon that is due but not yet relayed
     /// [default: 60s].
     #[arg(long, env = "KAIROS_BEACON_WAIT")]

@@ -105,6 +105,52 @@ pub async fn check(args: InfoArgs) -> Result<()> {
     Ok(())
 }
 
+pub async fn repair(args: InfoArgs) -> Result<()> {
+    let id: FileId = (args.file_id.parse())
+        .map_err(|e| Exit(EXIT_USAGE, format!("{e} (see `kairos repair --help`)")))?;
+    let report = client(&args.client)?.repair(&id).await?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        outln!(
+            "{}: audited {} pieces, rebuilt {} ({} fetched, {} stored) in {} ms; placement record {}",
+            report.id,
+            report.audited,
+            report.rebuilt.len(),
+            indicatif::HumanBytes(report.bytes_fetched),
+            indicatif::HumanBytes(report.bytes_stored),
+            report.elapsed_ms,
+            report.placement_seq
+        );
+        for r in &report.rebuilt {
+            outln!(
+                "  block {} piece {}: was {}; now on {}",
+                r.block,
+                r.shard,
+                r.was,
+                r.holder
+            );
+        }
+        for (block, shard, why) in &report.failed {
+            match shard {
+                Some(s) => outln!("  block {block} piece {s}: not repaired: {why}"),
+                None => outln!("  block {block}: not repaired: {why}"),
+            }
+        }
+    }
+    if !report.lost_blocks.is_empty() {
+        return Err(Exit(
+            1,
+            format!(
+                "blocks {:?} have fewer than k healthy pieces: they cannot be rebuilt unless holders come back",
+                report.lost_blocks
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 pub async fn ls(args: LsArgs) -> Result<()> {
     let list = client(&args.client)?.uploads().await?;
     if args.json {
