@@ -225,9 +225,9 @@ async fn repair_block(
         return;
     }
     let refs: Vec<(usize, &[u8])> = have.iter().map(|(i, s)| (*i, &s[..])).collect();
-    // Holders of this block after the repair, so no node gets two of its pieces.
+    // Every node that holds (or held, and failed its audit) a piece of this block: no node
+    // gets two pieces of a block, and a node that lost one gets none of it back.
     let mut in_block: HashSet<PublicKey> = (0..entry.pieces.len())
-        .filter(|s| !bad.iter().any(|(b, _)| b == s))
         .filter_map(|s| record.holder_of(block, s).copied())
         .collect();
     for (shard, why) in bad {
