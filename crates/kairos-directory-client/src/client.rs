@@ -37,6 +37,8 @@ pub enum ClientError {
     Locked { until: u64 },
     #[error("no directory has this manifest: check the file id; it may also have expired (directories delete manifests a retention period after release) or not have reached these directories yet")]
     NotFound,
+    #[error("the file was revoked by its uploader before its release: it will never open")]
+    Revoked,
     #[error("no directory has a placement record of this file yet: its upload may not have finished, or it has not reached these directories; try again later")]
     NoPlacement,
     #[error("no directory holds a live record of node {0}: it is offline or has not subscribed to these directories")]
@@ -168,6 +170,7 @@ impl DirectoryClient {
     {
         let start = rand::thread_rng().gen_range(0..self.addrs.len());
         let mut not_found = false;
+        let mut revoked = false;
         let mut locked: Option<u64> = None;
         let mut errors = Vec::new();
         for i in 0..self.addrs.len() {
@@ -176,6 +179,7 @@ impl DirectoryClient {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Final(e) => return Err(e),
                 Attempt::Next(ClientError::NotFound) => not_found = true,
+                Attempt::Next(ClientError::Revoked) => revoked = true,
                 Attempt::Next(ClientError::Locked { until }) => {
                     locked = Some(locked.map_or(until, |l| l.min(until)));
                 }
@@ -184,6 +188,11 @@ impl DirectoryClient {
                     errors.push((addr, e));
                 }
             }
+        }
+        // A directory's "revoked" cannot be checked without the manifest it withholds: it
+        // counts only when no directory served the file.
+        if revoked {
+            return Err(ClientError::Revoked);
         }
         // The earliest time any directory claims: a directory that lies about the release
         // time can delay a download only until the others have been asked.
@@ -562,6 +571,9 @@ impl DirectoryClient {
 /// directory.
 pub(crate) fn refusal<T>(status: StatusCode, body: &[u8]) -> Attempt<T> {
     let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
+    if status == StatusCode::GONE && parsed.as_ref().is_some_and(|b| b.error == "revoked") {
+        return Attempt::Next(ClientError::Revoked);
+    }
     if let Some(ErrorBody {
         error,
         locked_until: Some(until),

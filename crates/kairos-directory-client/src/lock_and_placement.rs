@@ -1,5 +1,5 @@
-//! The directory calls of version 2 files: publishing manifest and placement to every
-//! directory, the newest placement record over every directory, and drand beacons from the
+//! The directory calls of version 2 files: publishing manifest, placement (and a repair's
+//! newer placement, or a revoke's tombstone) to every directory, the newest placement record over every directory, and drand beacons from the
 //! directories' relay (`GET /v1/beacons/…`).
 //!
 //! Invariants: a placement is used only if it verifies against the manifest (signed by the
@@ -8,9 +8,9 @@
 //! verifies against the chain the caller pinned, so any directory may relay it.
 
 use crate::client::{refusal, Attempt, ClientError, DirectoryClient};
-use crate::wire::{PlacementResponse, PublishResponse};
+use crate::wire::{PlacementResponse, PublishResponse, TombstoneResponse};
 use kairos_lock::{BeaconJson, Chain, VerifiedBeacon};
-use kairos_proto::{Identity, SignedContentManifest, SignedPlacement};
+use kairos_proto::{Identity, SignedContentManifest, SignedPlacement, SignedTombstone};
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -66,6 +66,14 @@ impl DirectoryClient {
     ) -> Result<(), ClientError> {
         let path = format!("/v1/placements/{}", placement.file_id());
         self.put_everywhere::<PlacementResponse>(&path, placement.as_bytes())
+            .await
+    }
+
+    /// Publishes the uploader's tombstone of a file to every directory (revoke). Succeeds
+    /// when at least one accepted it.
+    pub async fn publish_tombstone(&self, tombstone: &SignedTombstone) -> Result<(), ClientError> {
+        let path = format!("/v1/tombstones/{}", tombstone.file_id());
+        self.put_everywhere::<TombstoneResponse>(&path, tombstone.as_bytes())
             .await
     }
 

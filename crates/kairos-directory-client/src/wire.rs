@@ -56,6 +56,13 @@ pub struct PlacementResponse {
     pub created: bool,
 }
 
+/// `PUT /v1/tombstones/{id}` → 201 (revoked now) or 200 (revoked already).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TombstoneResponse {
+    pub id: String,
+    pub created: bool,
+}
+
 /// One item of the federation feed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SyncItem {

@@ -25,7 +25,9 @@
 use crate::api_error::{bad_query, internal};
 use crate::config::Sibling;
 use crate::state::App;
-use crate::store::{FeedItem, ItemKind, ManifestWrite, NodeWrite, PlacementWrite, Store};
+use crate::store::{
+    FeedItem, ItemKind, ManifestWrite, NodeWrite, PlacementWrite, Store, TombstoneWrite,
+};
 use crate::validate::{self, admit_relayed_manifest, admit_relayed_record, Policy};
 use crate::writer::{Op, Outcome};
 use axum::extract::rejection::QueryRejection;
@@ -38,6 +40,7 @@ use kairos_directory_client::wire::{SyncItem, SyncPage};
 use kairos_net::{ApiError, ErrorBody, Transport};
 use kairos_proto::{
     AnyManifest, FileId, PlacementRecord, SignedContentManifest, SignedNodeRecord, SignedPlacement,
+    SignedTombstone, Tombstone,
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -102,6 +105,7 @@ fn sync_item(it: FeedItem) -> SyncItem {
             ItemKind::Node => "node",
             ItemKind::Manifest => "manifest",
             ItemKind::Placement => "placement",
+            ItemKind::Tombstone => "tombstone",
         }
         .to_owned(),
         id: (it.kind != ItemKind::Node).then(|| FileId(it.key).to_string()),
@@ -273,6 +277,7 @@ async fn store_page(
         nodes: items.nodes,
         manifests: items.manifests,
         placements: items.placements,
+        tombstones: items.tombstones,
     };
     if let Outcome::Pulled {
         stored_nodes,
@@ -317,6 +322,7 @@ pub struct Verified {
     pub nodes: Vec<NodeWrite>,
     pub manifests: Vec<ManifestWrite>,
     pub placements: Vec<PlacementWrite>,
+    pub tombstones: Vec<TombstoneWrite>,
     pub skipped: usize,
 }
 
@@ -343,6 +349,10 @@ pub fn verify_items(
                 page_manifests.get(id).cloned().or_else(|| stored(id))
             })
             .map(|w| out.placements.push(w)),
+            "tombstone" => verify_tombstone(&item, |id| {
+                page_manifests.get(id).cloned().or_else(|| stored(id))
+            })
+            .map(|w| out.tombstones.push(w)),
             other => Err(format!("unknown item kind {other:?}")),
         };
         if let Err(reason) = result {
@@ -381,6 +391,32 @@ fn verify_placement(
         seq: placement.seq(),
         bytes: placement.into_bytes(),
         quota: p.manifest_quota,
+    })
+}
+
+/// A relayed tombstone is verified against the file's manifest (from the page or stored) as
+/// a client's would be, except for the release time: the origin checked it with its clock
+/// when it accepted the tombstone, and a revoke must not be undone by relaying it late.
+fn verify_tombstone(
+    item: &SyncItem,
+    manifest_of: impl FnOnce(&FileId) -> Option<SignedContentManifest>,
+) -> Result<TombstoneWrite, String> {
+    let id = item_id(item)?;
+    let bytes = BASE64
+        .decode(item.data.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let claimed = Tombstone::decode_unverified(&bytes).map_err(|e| e.to_string())?;
+    if claimed.file_id != id {
+        return Err("tombstone item names another file than its tombstone".into());
+    }
+    let manifest = manifest_of(&id).ok_or("tombstone of a version 2 manifest not held here")?;
+    let t = SignedTombstone::verify(bytes, &manifest).map_err(|e| e.to_string())?;
+    if t.tombstone().created > manifest.manifest().release {
+        return Err("tombstone signed after the file's release".into());
+    }
+    Ok(TombstoneWrite {
+        id,
+        bytes: t.into_bytes(),
     })
 }
 

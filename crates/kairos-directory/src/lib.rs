@@ -75,6 +75,7 @@ mod server;
 mod state;
 mod store;
 mod sweep;
+mod tombstones;
 mod validate;
 mod writer;
 

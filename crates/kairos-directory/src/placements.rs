@@ -42,6 +42,7 @@ pub async fn publish(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = parse_id(path)?;
+    crate::tombstones::refuse_revoked(&app, &id)?;
     let _slot = body_slot(&app.uploads, SLOT_WAIT, "manifest uploads").await?;
     let limit = app.cfg.limits.max_manifest_bytes;
     let bytes = read_limited(&app, &headers, body, limit, "the placement record").await?;
@@ -125,6 +126,7 @@ pub async fn fetch(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(path)?;
+    crate::tombstones::refuse_revoked(&app, &id)?;
     let now = app.now();
     let signer = request_signer(&app, &headers, &method, &uri, now)?;
     let Some(row) = app.store.manifest(&id, |_| false).map_err(internal)? else {

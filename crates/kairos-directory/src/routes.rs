@@ -11,6 +11,7 @@ use crate::federation;
 use crate::handler::{bytes_response, parse_id, read_limited, request_signer, unexpected};
 use crate::nodes::NodeEntry;
 use crate::placements;
+use crate::tombstones::{self, refuse_revoked};
 use crate::state::App;
 use crate::store::{ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite};
 use crate::validate::{self, manifest_error, record_error};
@@ -45,6 +46,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/v1/placements/{id}",
             put(placements::publish).get(placements::fetch),
+        )
+        .route(
+            "/v1/tombstones/{id}",
+            put(tombstones::publish).get(tombstones::fetch),
         )
         .route("/v1/sync", get(federation::feed))
         .route(
@@ -172,6 +177,7 @@ async fn publish(
 ) -> Result<Response, ApiError> {
     let id = parse_id(path)?;
     // Bounds the memory held by bodies being buffered (and verified) at once.
+    refuse_revoked(&app, &id)?;
     let _slot = body_slot(&app.uploads, SLOT_WAIT, "manifest uploads").await?;
     let limit = app.cfg.limits.max_manifest_bytes;
     let bytes = read_limited(&app, &headers, body, limit, "the manifest").await?;
@@ -259,6 +265,7 @@ async fn fetch_manifest(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(path)?;
+    refuse_revoked(&app, &id)?;
     let now = app.now();
     // A request carrying signature headers must verify; one without any is anonymous.
     let signer = request_signer(&app, &headers, &method, &uri, now)?;

@@ -61,6 +61,8 @@ const MANIFEST_EXPIRY: TableDefinition<(u64, [u8; 32]), ()> =
 /// (seq, placement record seq, signed bytes)
 type PlacementValue = (u64, u64, &'static [u8]);
 const PLACEMENTS: TableDefinition<[u8; 32], PlacementValue> = TableDefinition::new("placements");
+/// (seq, signed tombstone bytes): files their uploader revoked.
+const REVOKED: TableDefinition<[u8; 32], (u64, &[u8])> = TableDefinition::new("revoked");
 const LOG: TableDefinition<u64, (u8, [u8; 32])> = TableDefinition::new("log");
 const CURSORS: TableDefinition<[u8; 32], (u64, u64)> = TableDefinition::new("cursors");
 const BEACONS: TableDefinition<([u8; 32], u64), [u8; 48]> = TableDefinition::new("beacons");
@@ -72,6 +74,7 @@ pub enum ItemKind {
     Node = 1,
     Manifest = 2,
     Placement = 3,
+    Tombstone = 4,
 }
 
 impl ItemKind {
@@ -80,6 +83,7 @@ impl ItemKind {
             1 => Some(ItemKind::Node),
             2 => Some(ItemKind::Manifest),
             3 => Some(ItemKind::Placement),
+            4 => Some(ItemKind::Tombstone),
             _ => None,
         }
     }
@@ -128,6 +132,24 @@ pub struct ManifestWrite {
     pub bytes: Vec<u8>,
     /// Most manifest bytes the store may hold with this one (`limits.manifest_store_bytes`).
     pub quota: u64,
+}
+
+/// A verified tombstone (revocation by the uploader, before release) of a stored manifest.
+#[derive(Clone, Debug)]
+pub struct TombstoneWrite {
+    pub id: FileId,
+    pub bytes: Vec<u8>,
+}
+
+/// What storing a tombstone did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TombstoneOutcome {
+    /// The file is revoked now; its placement was deleted.
+    Stored,
+    /// It was revoked already.
+    Existing,
+    /// No manifest with this id is stored.
+    UnknownManifest,
 }
 
 /// A verified placement record to store under the file id it places.
@@ -288,6 +310,13 @@ impl Store {
         Ok(Some(row))
     }
 
+    /// The tombstone of `id`, if its uploader revoked it.
+    pub fn tombstone(&self, id: &FileId) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(REVOKED)?;
+        Ok(table.get(&id.0)?.map(|g| g.value().1.to_vec()))
+    }
+
     /// The stored placement of `id`: `(record seq, signed bytes)`.
     pub fn placement(&self, id: &FileId) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let txn = self.read()?;
@@ -347,6 +376,7 @@ impl Store {
         let nodes = txn.open_table(NODES)?;
         let manifests = txn.open_table(MANIFESTS)?;
         let placements = txn.open_table(PLACEMENTS)?;
+        let revoked = txn.open_table(REVOKED)?;
         let mut items = Vec::new();
         let mut bytes_total = 0usize;
         let mut next = since;
@@ -363,6 +393,7 @@ impl Store {
                 ItemKind::Node => nodes.get(&key)?.map(|g| g.value().2.to_vec()),
                 ItemKind::Manifest => manifests.get(&key)?.map(|g| g.value().3.to_vec()),
                 ItemKind::Placement => placements.get(&key)?.map(|g| g.value().2.to_vec()),
+                ItemKind::Tombstone => revoked.get(&key)?.map(|g| g.value().1.to_vec()),
             };
             let Some(bytes) = bytes else {
                 return Err(StoreError::Corrupt(format!(
@@ -439,6 +470,7 @@ pub(crate) struct Tables<'t> {
     manifests: Table<'t, [u8; 32], ManifestValue>,
     expiry: Table<'t, (u64, [u8; 32]), ()>,
     placements: Table<'t, [u8; 32], PlacementValue>,
+    revoked: Table<'t, [u8; 32], (u64, &'static [u8])>,
     log: Table<'t, u64, (u8, [u8; 32])>,
     cursors: Table<'t, [u8; 32], (u64, u64)>,
     beacons: Table<'t, ([u8; 32], u64), [u8; 48]>,
@@ -460,6 +492,7 @@ impl<'t> Tables<'t> {
             manifests: txn.open_table(MANIFESTS)?,
             expiry: txn.open_table(MANIFEST_EXPIRY)?,
             placements: txn.open_table(PLACEMENTS)?,
+            revoked: txn.open_table(REVOKED)?,
             log: txn.open_table(LOG)?,
             cursors: txn.open_table(CURSORS)?,
             beacons: txn.open_table(BEACONS)?,
@@ -537,7 +570,7 @@ impl<'t> Tables<'t> {
         &mut self,
         w: &PlacementWrite,
     ) -> Result<PlacementOutcome, StoreError> {
-        if self.manifests.get(&w.id.0)?.is_none() {
+        if self.manifests.get(&w.id.0)?.is_none() || self.revoked.get(&w.id.0)?.is_some() {
             return Ok(PlacementOutcome::UnknownManifest);
         }
         let old = self.placements.get(&w.id.0)?.map(|g| {
@@ -576,6 +609,30 @@ impl<'t> Tables<'t> {
         }
         self.log.insert(seq, (ItemKind::Placement as u8, w.id.0))?;
         Ok(PlacementOutcome::Stored)
+    }
+
+    /// Marks a stored manifest revoked and deletes its placement. The manifest row stays (a
+    /// sibling may need it to verify the tombstone; it is never served again) and both expire
+    /// together.
+    pub(crate) fn put_tombstone(
+        &mut self,
+        w: &TombstoneWrite,
+    ) -> Result<TombstoneOutcome, StoreError> {
+        if self.manifests.get(&w.id.0)?.is_none() {
+            return Ok(TombstoneOutcome::UnknownManifest);
+        }
+        if self.revoked.get(&w.id.0)?.is_some() {
+            return Ok(TombstoneOutcome::Existing);
+        }
+        if let Some(g) = self.placements.remove(&w.id.0)? {
+            let (seq, _, bytes) = g.value();
+            self.manifest_bytes = self.manifest_bytes.saturating_sub(bytes.len() as u64);
+            self.log.remove(seq)?;
+        }
+        let seq = self.seq();
+        self.revoked.insert(&w.id.0, (seq, w.bytes.as_slice()))?;
+        self.log.insert(seq, (ItemKind::Tombstone as u8, w.id.0))?;
+        Ok(TombstoneOutcome::Stored)
     }
 
     /// Stores a verified beacon, then deletes the chain's lowest rounds beyond `w.cap`.
@@ -662,6 +719,9 @@ impl<'t> Tables<'t> {
                 self.manifest_bytes = self.manifest_bytes.saturating_sub(bytes.len() as u64);
                 self.log.remove(seq)?;
                 report.placements += 1;
+            }
+            if let Some(g) = self.revoked.remove(&id)? {
+                self.log.remove(g.value().0)?;
             }
             report.manifests += 1;
         }

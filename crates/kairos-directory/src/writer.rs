@@ -9,7 +9,7 @@
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::store::{
     BeaconOutcome, BeaconWrite, ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite,
-    PlacementOutcome, PlacementWrite, Store, SweepReport, Tables,
+    PlacementOutcome, PlacementWrite, TombstoneOutcome, TombstoneWrite, Store, SweepReport, Tables,
 };
 use kairos_host::writer::{Apply, BatchLimits};
 use kairos_host::StoreError;
@@ -29,6 +29,7 @@ pub enum Op {
     Node(NodeWrite),
     Manifest(ManifestWrite),
     Placement(PlacementWrite),
+    Tombstone(TombstoneWrite),
     /// A beacon verified by the relay.
     Beacon(BeaconWrite),
     /// A federation page: its items and the new cursor, atomically (manifests before
@@ -40,6 +41,7 @@ pub enum Op {
         nodes: Vec<NodeWrite>,
         manifests: Vec<ManifestWrite>,
         placements: Vec<PlacementWrite>,
+        tombstones: Vec<TombstoneWrite>,
     },
     Sweep {
         now: u64,
@@ -54,11 +56,13 @@ impl Op {
             Op::Node(n) => n.record.as_bytes().len(),
             Op::Manifest(m) => m.bytes.len(),
             Op::Placement(p) => p.bytes.len(),
+            Op::Tombstone(t) => t.bytes.len(),
             Op::Beacon(b) => b.signature.len(),
             Op::Pulled {
                 nodes,
                 manifests,
                 placements,
+                tombstones,
                 ..
             } => {
                 nodes
@@ -67,6 +71,7 @@ impl Op {
                     .sum::<usize>()
                     + manifests.iter().map(|m| m.bytes.len()).sum::<usize>()
                     + placements.iter().map(|p| p.bytes.len()).sum::<usize>()
+                    + tombstones.iter().map(|t| t.bytes.len()).sum::<usize>()
             }
             Op::Sweep { .. } => 0,
         }
@@ -79,6 +84,7 @@ pub enum Outcome {
     Node(NodeOutcome),
     Manifest(ManifestOutcome),
     Placement(PlacementOutcome),
+    Tombstone(TombstoneOutcome),
     Beacon(BeaconOutcome),
     Pulled {
         /// Indices (into the op's `nodes`) of the records that were newer and got stored.
@@ -155,6 +161,7 @@ fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
         Op::Node(n) => Outcome::Node(t.put_node(n)?),
         Op::Manifest(m) => Outcome::Manifest(t.put_manifest(m)?),
         Op::Placement(p) => Outcome::Placement(t.put_placement(p)?),
+        Op::Tombstone(w) => Outcome::Tombstone(t.put_tombstone(w)?),
         Op::Beacon(b) => Outcome::Beacon(t.put_beacon(b)?),
         Op::Pulled {
             sibling,
@@ -163,8 +170,9 @@ fn apply_one(t: &mut Tables, op: &Op) -> Result<Outcome, StoreError> {
             nodes,
             manifests,
             placements,
+            tombstones,
         } => {
-            let out = apply_pulled(t, nodes, manifests, placements)?;
+            let out = apply_pulled(t, nodes, manifests, placements, tombstones)?;
             t.set_cursor(sibling, *epoch, *cursor)?;
             out
         }
@@ -182,6 +190,7 @@ fn apply_pulled(
     nodes: &[NodeWrite],
     manifests: &[ManifestWrite],
     placements: &[PlacementWrite],
+    tombstones: &[TombstoneWrite],
 ) -> Result<Outcome, StoreError> {
     let (mut stored_nodes, mut m_new, mut p_new, mut conflicts, mut full) =
         (Vec::new(), 0, 0, 0, 0);
@@ -207,6 +216,10 @@ fn apply_pulled(
             | PlacementOutcome::Stale { .. }
             | PlacementOutcome::UnknownManifest => {}
         }
+    }
+    for w in tombstones {
+        // Unknown here (expired, never relayed): nothing to revoke.
+        t.put_tombstone(w)?;
     }
     Ok(Outcome::Pulled {
         stored_nodes,

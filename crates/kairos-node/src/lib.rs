@@ -63,6 +63,7 @@ mod placement;
 mod plan;
 mod put;
 mod repair;
+mod revoke;
 mod socket;
 mod start;
 mod state;

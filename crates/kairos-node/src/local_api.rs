@@ -10,6 +10,7 @@
 //! * `GET /v1/files/{id}` → [`FileReport`] (`kairos info`);
 //! * `GET /v1/check/{id}` → [`CheckReport`], one of this node's uploads (`kairos check`).
 //! * `POST /v1/repair/{id}` → [`RepairReport`], audit and repair one (`kairos repair`).
+//! * `POST /v1/revoke/{id}` → [`RevokeReport`], take one back before release (`kairos revoke`).
 //!
 //! Invariants: the socket is the only way in (no TCP port), so only the daemon's user can
 //! drive it; a put or get whose client disconnects is cancelled (its temporary files are
@@ -18,7 +19,7 @@
 use crate::ops::{EventSink, OpError};
 use crate::state::Node;
 use crate::wire::{
-    CheckReport, Event, FileReport, GetRequest, PutRequest, RepairReport, StartResult, Status,
+    CheckReport, Event, FileReport, GetRequest, PutRequest, RepairReport, RevokeReport, StartResult, Status,
     Uploads,
 };
 use crate::{get, heartbeat, put};
@@ -54,6 +55,7 @@ pub fn router(node: Arc<Node>, stop: CancellationToken) -> Router {
         .route("/v1/files/{id}", get_route(file_info))
         .route("/v1/check/{id}", get_route(file_check))
         .route("/v1/repair/{id}", post(file_repair))
+        .route("/v1/revoke/{id}", post(file_revoke))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .with_state(Local { node, stop })
@@ -116,6 +118,17 @@ async fn file_repair(
     Ok(Json(report))
 }
 
+async fn file_revoke(
+    State(l): State<Local>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<RevokeReport>, ApiError> {
+    let id = parse_id(&id)?;
+    let report = crate::revoke::revoke(&l.node, &id)
+        .await
+        .map_err(op_error)?;
+    Ok(Json(report))
+}
+
 fn parse_id(id: &str) -> Result<kairos_proto::FileId, ApiError> {
     id.parse()
         .map_err(|e| ApiError::bad_request("bad_file_id", format!("{e}")))
@@ -125,6 +138,7 @@ fn parse_id(id: &str) -> Result<kairos_proto::FileId, ApiError> {
 fn op_error(e: OpError) -> ApiError {
     let status = match e {
         OpError::NotFound => StatusCode::NOT_FOUND,
+        OpError::Revoked => StatusCode::GONE,
         OpError::BadInput(_) => StatusCode::BAD_REQUEST,
         OpError::DirectoryUnreachable(_) => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

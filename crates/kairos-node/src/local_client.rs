@@ -12,7 +12,7 @@ pub use crate::wire::{
     BadPiece, DirectoryStatus, ErrorEvent, Event, GetResult, PutResult, StartResult, Status,
 };
 use crate::wire::{
-    CheckReport, FileReport, GetRequest, LockChoice, PutRequest, RepairReport, Uploads,
+    CheckReport, FileReport, GetRequest, LockChoice, PutRequest, RepairReport, RevokeReport, Uploads,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -217,6 +217,14 @@ impl LocalClient {
     pub async fn repair(&self, id: &FileId) -> Result<RepairReport, LocalError> {
         let resp = self
             .request(Method::POST, &format!("/v1/repair/{id}"), None)
+            .await?;
+        self.json(resp).await
+    }
+
+    /// Revokes this node's upload `id` before its release.
+    pub async fn revoke(&self, id: &FileId) -> Result<RevokeReport, LocalError> {
+        let resp = self
+            .request(Method::POST, &format!("/v1/revoke/{id}"), None)
             .await?;
         self.json(resp).await
     }

@@ -26,6 +26,8 @@ pub enum OpError {
     ReleaseInPast { release: u64, now: u64 },
     #[error("release time {} is further ahead than this node allows (at most {}); choose an earlier time", rfc3339(*release), rfc3339(*max))]
     ReleaseTooFar { release: u64, max: u64 },
+    #[error("the file was revoked by its uploader before its release: it will never open")]
+    Revoked,
     #[error("{0}")]
     NotEnoughPieces(String),
     #[error("{0}")]
@@ -50,6 +52,7 @@ impl OpError {
             OpError::NotEnoughNodes { .. } => "not_enough_nodes",
             OpError::NotEnoughIndependentNodes { .. } => "not_enough_independent_nodes",
             OpError::NotFound => "not_found",
+            OpError::Revoked => "revoked",
             OpError::ReleaseInPast { .. } => "release_in_past",
             OpError::ReleaseTooFar { .. } => "release_too_far",
             OpError::NotEnoughPieces(_) => "not_enough_pieces",
@@ -89,6 +92,7 @@ impl From<kairos_directory_client::ClientError> for OpError {
         match e {
             C::Locked { until } => OpError::Locked { until },
             C::NotFound => OpError::NotFound,
+            C::Revoked => OpError::Revoked,
             other => OpError::DirectoryUnreachable(other.to_string()),
         }
     }

@@ -235,6 +235,19 @@ pub struct RepairReport {
     pub elapsed_ms: u64,
 }
 
+/// `POST /v1/revoke/{id}` → 200: what revoking one of this node's uploads did
+/// (`kairos revoke`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RevokeReport {
+    pub id: FileId,
+    /// Pieces of the file, holders that deleted theirs, holders that no longer had them.
+    pub pieces: usize,
+    pub deleted: usize,
+    pub already_gone: usize,
+    /// Holders that could not be asked or refused (their pieces expire with their retention).
+    pub failed: Vec<String>,
+}
+
 /// One piece a repair rebuilt.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RepairedPiece {

@@ -186,3 +186,93 @@ async fn audits_find_partial_and_deleted_pieces_and_repair_rebuilds_them() {
     assert_eq!(std::fs::read(out.join("kept.bin")).unwrap(), bytes);
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoke_deletes_every_piece_and_the_directory_says_revoked() {
+    let clock = manual_clock();
+    let net = Net::start(6, small_params(), clock.clock()).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = write_file(work.path(), "secret.bin", &data(300_000, 5));
+    let release = clock.now() + 600;
+    let client = net.client(0);
+    let id = client.put(&path, release, |_| {}).await.unwrap().id;
+    let kept = client.put(&path, release, |_| {}).await.unwrap().id;
+    let dir = DirectoryClient::new(Transport::Direct, vec![net.dir_addr()])
+        .unwrap()
+        .with_clock(clock.clock());
+    // The manifest bytes, as the uploader sees them before release (to re-publish below).
+    let node_identity = kairos_net::home::load_or_create_identity(&net.configs[0].home).unwrap();
+    let upload = (client.uploads().await.unwrap().uploads)
+        .into_iter()
+        .find(|u| u.id == id)
+        .unwrap();
+    let salt: [u8; 32] = data_encoding::HEXLOWER
+        .decode(upload.salt.as_bytes())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let uploader = node_identity.per_file_key(&salt);
+    let AnyManifest::V2(m) = dir.fetch_any_manifest(&id, Some(&uploader)).await.unwrap() else {
+        panic!("not a v2 manifest");
+    };
+    let hashes: Vec<PieceHash> = m.manifest().blocks.iter().flat_map(|b| b.hashes.clone()).collect();
+
+    // Only the uploader's node can revoke.
+    let err = net.client(2).revoke(&id).await.unwrap_err();
+    assert!(err.to_string().contains("not an upload of this node"), "{err}");
+    // A tombstone signed by another key is refused by the directory.
+    let forged = kairos_proto::Tombstone {
+        file_id: id,
+        created: clock.now(),
+    }
+    .sign(&Identity::generate());
+    let e = dir.publish_tombstone(&forged).await.unwrap_err();
+    assert!(e.to_string().contains("403"), "{e}");
+
+    let report = client.revoke(&id).await.unwrap();
+    assert_eq!(report.pieces, hashes.len());
+    assert_eq!(report.deleted, hashes.len(), "{report:?}");
+    assert!(report.failed.is_empty());
+    // Gone from every holder's store: nobody holds any piece of it any more.
+    for i in 0..6 {
+        let addr = net.node(i).peer_addr().to_string();
+        for h in &hashes {
+            let url = Transport::url(&addr, &format!("/v1/pieces/{}", hash_to_text(h)));
+            assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
+        }
+    }
+    // The directory answers 410 for manifest and placement, even to the uploader, and does
+    // not take the manifest back.
+    let url = Transport::url(&net.dir_addr(), &format!("/v1/manifests/{id}"));
+    let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.status(), 410);
+    assert!(resp.text().await.unwrap().contains("revoked by its uploader"));
+    let again = reqwest::Client::new()
+        .put(&url)
+        .body(m.as_bytes().to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 410);
+    assert!(matches!(
+        dir.fetch_any_manifest(&id, Some(&uploader)).await,
+        Err(kairos_directory::ClientError::Revoked)
+    ));
+    assert!(client.uploads().await.unwrap().uploads.iter().any(|u| u.id == id && u.revoked.is_some()));
+
+    // After release: get says revoked; the other file is untouched; a late revoke is refused.
+    clock.advance(Duration::from_secs(601));
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let err = net
+        .client(4)
+        .get(&id, &out.join("x"), |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("revoked by its uploader"), "{err}");
+    assert!(!out.join("x").exists());
+    net.client(4).get(&kept, &out.join("kept"), |_| {}).await.unwrap();
+    let late = client.revoke(&kept).await.unwrap_err();
+    assert!(late.to_string().contains("cannot be revoked"), "{late}");
+    net.shutdown().await;
+}

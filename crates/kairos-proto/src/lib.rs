@@ -30,4 +30,4 @@ pub use manifest::{
 pub use placement::{PlacementError, PlacementRecord, SignedPlacement};
 pub use record::{NodeRecord, RecordError, SignedNodeRecord};
 pub use request::{ReplayGuard, RequestAuth, RequestError};
-pub use tombstone::{SignedTombstone, Tombstone, TombstoneError};
+pub use tombstone::{SignedTombstone, Tombstone, TombstoneError, TOMBSTONE_LEN};

@@ -64,6 +64,14 @@ pub enum Command {
     /// also does this on its own every --audit-interval. Exit code 1 when a block is beyond
     /// repair (fewer than k healthy pieces).
     Repair(InfoArgs),
+    /// Take one of this node's uploads back before its release: it will never open.
+    ///
+    /// Every holder is asked to delete its pieces, and every directory replaces the manifest
+    /// and placement with the uploader's signed tombstone (siblings get it too); a get then
+    /// says "revoked by its uploader". Only the uploader's node can revoke, and only before the
+    /// release time. Holders that cannot be reached keep their pieces until their retention
+    /// ends, but nobody can find or open them.
+    Revoke(InfoArgs),
     /// Start a local network (a directory and N daemons on loopback) until Ctrl-C.
     Devnet(DevnetArgs),
     /// Run the whole story on a throw-away local network: put, get refused, wait, get, compare.

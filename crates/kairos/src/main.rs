@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Command::Get(a) => a.json,
         Command::Info(a) => a.json,
         Command::Ls(a) => a.json,
-        Command::Check(a) | Command::Repair(a) => a.json,
+        Command::Check(a) | Command::Repair(a) | Command::Revoke(a) => a.json,
         _ => false,
     };
     let result = match cli.command {
@@ -68,6 +68,7 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Ls(a) => cmd::files::ls(a).await,
         Command::Check(a) => cmd::files::check(a).await,
         Command::Repair(a) => cmd::files::repair(a).await,
+        Command::Revoke(a) => cmd::files::revoke(a).await,
         Command::Devnet(a) => cmd::devnet::run(a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
         Command::Selftest(_) | Command::Completions(_) | Command::Man(_) => {

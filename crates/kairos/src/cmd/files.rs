@@ -151,6 +151,27 @@ pub async fn repair(args: InfoArgs) -> Result<()> {
     Ok(())
 }
 
+pub async fn revoke(args: InfoArgs) -> Result<()> {
+    let id: FileId = (args.file_id.parse())
+        .map_err(|e| Exit(EXIT_USAGE, format!("{e} (see `kairos revoke --help`)")))?;
+    let report = client(&args.client)?.revoke(&id).await?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    outln!(
+        "{}: revoked; {} of {} pieces deleted by their holders ({} already gone)",
+        report.id,
+        report.deleted,
+        report.pieces,
+        report.already_gone
+    );
+    for why in &report.failed {
+        outln!("  not deleted (expires with the holder's retention): {why}");
+    }
+    Ok(())
+}
+
 pub async fn ls(args: LsArgs) -> Result<()> {
     let list = client(&args.client)?.uploads().await?;
     if args.json {
