@@ -9,6 +9,7 @@
 //! | `node_floor` | node key | newest record timestamp accepted for the key (replay state) |
 //! | `manifests` | file id | (seq, release, uploader key, signed manifest bytes, v1 or v2) |
 //! | `placements` | file id | (seq, placement record seq, signed placement bytes) |
+//! | `revoked` | file id | (seq, signed tombstone bytes): the file was revoked by its uploader |
 //! | `manifest_expiry` | (release + retention, file id) | () |
 //! | `log` | seq | (kind, node key or file id) |
 //! | `cursors` | sibling key | (sibling epoch, last seq pulled) |
@@ -260,6 +261,7 @@ impl Store {
             txn.open_table(MANIFESTS)?;
             txn.open_table(MANIFEST_EXPIRY)?;
             txn.open_table(PLACEMENTS)?;
+            txn.open_table(REVOKED)?;
             txn.open_table(LOG)?;
             txn.open_table(CURSORS)?;
             count_manifest_bytes(txn)?;

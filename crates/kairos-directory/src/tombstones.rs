@@ -16,8 +16,8 @@ use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use kairos_directory_client::wire::TombstoneResponse;
 use kairos_net::ApiError;
 use kairos_proto::{FileId, SignedContentManifest, SignedTombstone, TombstoneError, TOMBSTONE_LEN};
@@ -75,12 +75,17 @@ pub async fn publish(
         id,
         bytes: tombstone.into_bytes(),
     };
-    match app.writer.submit(Op::Tombstone(write)).await.map_err(internal)? {
+    match app
+        .writer
+        .submit(Op::Tombstone(write))
+        .await
+        .map_err(internal)?
+    {
         Outcome::Tombstone(TombstoneOutcome::Stored) => Ok(answer(id, true)),
         Outcome::Tombstone(TombstoneOutcome::Existing) => Ok(answer(id, false)),
-        Outcome::Tombstone(TombstoneOutcome::UnknownManifest) => Err(ApiError::not_found(
-            format!("this directory has no manifest {id} to revoke (it expired)"),
-        )),
+        Outcome::Tombstone(TombstoneOutcome::UnknownManifest) => Err(ApiError::not_found(format!(
+            "this directory has no manifest {id} to revoke (it expired)"
+        ))),
         other => Err(unexpected(other)),
     }
 }

@@ -9,7 +9,7 @@
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::store::{
     BeaconOutcome, BeaconWrite, ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite,
-    PlacementOutcome, PlacementWrite, TombstoneOutcome, TombstoneWrite, Store, SweepReport, Tables,
+    PlacementOutcome, PlacementWrite, Store, SweepReport, Tables, TombstoneOutcome, TombstoneWrite,
 };
 use kairos_host::writer::{Apply, BatchLimits};
 use kairos_host::StoreError;

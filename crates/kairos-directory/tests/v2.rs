@@ -253,7 +253,7 @@ async fn node_record_of_another_key_is_refused() {
 }
 
 #[tokio::test]
-async fn federation_carries_v2_manifests_and_placements() {
+async fn federation_carries_v2_manifests_placements_and_tombstones() {
     init_tracing();
     let root = tempfile::tempdir().unwrap();
     let clk = clock();
@@ -295,6 +295,35 @@ async fn federation_carries_v2_manifests_and_placements() {
         (p == p2).then_some(())
     })
     .await;
+    // The uploader's tombstone at a reaches b: b answers `revoked` and takes nothing back.
+    let forged = kairos_proto::Tombstone {
+        file_id: m.id(),
+        created: now,
+    }
+    .sign(&Identity::generate());
+    assert!(to_a.publish_tombstone(&forged).await.is_err());
+    let tombstone = kairos_proto::Tombstone {
+        file_id: m.id(),
+        created: now,
+    }
+    .sign(&per_file);
+    to_a.publish_tombstone(&tombstone).await.unwrap();
+    eventually(15, "the tombstone to reach b", || async {
+        matches!(
+            at_b.fetch_any_manifest(&m.id(), Some(&per_file)).await,
+            Err(ClientError::Revoked)
+        )
+        .then_some(())
+    })
+    .await;
+    assert!(matches!(
+        at_b.fetch_placement(&m, Some(&per_file)).await,
+        Err(ClientError::Revoked)
+    ));
+    assert!(matches!(
+        at_b.publish_placement(&p2).await,
+        Err(ClientError::Revoked)
+    ));
     ha.shutdown().await;
     hb.shutdown().await;
 }

@@ -76,7 +76,14 @@ pub async fn audit_piece(node: &Node, file: &OwnFile, block: usize, shard: usize
     let chunks = pick_chunks(audit::chunk_count(piece_len));
     let answer = node
         .peers
-        .audit(&file.uploader, &holder.key, addr, &entry.hash, &chunks, node.now())
+        .audit(
+            &file.uploader,
+            &holder.key,
+            addr,
+            &entry.hash,
+            &chunks,
+            node.now(),
+        )
         .await;
     let proofs = match answer {
         Ok(p) => p,

@@ -19,8 +19,8 @@
 use crate::ops::{EventSink, OpError};
 use crate::state::Node;
 use crate::wire::{
-    CheckReport, Event, FileReport, GetRequest, PutRequest, RepairReport, RevokeReport, StartResult, Status,
-    Uploads,
+    CheckReport, Event, FileReport, GetRequest, PutRequest, RepairReport, RevokeReport,
+    StartResult, Status, Uploads,
 };
 use crate::{get, heartbeat, put};
 use axum::body::Body;

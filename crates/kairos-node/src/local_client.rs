@@ -12,7 +12,8 @@ pub use crate::wire::{
     BadPiece, DirectoryStatus, ErrorEvent, Event, GetResult, PutResult, StartResult, Status,
 };
 use crate::wire::{
-    CheckReport, FileReport, GetRequest, LockChoice, PutRequest, RepairReport, RevokeReport, Uploads,
+    CheckReport, FileReport, GetRequest, LockChoice, PutRequest, RepairReport, RevokeReport,
+    Uploads,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -64,7 +64,10 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/pieces/{hash}/audit",
             get(crate::peer_audit::audit_piece),
         )
-        .route("/v1/pieces/{hash}/shard", get(crate::peer_audit::fetch_shard))
+        .route(
+            "/v1/pieces/{hash}/shard",
+            get(crate::peer_audit::fetch_shard),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .layer(axum::middleware::from_fn_with_state(

@@ -201,7 +201,9 @@ impl PeerClient {
         );
         // A proof is a chunk and at most 48 chaining values.
         let cap = chunks.len() * (8 + 2 + 1024 + 1 + 48 * 32);
-        let bytes = self.signed_get(identity, holder, addr, &path, cap, now).await?;
+        let bytes = self
+            .signed_get(identity, holder, addr, &path, cap, now)
+            .await?;
         kairos_seal::audit::decode(&bytes)
             .ok_or_else(|| PeerError::Invalid("a malformed audit answer".into()))
     }
@@ -250,7 +252,11 @@ impl PeerClient {
 
 /// Reads a success answer's body, refusing more than `max_len` bytes.
 async fn read_capped(mut resp: reqwest::Response, max_len: usize) -> Result<Bytes, PeerError> {
-    let too_large = || PeerError::Invalid(format!("an answer larger than the {max_len} bytes expected"));
+    let too_large = || {
+        PeerError::Invalid(format!(
+            "an answer larger than the {max_len} bytes expected"
+        ))
+    };
     if resp.content_length().is_some_and(|n| n > max_len as u64) {
         return Err(too_large());
     }

@@ -63,7 +63,10 @@ async fn audit_all(node: &Node) {
         }
     };
     let now = node.now();
-    for u in uploads.iter().filter(|u| u.revoked.is_none() && now < u.release) {
+    for u in uploads
+        .iter()
+        .filter(|u| u.revoked.is_none() && now < u.release)
+    {
         let result = match OwnFile::load(node, &u.id).await {
             Ok(file) => repair_loaded(node, &file).await,
             Err(e) => Err(e),
@@ -128,8 +131,17 @@ pub async fn repair_loaded(node: &Node, file: &OwnFile) -> Result<RepairReport, 
                 report.lost_blocks.push(block as u32);
                 continue;
             }
-            repair_block(node, file, block, &good, bad, &mut pool, &mut record, &mut report)
-                .await;
+            repair_block(
+                node,
+                file,
+                block,
+                &good,
+                bad,
+                &mut pool,
+                &mut record,
+                &mut report,
+            )
+            .await;
         }
         if !report.rebuilt.is_empty() {
             record.seq = record.seq.saturating_add(1);
@@ -143,7 +155,11 @@ pub async fn repair_loaded(node: &Node, file: &OwnFile) -> Result<RepairReport, 
     }
     let weakest = (0..file.plan.blocks.len())
         .map(|b| {
-            let moved = report.rebuilt.iter().filter(|r| r.block as usize == b).count();
+            let moved = report
+                .rebuilt
+                .iter()
+                .filter(|r| r.block as usize == b)
+                .count();
             healthy.get(&b).map_or(0, Vec::len) + moved
         })
         .min()
@@ -205,7 +221,14 @@ async fn repair_block(
         let Ok(addr) = &holder.addr else { continue };
         let fetched = node
             .peers
-            .fetch_shard(&file.uploader, &holder.key, addr, &piece.hash, shard_len, node.now())
+            .fetch_shard(
+                &file.uploader,
+                &holder.key,
+                addr,
+                &piece.hash,
+                shard_len,
+                node.now(),
+            )
             .await;
         let Ok(shard) = fetched else { continue };
         report.bytes_fetched += shard.len() as u64;
@@ -220,7 +243,10 @@ async fn repair_block(
         report.failed.push((
             block as u32,
             None,
-            format!("only {} of the {k} shards needed could be fetched", have.len()),
+            format!(
+                "only {} of the {k} shards needed could be fetched",
+                have.len()
+            ),
         ));
         return;
     }
@@ -239,7 +265,9 @@ async fn repair_block(
         let (share, bytes) = match rebuilt {
             Ok(r) => r,
             Err(e) => {
-                report.failed.push((block as u32, Some(*shard as u8), e.to_string()));
+                report
+                    .failed
+                    .push((block as u32, Some(*shard as u8), e.to_string()));
                 continue;
             }
         };
@@ -291,7 +319,14 @@ async fn store_somewhere(
     for c in pool.iter().filter(|c| !exclude.contains(&c.key)) {
         let stored = node
             .peers
-            .store(&file.uploader, &c.key, &c.addr, hash, body.clone(), node.now())
+            .store(
+                &file.uploader,
+                &c.key,
+                &c.addr,
+                hash,
+                body.clone(),
+                node.now(),
+            )
             .await;
         match stored {
             Ok(_) => return Some(c.key),

@@ -65,9 +65,15 @@ async fn audits_find_partial_and_deleted_pieces_and_repair_rebuilds_them() {
     let AnyManifest::V2(m) = dir.fetch_any_manifest(&id, Some(&uploader)).await.unwrap() else {
         panic!("not a v2 manifest");
     };
-    let placement = dir.fetch_newest_placement(&m, Some(&uploader)).await.unwrap();
+    let placement = dir
+        .fetch_newest_placement(&m, Some(&uploader))
+        .await
+        .unwrap();
     let params = m.manifest().params;
-    assert!(m.manifest().blocks.len() >= 2, "the test wants several blocks");
+    assert!(
+        m.manifest().blocks.len() >= 2,
+        "the test wants several blocks"
+    );
 
     // Healthy at first: every piece proven.
     let report = client.check(&id).await.unwrap();
@@ -154,7 +160,10 @@ async fn audits_find_partial_and_deleted_pieces_and_repair_rebuilds_them() {
     assert!(repaired.lost_blocks.is_empty() && repaired.failed.is_empty());
     assert_eq!(repaired.placement_seq, placement.seq() + 1);
     assert!(repaired.bytes_fetched > 0 && repaired.bytes_stored > 0);
-    let newer = dir.fetch_newest_placement(&m, Some(&uploader)).await.unwrap();
+    let newer = dir
+        .fetch_newest_placement(&m, Some(&uploader))
+        .await
+        .unwrap();
     assert_eq!(newer.seq(), placement.seq() + 1);
     let block1: Vec<PublicKey> = (0..6)
         .map(|s| *newer.record().holder_of(1, s).unwrap())
@@ -167,11 +176,16 @@ async fn audits_find_partial_and_deleted_pieces_and_repair_rebuilds_them() {
     let report = client.check(&id).await.unwrap();
     assert_eq!(report.weakest, 6, "{report:?}");
     assert_eq!(report.placement_seq, newer.seq());
-    assert!(client.uploads().await.unwrap().uploads[0].last_audit.is_some());
+    assert!(client.uploads().await.unwrap().uploads[0]
+        .last_audit
+        .is_some());
 
     // A node that did not upload the file cannot check or repair it.
     let err = net.client(3).repair(&id).await.unwrap_err();
-    assert!(err.to_string().contains("not an upload of this node"), "{err}");
+    assert!(
+        err.to_string().contains("not an upload of this node"),
+        "{err}"
+    );
 
     // After release the file comes back identical, the repaired pieces included.
     clock.advance(Duration::from_secs(601));
@@ -215,11 +229,19 @@ async fn revoke_deletes_every_piece_and_the_directory_says_revoked() {
     let AnyManifest::V2(m) = dir.fetch_any_manifest(&id, Some(&uploader)).await.unwrap() else {
         panic!("not a v2 manifest");
     };
-    let hashes: Vec<PieceHash> = m.manifest().blocks.iter().flat_map(|b| b.hashes.clone()).collect();
+    let hashes: Vec<PieceHash> = m
+        .manifest()
+        .blocks
+        .iter()
+        .flat_map(|b| b.hashes.clone())
+        .collect();
 
     // Only the uploader's node can revoke.
     let err = net.client(2).revoke(&id).await.unwrap_err();
-    assert!(err.to_string().contains("not an upload of this node"), "{err}");
+    assert!(
+        err.to_string().contains("not an upload of this node"),
+        "{err}"
+    );
     // A tombstone signed by another key is refused by the directory.
     let forged = kairos_proto::Tombstone {
         file_id: id,
@@ -246,7 +268,11 @@ async fn revoke_deletes_every_piece_and_the_directory_says_revoked() {
     let url = Transport::url(&net.dir_addr(), &format!("/v1/manifests/{id}"));
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), 410);
-    assert!(resp.text().await.unwrap().contains("revoked by its uploader"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("revoked by its uploader"));
     let again = reqwest::Client::new()
         .put(&url)
         .body(m.as_bytes().to_vec())
@@ -258,7 +284,13 @@ async fn revoke_deletes_every_piece_and_the_directory_says_revoked() {
         dir.fetch_any_manifest(&id, Some(&uploader)).await,
         Err(kairos_directory::ClientError::Revoked)
     ));
-    assert!(client.uploads().await.unwrap().uploads.iter().any(|u| u.id == id && u.revoked.is_some()));
+    assert!(client
+        .uploads()
+        .await
+        .unwrap()
+        .uploads
+        .iter()
+        .any(|u| u.id == id && u.revoked.is_some()));
 
     // After release: get says revoked; the other file is untouched; a late revoke is refused.
     clock.advance(Duration::from_secs(601));
@@ -271,7 +303,10 @@ async fn revoke_deletes_every_piece_and_the_directory_says_revoked() {
         .unwrap_err();
     assert!(err.to_string().contains("revoked by its uploader"), "{err}");
     assert!(!out.join("x").exists());
-    net.client(4).get(&kept, &out.join("kept"), |_| {}).await.unwrap();
+    net.client(4)
+        .get(&kept, &out.join("kept"), |_| {})
+        .await
+        .unwrap();
     let late = client.revoke(&kept).await.unwrap_err();
     assert!(late.to_string().contains("cannot be revoked"), "{late}");
     net.shutdown().await;

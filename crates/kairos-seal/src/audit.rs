@@ -136,9 +136,18 @@ pub fn verify(
     let context = hash_derive_key_context(PIECE_HASH_CONTEXT);
     let mode = Mode::DeriveKeyMaterial(&context);
     let mut cv = h.finalize_non_root();
-    for (level, (sibling, right)) in proof.siblings.iter().zip(&sibling_is_right).enumerate().rev()
+    for (level, (sibling, right)) in proof
+        .siblings
+        .iter()
+        .zip(&sibling_is_right)
+        .enumerate()
+        .rev()
     {
-        let (l, r) = if *right { (&cv, sibling) } else { (sibling, &cv) };
+        let (l, r) = if *right {
+            (&cv, sibling)
+        } else {
+            (sibling, &cv)
+        };
         if level == 0 {
             return merge_subtrees_root(l, r, mode).as_bytes() == hash;
         }

@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 /// `kairos check ID --json` on node `i` (exit 0, or 1 when a block is below k).
 fn check(net: &Net, i: usize, id: &str) -> serde_json::Value {
     let o = net.kairos(i, &["check", id, "--json"]);
-    serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| {
-        panic!("check --json: {e}\n{}\n{}", stdout(&o), stderr(&o))
-    })
+    serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("check --json: {e}\n{}\n{}", stdout(&o), stderr(&o)))
 }
 
 /// Node index by key.
@@ -45,10 +44,9 @@ fn setup(audit_interval: &str, release_in: u64) -> (Net, String, Vec<u8>, u64) {
     );
     let (path, data) = random_file(net.dir.path(), "capsule.bin", 600 * 1024 + 7);
     let release = now() + release_in;
-    let release_text = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + Duration::from_secs(release),
-    )
-    .to_string();
+    let release_text =
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(release))
+            .to_string();
     let id = put(&net, 0, &path, &release_text);
     (net, id, data, release)
 }
@@ -100,7 +98,10 @@ fn repair_keeps_a_file_through_the_loss_of_m_plus_2_holders() {
             std::thread::sleep(Duration::from_secs(1));
         }
     }
-    assert!(now() < release, "the churn outlasted the release time; raise it");
+    assert!(
+        now() < release,
+        "the churn outlasted the release time; raise it"
+    );
     wait_until(release);
     let (o, out) = get(&net, 0, &id, "back.bin");
     assert!(o.status.success(), "{}\n{}", stderr(&o), net.logs());

@@ -75,10 +75,9 @@ pub async fn check(args: InfoArgs) -> Result<()> {
             let mut gaps: Vec<String> = (b.missing.iter())
                 .map(|(shard, key)| format!("piece {shard} missing on {key}"))
                 .collect();
-            gaps.extend(
-                (b.corrupt.iter())
-                    .map(|(shard, key, why)| format!("piece {shard} on {key} failed its audit ({why})")),
-            );
+            gaps.extend((b.corrupt.iter()).map(|(shard, key, why)| {
+                format!("piece {shard} on {key} failed its audit ({why})")
+            }));
             gaps.extend(
                 (b.unreachable.iter())
                     .map(|(shard, key, why)| format!("piece {shard} on {key} unreachable ({why})")),
