@@ -156,6 +156,13 @@ async fn audits_find_partial_and_deleted_pieces_and_repair_rebuilds_them() {
 
     // Repair: both pieces rebuilt on nodes holding nothing of block 1, placement seq + 1.
     let repaired = client.repair(&id).await.unwrap();
+    eprintln!(
+        "repair: {} pieces rebuilt in {} ms, {} bytes fetched, {} bytes stored",
+        repaired.rebuilt.len(),
+        repaired.elapsed_ms,
+        repaired.bytes_fetched,
+        repaired.bytes_stored
+    );
     assert_eq!(repaired.rebuilt.len(), 2, "{repaired:?}");
     assert!(repaired.lost_blocks.is_empty() && repaired.failed.is_empty());
     assert_eq!(repaired.placement_seq, placement.seq() + 1);

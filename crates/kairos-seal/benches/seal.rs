@@ -206,7 +206,51 @@ fn per_block(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_block);
+/// What an audit costs a holder (proving `AUDIT_CHUNKS` random chunks of a default-size piece,
+/// which hashes the piece once per chunk) and the auditor (verifying them).
+fn audit(c: &mut Criterion) {
+    use kairos_seal::audit::{self, AUDIT_CHUNKS};
+    let piece: Vec<u8> = (0..Params::default().shard_size as usize + kairos_seal::SHARE_LEN)
+        .map(|i| (i * 31) as u8)
+        .collect();
+    let (share, shard) = piece.split_at(kairos_seal::SHARE_LEN);
+    let hash = kairos_seal::piece_hash(share, shard);
+    let share: [u8; kairos_seal::SHARE_LEN] = share.try_into().unwrap();
+    let count = audit::chunk_count(piece.len() as u64);
+    let chunks: Vec<u64> = (0..AUDIT_CHUNKS as u64)
+        .map(|i| i * count / AUDIT_CHUNKS as u64)
+        .collect();
+    let mut g = c.benchmark_group("audit");
+    g.throughput(Throughput::Bytes(piece.len() as u64));
+    g.bench_function("prove 8 chunks of one piece", |b| {
+        b.iter(|| {
+            let proofs: Vec<_> = chunks
+                .iter()
+                .map(|&i| audit::prove(&piece, i).unwrap())
+                .collect();
+            std::hint::black_box(audit::encode(&proofs))
+        })
+    });
+    let proofs: Vec<_> = chunks
+        .iter()
+        .map(|&i| audit::prove(&piece, i).unwrap())
+        .collect();
+    println!(
+        "audit answer: {} bytes for {AUDIT_CHUNKS} chunks of a {}-byte piece",
+        audit::encode(&proofs).len(),
+        piece.len()
+    );
+    g.bench_function("verify 8 chunks", |b| {
+        b.iter(|| {
+            proofs
+                .iter()
+                .all(|p| audit::verify(&hash, piece.len() as u64, &share, p))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, per_block, audit);
 
 fn main() {
     table();
