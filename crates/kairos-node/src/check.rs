@@ -18,7 +18,7 @@ use kairos_proto::FileId;
 pub async fn check(node: &Node, id: &FileId) -> Result<CheckReport, OpError> {
     let file = OwnFile::load(node, id).await?;
     let report = check_loaded(node, &file).await;
-    crate::history::note_audit(node, &file.upload, report.checked_at, report.weakest).await;
+    crate::own_file::note_audit(node, &file.upload, report.checked_at, report.weakest).await;
     Ok(report)
 }
 

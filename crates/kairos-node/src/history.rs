@@ -8,7 +8,6 @@
 //! that opens the file (no `T`; the salt is public in the manifest, and the per-file key needs
 //! the node seed too); a row that does not decode is reported, never a panic.
 
-use crate::state::Node;
 use crate::wire::Upload;
 use kairos_host::StoreError;
 use kairos_proto::FileId;
@@ -49,25 +48,4 @@ pub(crate) fn get(db: &redb::Database, id: &FileId) -> Result<Option<Upload>, St
     let table = txn.open_table(UPLOADS)?;
     let row = table.get(&id.0)?;
     row.map(|v| decode(v.value())).transpose()
-}
-
-/// Replaces the row of `upload` through the writer; a failure is logged (the history is a
-/// convenience, the file itself is not affected).
-pub(crate) async fn update(node: &Node, upload: Upload) {
-    let id = upload.id;
-    if let Err(e) = node
-        .writer
-        .submit(crate::writer::Op::RecordUpload(Box::new(upload)))
-        .await
-    {
-        tracing::warn!("could not update the upload history of {id}: {e}");
-    }
-}
-
-/// Notes an audit of `upload` at `at` whose weakest block had `weakest` healthy pieces.
-pub(crate) async fn note_audit(node: &Node, upload: &Upload, at: u64, weakest: usize) {
-    let mut u = upload.clone();
-    u.last_audit = Some(at);
-    u.weakest = Some(weakest);
-    update(node, u).await;
 }

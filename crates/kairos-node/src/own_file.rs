@@ -81,3 +81,24 @@ pub fn not_own(id: &FileId) -> OpError {
         "{id} is not an upload of this node (see `kairos ls`); only its uploader's node can check, repair or revoke a file"
     ))
 }
+
+/// Replaces the row of `upload` through the writer; a failure is logged (the history is a
+/// convenience, the file itself is not affected).
+pub(crate) async fn update(node: &Node, upload: Upload) {
+    let id = upload.id;
+    if let Err(e) = node
+        .writer
+        .submit(crate::writer::Op::RecordUpload(Box::new(upload)))
+        .await
+    {
+        tracing::warn!("could not update the upload history of {id}: {e}");
+    }
+}
+
+/// Notes an audit of `upload` at `at` whose weakest block had `weakest` healthy pieces.
+pub(crate) async fn note_audit(node: &Node, upload: &Upload, at: u64, weakest: usize) {
+    let mut u = upload.clone();
+    u.last_audit = Some(at);
+    u.weakest = Some(weakest);
+    update(node, u).await;
+}

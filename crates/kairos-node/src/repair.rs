@@ -164,7 +164,7 @@ pub async fn repair_loaded(node: &Node, file: &OwnFile) -> Result<RepairReport, 
         })
         .min()
         .unwrap_or(n);
-    crate::history::note_audit(node, &file.upload, node.now(), weakest).await;
+    crate::own_file::note_audit(node, &file.upload, node.now(), weakest).await;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -210,35 +210,7 @@ async fn repair_block(
     let params = file.plan.params;
     let k = params.k();
     let entry = &file.plan.blocks[block];
-    let shard_len = (file.piece_len(block) as usize).saturating_sub(kairos_seal::SHARE_LEN);
-    let mut have: Vec<(usize, Bytes)> = Vec::new();
-    for &s in good {
-        if have.len() == k {
-            break;
-        }
-        let piece = &entry.pieces[s];
-        let holder = &file.plan.holders[piece.peer as usize];
-        let Ok(addr) = &holder.addr else { continue };
-        let fetched = node
-            .peers
-            .fetch_shard(
-                &file.uploader,
-                &holder.key,
-                addr,
-                &piece.hash,
-                shard_len,
-                node.now(),
-            )
-            .await;
-        let Ok(shard) = fetched else { continue };
-        report.bytes_fetched += shard.len() as u64;
-        let Ok(share) = regenerate_share(&file.repair_seed, block as u32, s, &params) else {
-            continue;
-        };
-        if piece_hash(&share[..], &shard) == piece.hash {
-            have.push((s, shard));
-        }
-    }
+    let have = fetch_shards(node, file, block, good, &mut report.bytes_fetched).await;
     if have.len() < k {
         report.failed.push((
             block as u32,
@@ -258,27 +230,13 @@ async fn repair_block(
         .collect();
     for (shard, why) in bad {
         let piece = &entry.pieces[*shard];
-        let rebuilt = rebuild_shard(&params, &refs, *shard).and_then(|bytes| {
-            regenerate_share(&file.repair_seed, block as u32, *shard, &params)
-                .map(|share| (share, bytes))
-        });
-        let (share, bytes) = match rebuilt {
+        let (share, bytes) = match rebuild_piece(file, block, *shard, &refs) {
             Ok(r) => r,
-            Err(e) => {
-                report
-                    .failed
-                    .push((block as u32, Some(*shard as u8), e.to_string()));
+            Err(why) => {
+                report.failed.push((block as u32, Some(*shard as u8), why));
                 continue;
             }
         };
-        if piece_hash(&share[..], &bytes) != piece.hash {
-            report.failed.push((
-                block as u32,
-                Some(*shard as u8),
-                "the rebuilt piece does not hash to the manifest's piece hash".into(),
-            ));
-            continue;
-        }
         let body = Bytes::from(PieceBody::encode(
             file.release(),
             block as u32,
@@ -305,6 +263,61 @@ async fn repair_block(
             )),
         }
     }
+}
+
+/// Share and shard of piece `shard` of `block`, rebuilt from the shards in `refs`; checked
+/// against the manifest's piece hash.
+fn rebuild_piece(
+    file: &OwnFile,
+    block: usize,
+    shard: usize,
+    refs: &[(usize, &[u8])],
+) -> Result<(zeroize::Zeroizing<kairos_seal::KeyShare>, Vec<u8>), String> {
+    let params = &file.plan.params;
+    let bytes = rebuild_shard(params, refs, shard).map_err(|e| e.to_string())?;
+    let share = regenerate_share(&file.repair_seed, block as u32, shard, params)
+        .map_err(|e| e.to_string())?;
+    if piece_hash(&share[..], &bytes) != file.plan.blocks[block].pieces[shard].hash {
+        return Err("the rebuilt piece does not hash to the manifest's piece hash".into());
+    }
+    Ok((share, bytes))
+}
+
+/// The shards of up to `k` of the `good` pieces of `block`, each checked against the manifest's
+/// piece hash with its regenerated share.
+async fn fetch_shards(
+    node: &Node,
+    file: &OwnFile,
+    block: usize,
+    good: &[usize],
+    fetched_bytes: &mut u64,
+) -> Vec<(usize, Bytes)> {
+    let params = file.plan.params;
+    let entry = &file.plan.blocks[block];
+    let shard_len = (file.piece_len(block) as usize).saturating_sub(kairos_seal::SHARE_LEN);
+    let mut have = Vec::new();
+    for &s in good {
+        if have.len() == params.k() {
+            break;
+        }
+        let piece = &entry.pieces[s];
+        let holder = &file.plan.holders[piece.peer as usize];
+        let Ok(addr) = &holder.addr else { continue };
+        let (who, hash, now) = (&file.uploader, &piece.hash, node.now());
+        let fetched = node
+            .peers
+            .fetch_shard(who, &holder.key, addr, hash, shard_len, now)
+            .await;
+        let Ok(shard) = fetched else { continue };
+        *fetched_bytes += shard.len() as u64;
+        let Ok(share) = regenerate_share(&file.repair_seed, block as u32, s, &params) else {
+            continue;
+        };
+        if piece_hash(&share[..], &shard) == piece.hash {
+            have.push((s, shard));
+        }
+    }
+    have
 }
 
 /// Stores `body` on the first candidate that is not in `exclude` and accepts it.

@@ -59,7 +59,7 @@ pub async fn revoke(node: &Node, id: &FileId) -> Result<RevokeReport, OpError> {
     file.dir.publish_tombstone(&tombstone).await?;
     let mut upload = file.upload.clone();
     upload.revoked = Some(now);
-    crate::history::update(node, upload).await;
+    crate::own_file::update(node, upload).await;
     let mut report = RevokeReport {
         id: *id,
         pieces: answers.len(),
