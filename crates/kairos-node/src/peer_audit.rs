@@ -72,7 +72,7 @@ pub async fn fetch_shard(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], shard).into_response())
 }
 
-fn parse(text: &str) -> Result<PieceHash, ApiError> {
+pub(crate) fn parse(text: &str) -> Result<PieceHash, ApiError> {
     hash_from_text(text).ok_or_else(|| {
         ApiError::bad_request(
             "bad_hash",
@@ -109,16 +109,7 @@ async fn uploader_read(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Vec<u8>, ApiError> {
-    let receiver = kairos_net::signed::Receiver {
-        key: &node.identity.public(),
-        now: node.now(),
-        max_skew: node.skew(),
-        replay: None,
-    };
-    let signer = kairos_net::signed::verify_request(headers, method, uri, b"", &receiver)?.key();
-    node.key_limiter
-        .check(&signer)
-        .map_err(ApiError::too_many_requests)?;
+    let signer = signer(node, method, uri, headers)?;
     let store = node.store.clone();
     let hash = *hash;
     let found = tokio::task::spawn_blocking(move || store.read_data(&hash))
@@ -133,6 +124,27 @@ async fn uploader_read(
             "this node does not hold that piece",
         )),
     }
+}
+
+/// The key that signed a bodiless request for this node within the skew window, after its
+/// rate check. No nonce: audits, shard fetches and deletes change nothing when replayed.
+pub(crate) fn signer(
+    node: &Node,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<kairos_proto::PublicKey, ApiError> {
+    let receiver = kairos_net::signed::Receiver {
+        key: &node.identity.public(),
+        now: node.now(),
+        max_skew: node.skew(),
+        replay: None,
+    };
+    let signer = kairos_net::signed::verify_request(headers, method, uri, b"", &receiver)?.key();
+    node.key_limiter
+        .check(&signer)
+        .map_err(ApiError::too_many_requests)?;
+    Ok(signer)
 }
 
 fn not_uploader() -> ApiError {

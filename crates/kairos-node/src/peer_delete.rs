@@ -8,7 +8,6 @@
 //! transaction, so they cannot race a store or a sweep. Idempotent: deleting a missing piece
 //! is `404 not_found` and changes nothing; no nonce is needed.
 
-use crate::piece::hash_from_text;
 use crate::state::Node;
 use crate::store::DeleteOutcome;
 use crate::writer::{Op, Outcome};
@@ -33,23 +32,9 @@ pub async fn delete_piece(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<DeleteResponse>, ApiError> {
-    let hash = hash_from_text(&hash_text).ok_or_else(|| {
-        ApiError::bad_request(
-            "bad_hash",
-            "a piece id is 64 hex digits (the BLAKE3 piece hash)",
-        )
-    })?;
+    let hash = crate::peer_audit::parse(&hash_text)?;
     let now = node.now();
-    let receiver = kairos_net::signed::Receiver {
-        key: &node.identity.public(),
-        now,
-        max_skew: node.skew(),
-        replay: None,
-    };
-    let signer = kairos_net::signed::verify_request(&headers, &method, &uri, b"", &receiver)?.key();
-    node.key_limiter
-        .check(&signer)
-        .map_err(ApiError::too_many_requests)?;
+    let signer = crate::peer_audit::signer(&node, &method, &uri, &headers)?;
     let op = Op::Delete {
         hash,
         signer,
