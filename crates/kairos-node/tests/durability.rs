@@ -15,8 +15,9 @@ use redb::{Database, ReadableTable, TableDefinition};
 use std::time::Duration;
 
 const PIECES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("pieces");
-const INFO: TableDefinition<[u8; 32], (u64, u64, [u8; 32], u32, u8, u64)> =
-    TableDefinition::new("info");
+/// A stored piece's row in the node's `info` table (see `kairos_node::store`).
+type InfoRow = (u64, u64, [u8; 32], u32, u8, u64);
+const INFO: TableDefinition<[u8; 32], InfoRow> = TableDefinition::new("info");
 
 fn find(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
