@@ -81,6 +81,9 @@ pub struct Limits {
     pub max_list: usize,
     /// Most live node records kept (default 100 000); beyond it new nodes get `503 full`.
     pub max_nodes: usize,
+    /// Reachability probes in flight at once, per kind (subscriptions; relayed and loaded
+    /// records) (default 16); a subscription beyond it gets `503 busy`.
+    pub max_reach_probes: usize,
     /// Most simultaneous client connections (default 1024); more wait in the accept queue.
     pub max_connections: usize,
     /// Manifest uploads buffered at once (default 8: at most 8 × 32 MiB in memory).
@@ -123,6 +126,7 @@ impl Default for Limits {
             max_list: 256,
             max_nodes: 100_000,
             max_connections: 1024,
+            max_reach_probes: 16,
             max_concurrent_uploads: 8,
             nonces_per_key: kairos_proto::request::DEFAULT_NONCES_PER_KEY,
             manifest_store_bytes: 8 << 30,
@@ -175,6 +179,12 @@ pub struct DirectoryConfig {
     pub sync_timeout: Duration,
     /// Pause between expiry sweeps (default 60 s).
     pub sweep_interval: Duration,
+    /// List a node only after reaching it at the address its record advertises and checking
+    /// its signed answer to a fresh challenge (default true; see [`crate::reach`]). Off only for
+    /// tests of a directory alone with fabricated records.
+    pub reach_nodes: bool,
+    /// Timeout of one reachability probe (default 60 s: a first circuit to an onion is slow).
+    pub reach_timeout: Duration,
     /// Accept node records whose address is a loopback IP (development networks only; default
     /// false: only `.onion` addresses derived from the record's own key).
     pub allow_loopback_nodes: bool,
@@ -237,6 +247,8 @@ impl Default for DirectoryConfig {
             sync_max_backoff: Duration::from_secs(600),
             sync_timeout: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(60),
+            reach_nodes: true,
+            reach_timeout: Duration::from_secs(60),
             allow_loopback_nodes: false,
             serve_quicknet: true,
             beacon_upstreams: None,

@@ -65,6 +65,7 @@ pub struct LimitsFile {
     pub per_identity: Option<RateLimitFile>,
     pub max_beacons_per_chain: Option<u64>,
     pub max_beacon_fetches: Option<usize>,
+    pub max_reach_probes: Option<usize>,
 }
 
 /// A test chain's drand chain info in the file: JSON text, or a TOML table with the same keys.
@@ -200,7 +201,8 @@ impl ConfigFile {
             max_concurrent_uploads,
             manifest_store_bytes,
             max_beacons_per_chain,
-            max_beacon_fetches
+            max_beacon_fetches,
+            max_reach_probes
         );
         let rate = |r: RateLimitFile| RateLimit {
             per_second: r.per_second,

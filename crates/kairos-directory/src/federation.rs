@@ -39,7 +39,7 @@ use futures::StreamExt;
 use kairos_directory_client::wire::{SyncItem, SyncPage};
 use kairos_net::{ApiError, ErrorBody, Transport};
 use kairos_proto::{
-    AnyManifest, FileId, PlacementRecord, SignedContentManifest, SignedNodeRecord, SignedPlacement,
+    AnyManifest, FileId, PlacementRecord, PublicKey, SignedContentManifest, SignedNodeRecord, SignedPlacement,
     SignedTombstone, Tombstone,
 };
 use rand::Rng;
@@ -270,6 +270,10 @@ async fn store_page(
     cursor: u64,
     items: Verified,
 ) -> Result<(), String> {
+    // Relayed records are listed only once this directory reached them itself.
+    let relayed: Vec<(PublicKey, String)> = (items.nodes.iter())
+        .map(|n| (n.record.record().key, n.record.record().addr.clone()))
+        .collect();
     let op = Op::Pulled {
         sibling: sibling.key,
         epoch,
@@ -287,6 +291,12 @@ async fn store_page(
         full,
     } = app.writer.submit(op).await.map_err(|e| e.to_string())?
     {
+        if app.cfg.reach_nodes {
+            for &i in &stored_nodes {
+                let (key, addr) = relayed[i].clone();
+                app.reach.enqueue(key, addr);
+            }
+        }
         if full > 0 {
             tracing::warn!("{full} manifests or placements from sibling {sibling} were not stored: this directory's manifest storage is full (limits.manifest_store_bytes)");
         }

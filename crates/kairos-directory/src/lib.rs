@@ -70,6 +70,7 @@ pub mod fuzz_api;
 mod handler;
 mod nodes;
 mod placements;
+mod reach;
 mod routes;
 mod server;
 mod state;

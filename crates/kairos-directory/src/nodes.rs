@@ -3,12 +3,15 @@
 //! Invariant: after every committed write the writer thread applies the same change here, so the
 //! index holds exactly the records of the `nodes` table (rebuilt from it at start). Entries can
 //! be past their TTL until the next sweep; readers filter on `expires_at` so an expired record
-//! is never listed.
+//! is never listed. With `require_reach`, an entry is listed only while this directory has
+//! reached its key at the entry's address ([`crate::reach`]); that knowledge lives only in
+//! memory and is forgotten with the entry.
 
 use data_encoding::BASE64;
 use indexmap::IndexMap;
 use kairos_proto::{PublicKey, SignedNodeRecord};
 use rand::seq::SliceRandom;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// One node as listed by `GET /v1/nodes`.
@@ -37,12 +40,46 @@ impl NodeEntry {
     }
 }
 
-#[derive(Default)]
 pub struct NodeIndex {
     map: RwLock<IndexMap<PublicKey, Arc<NodeEntry>>>,
+    /// Where and when each key was last reached (liveness proof).
+    reached: RwLock<HashMap<PublicKey, (String, u64)>>,
+    require_reach: bool,
 }
 
 impl NodeIndex {
+    /// An empty index; with `require_reach`, only reached entries are sampled.
+    pub fn new(require_reach: bool) -> Self {
+        NodeIndex {
+            map: RwLock::default(),
+            reached: RwLock::default(),
+            require_reach,
+        }
+    }
+
+    /// Notes that `key` proved at `now` that it answers at `addr`.
+    pub fn mark_reached(&self, key: PublicKey, addr: &str, now: u64) {
+        let mut reached = self.reached.write().unwrap_or_else(|p| p.into_inner());
+        reached.insert(key, (addr.to_owned(), now));
+    }
+
+    /// Whether `key` was reached at `addr` at or after `since`.
+    pub fn reached_since(&self, key: &PublicKey, addr: &str, since: u64) -> bool {
+        let reached = self.reached.read().unwrap_or_else(|p| p.into_inner());
+        reached
+            .get(key)
+            .is_some_and(|(a, at)| a == addr && *at >= since)
+    }
+
+    /// Entries that may not be listed yet for want of a liveness proof (key, address).
+    pub fn unreached(&self) -> Vec<(PublicKey, String)> {
+        let reached = self.reached.read().unwrap_or_else(|p| p.into_inner());
+        (self.read().values())
+            .filter(|e| !reached.get(&e.key).is_some_and(|(a, _)| *a == e.addr))
+            .map(|e| (e.key, e.addr.clone()))
+            .collect()
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, IndexMap<PublicKey, Arc<NodeEntry>>> {
         self.map.write().unwrap_or_else(|p| p.into_inner())
     }
@@ -66,6 +103,7 @@ impl NodeIndex {
         let mut map = self.write();
         if map.get(key).is_some_and(|e| e.timestamp <= ts) {
             map.swap_remove(key);
+            (self.reached.write().unwrap_or_else(|p| p.into_inner())).remove(key);
         }
     }
 
@@ -88,8 +126,8 @@ impl NodeIndex {
         self.read().contains_key(key)
     }
 
-    /// Up to `count` distinct live entries (`expires_at > now`), uniformly at random, never
-    /// `exclude`.
+    /// Up to `count` distinct live entries (`expires_at > now`, reached at their address when
+    /// required), uniformly at random, never `exclude`.
     pub fn sample(
         &self,
         count: usize,
@@ -97,7 +135,13 @@ impl NodeIndex {
         now: u64,
     ) -> Vec<Arc<NodeEntry>> {
         let map = self.read();
-        let ok = |e: &Arc<NodeEntry>| e.expires_at > now && Some(&e.key) != exclude;
+        let reached = self.reached.read().unwrap_or_else(|p| p.into_inner());
+        let ok = |e: &Arc<NodeEntry>| {
+            e.expires_at > now
+                && Some(&e.key) != exclude
+                && (!self.require_reach
+                    || reached.get(&e.key).is_some_and(|(a, _)| *a == e.addr))
+        };
         let mut rng = rand::thread_rng();
         let len = map.len();
         if count == 0 || len == 0 {
@@ -141,7 +185,7 @@ mod tests {
 
     #[test]
     fn samples_live_distinct_and_excludes() {
-        let idx = NodeIndex::default();
+        let idx = NodeIndex::new(false);
         let mut keys = Vec::new();
         for i in 0..500 {
             // every 5th entry is expired at now = 100
@@ -159,8 +203,29 @@ mod tests {
     }
 
     #[test]
+    fn with_require_reach_only_reached_addresses_are_sampled() {
+        let idx = NodeIndex::new(true);
+        let e = entry(95);
+        let key = e.key;
+        idx.upsert(e);
+        assert!(idx.sample(5, None, 100).is_empty());
+        assert_eq!(idx.unreached(), vec![(key, "127.0.0.1:9".to_owned())]);
+        // Reached at another address: still not listed.
+        idx.mark_reached(key, "127.0.0.1:10", 100);
+        assert!(idx.sample(5, None, 100).is_empty());
+        idx.mark_reached(key, "127.0.0.1:9", 100);
+        assert_eq!(idx.sample(5, None, 100).len(), 1);
+        assert!(idx.unreached().is_empty());
+        assert!(idx.reached_since(&key, "127.0.0.1:9", 100));
+        assert!(!idx.reached_since(&key, "127.0.0.1:9", 101));
+        // Forgotten with the entry.
+        idx.remove(&key, 95);
+        assert!(!idx.reached_since(&key, "127.0.0.1:9", 0));
+    }
+
+    #[test]
     fn upsert_keeps_newest_and_remove_checks_timestamp() {
-        let idx = NodeIndex::default();
+        let idx = NodeIndex::new(false);
         let e = entry(10);
         let key = e.key;
         let mut older = e.clone();

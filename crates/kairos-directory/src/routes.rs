@@ -11,6 +11,7 @@ use crate::federation;
 use crate::handler::{bytes_response, parse_id, read_limited, request_signer, unexpected};
 use crate::nodes::NodeEntry;
 use crate::placements;
+use crate::reach::REACH_VALID;
 use crate::state::App;
 use crate::store::{ManifestOutcome, ManifestWrite, NodeOutcome, NodeWrite};
 use crate::tombstones::{self, refuse_revoked};
@@ -95,16 +96,30 @@ async fn subscribe(
     validate::admit_newer(app.nodes.timestamp(&key), ts)?;
     app.limit_identity(&key)?;
     validate::admit_room(app.nodes.contains(&key), app.nodes.len(), &policy)?;
+    // Listed only once reached where the record says (crate::reach); last of the checks, as
+    // it is the one that costs a connection.
+    let addr = record.record().addr.clone();
+    let now = app.now();
+    let reached = app.cfg.reach_nodes
+        && (app.nodes).reached_since(&key, &addr, now.saturating_sub(REACH_VALID));
+    if app.cfg.reach_nodes && !reached {
+        app.reach.check(&key, &addr).await?;
+    }
     match app
         .writer
         .submit(Op::Node(NodeWrite { record }))
         .await
         .map_err(internal)?
     {
-        Outcome::Node(NodeOutcome::Stored) => Ok(Json(SubscribeResponse {
-            key: key.to_text(),
-            expires_at,
-        })),
+        Outcome::Node(NodeOutcome::Stored) => {
+            if app.cfg.reach_nodes && !reached {
+                app.nodes.mark_reached(key, &addr, now);
+            }
+            Ok(Json(SubscribeResponse {
+                key: key.to_text(),
+                expires_at,
+            }))
+        }
         Outcome::Node(NodeOutcome::NotNewer { have }) => Err(validate::not_newer(have, ts)),
         other => Err(unexpected(other)),
     }

@@ -15,6 +15,7 @@
 use crate::beacons::BeaconRelay;
 use crate::config::{DirectoryConfig, Sibling};
 use crate::error::DirectoryError;
+use crate::reach::Reach;
 use crate::nodes::{NodeEntry, NodeIndex};
 use crate::state::App;
 use crate::store::Store;
@@ -119,8 +120,26 @@ pub async fn start_on(
         service.clone(),
     )?);
     warn_if_test_chains(&config);
+    let l = &config.limits;
+    let (reach, reach_queue) =
+        Reach::new(&config.transport, config.reach_timeout, l.max_reach_probes)?;
+    let reach = Arc::new(reach);
+    if config.reach_nodes {
+        for (key, addr) in index.unreached() {
+            reach.enqueue(key, addr);
+        }
+        service.spawn(reach.clone().run(
+            reach_queue,
+            index.clone(),
+            config.clock.clone(),
+            l.max_reach_probes,
+            service.token(),
+        ));
+    }
 
-    let app = Arc::new(App::new(config, identity, store, writer, index, beacons));
+    let app = Arc::new(App::new(
+        config, identity, store, writer, index, beacons, reach,
+    ));
     let public_key = app.identity.public();
     spawn_tasks(&service, &app, listener, clients);
     tracing::info!(
@@ -158,6 +177,7 @@ async fn open_home(
     let home = config.home.clone();
     let ttl = config.node_ttl.as_secs();
     let now = config.clock.now();
+    let require_reach = config.reach_nodes;
     tokio::task::spawn_blocking(move || {
         let identity = kairos_net::home::load_or_create_identity(&home).map_err(|source| {
             DirectoryError::Home {
@@ -166,16 +186,22 @@ async fn open_home(
             }
         })?;
         let store = Store::open(&home)?;
-        let index = load_index(&store, ttl, now)?;
+        let index = load_index(&store, ttl, now, require_reach)?;
         Ok((identity, store, index))
     })
     .await
     .map_err(|e| DirectoryError::Config(format!("startup task failed: {e}")))?
 }
 
-/// The in-memory index of the stored records that are still live at `now`.
-fn load_index(store: &Store, ttl: u64, now: u64) -> Result<NodeIndex, StoreError> {
-    let index = NodeIndex::default();
+/// The in-memory index of the stored records that are still live at `now` (none of them
+/// reached yet: [`start_on`] queues their probes).
+fn load_index(
+    store: &Store,
+    ttl: u64,
+    now: u64,
+    require_reach: bool,
+) -> Result<NodeIndex, StoreError> {
+    let index = NodeIndex::new(require_reach);
     for bytes in store.node_records()? {
         match SignedNodeRecord::from_bytes(bytes) {
             Ok(rec) if rec.record().timestamp.saturating_add(ttl) > now => {

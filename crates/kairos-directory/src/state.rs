@@ -1,5 +1,5 @@
 //! The state every task of one running directory shares: settings, identity, store, writer
-//! handle, node index, beacon relay, replay guard, rate limiters, upload slots and sibling
+//! handle, node index, beacon relay, node prober, replay guard, rate limiters, upload slots and sibling
 //! keys.
 //!
 //! `server` builds one [`App`] at start-up and hands it, as an `Arc`, to the routes, the
@@ -12,6 +12,7 @@
 use crate::beacons::BeaconRelay;
 use crate::config::DirectoryConfig;
 use crate::nodes::NodeIndex;
+use crate::reach::Reach;
 use crate::store::Store;
 use crate::validate::Policy;
 use crate::writer::Writer;
@@ -36,6 +37,8 @@ pub struct App {
     pub writer: Writer,
     pub nodes: Arc<NodeIndex>,
     pub beacons: Arc<BeaconRelay>,
+    /// Reaches nodes before they are listed.
+    pub reach: Arc<Reach>,
     pub replay: Mutex<ReplayGuard>,
     pub conn_limiter: RateLimiter<u64>,
     pub id_limiter: RateLimiter<PublicKey>,
@@ -58,6 +61,7 @@ impl App {
         writer: Writer,
         nodes: Arc<NodeIndex>,
         beacons: Arc<BeaconRelay>,
+        reach: Arc<Reach>,
     ) -> App {
         let l = &cfg.limits;
         App {
@@ -81,6 +85,7 @@ impl App {
             writer,
             nodes,
             beacons,
+            reach,
             cfg,
         }
     }

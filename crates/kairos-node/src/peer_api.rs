@@ -5,7 +5,8 @@
 //! * `DELETE /v1/pieces/{hash}`, `GET /v1/pieces/{hash}/audit`, `GET /v1/pieces/{hash}/shard`
 //!   — the uploader takes a piece back, audits it, fetches its shard for a repair
 //!   ([`crate::peer_delete`], [`crate::peer_audit`]);
-//! * `GET /v1/info` — the node's key and address.
+//! * `GET /v1/info[?challenge=HEX]` — the node's key and address; with a challenge, also a
+//!   liveness proof ([`kairos_proto::liveness`]) that directories ask for before listing it.
 //!
 //! Invariants: a store is checked completely — size, body layout,
 //! `piece_hash(share, shard) == hash`, signature (addressed to this node) and freshness, rate, release window,
@@ -21,7 +22,8 @@ use crate::state::Node;
 use crate::store::{PieceInfo, PieceWrite, PutOutcome};
 use crate::writer::{Op, Outcome};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,6 +33,7 @@ use kairos_net::request::{
     SLOT_WAIT,
 };
 use kairos_net::ApiError;
+use kairos_proto::liveness::{self, CHALLENGE_LEN};
 use kairos_seal::PieceHash;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -49,6 +52,16 @@ pub struct InfoResponse {
     pub key: String,
     pub addr: String,
     pub version: String,
+    /// With `?challenge=`: the node's signature (hex) over the challenge and `addr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+}
+
+/// `GET /v1/info` query.
+#[derive(Deserialize)]
+pub struct InfoQuery {
+    /// 32 bytes, hex: a directory's liveness challenge.
+    challenge: Option<String>,
 }
 
 pub fn router(node: Arc<Node>) -> Router {
@@ -77,12 +90,35 @@ pub fn router(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-async fn info(State(node): State<Arc<Node>>) -> Json<InfoResponse> {
-    Json(InfoResponse {
+async fn info(
+    State(node): State<Arc<Node>>,
+    query: Result<Query<InfoQuery>, QueryRejection>,
+) -> Result<Json<InfoResponse>, ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            "bad_challenge",
+            "challenge must be 64 hex digits (32 random bytes)",
+        )
+    };
+    let Query(q) = query.map_err(|_| bad())?;
+    let proof = match q.challenge {
+        None => None,
+        Some(text) => {
+            let challenge: [u8; CHALLENGE_LEN] = data_encoding::HEXLOWER_PERMISSIVE
+                .decode(text.as_bytes())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(bad)?;
+            let proof = liveness::prove(&node.identity, &challenge, &node.advertise);
+            Some(data_encoding::HEXLOWER.encode(&proof))
+        }
+    };
+    Ok(Json(InfoResponse {
         key: node.identity.public().to_text(),
         addr: node.advertise.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
-    })
+        proof,
+    }))
 }
 
 fn parse_hash(text: &str) -> Result<PieceHash, ApiError> {

@@ -40,9 +40,6 @@ use std::time::Instant;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-/// Most stores tried for one piece before the upload gives up.
-const MAX_ATTEMPTS: usize = 5;
-
 /// State of one upload shared by its piece tasks.
 struct Ctx {
     node: Arc<Node>,
@@ -569,23 +566,19 @@ async fn upload_piece(
         // two failing pieces of one block cannot pick the same new node).
         let mut assigned = lock(&state.assigned);
         let mut placement = lock(&ctx.placement);
-        let replacement = placement.replace(node_i, &assigned);
-        let Some(next) = replacement.filter(|_| attempts < MAX_ATTEMPTS) else {
+        // No attempt limit: every failed node is out of this upload, so the attempts are
+        // bounded by the candidates, and dead or fake candidates (listed by a directory that
+        // does not reach its nodes) only cost the time it takes them to fail.
+        let Some(next) = placement.replace(node_i, &assigned) else {
             let healthy = placement.healthy();
             drop(placement);
             drop(assigned);
             ctx.sink.warning(format!(
                 "block {block} piece {shard}: {addr} failed ({err}); no other node can take it"
             ));
-            if attempts >= MAX_ATTEMPTS {
-                return Err(OpError::UploadFailed(format!(
-                    "block {block} piece {shard} could not be stored after {attempts} attempts; last error from {addr}: {err}"
-                )));
-            }
-            return Err(OpError::NotEnoughNodes {
-                needed: ctx.n,
-                known: healthy,
-            });
+            return Err(OpError::UploadFailed(format!(
+                "block {block} piece {shard} could not be stored: {attempts} nodes failed and the {healthy} left cannot take it without breaking the placement rules (n distinct nodes per block, at most k − 1 vouched for by one directory alone); last error from {addr}: {err}"
+            )));
         };
         assigned[shard] = next;
         let next_addr = placement.node(next).addr.clone();

@@ -35,13 +35,25 @@ fn locked_forever() -> Response {
 /// signed record. `accept_stores`: pretend to store pieces (so it ends up in the placement and
 /// a get asks it); otherwise refuse every store as locked forever too.
 async fn hostile_peer(dir: &DirectoryClient, accept_stores: bool) -> tokio::task::JoinHandle<()> {
-    let identity = Identity::generate();
+    let identity = std::sync::Arc::new(Identity::generate());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let key = identity.public().to_text();
+    // It proves its liveness like any node: directories list only nodes they reached.
     let info = {
-        let (key, addr) = (key.clone(), addr.clone());
-        move || async move { Json(serde_json::json!({"key": key, "addr": addr, "version": "0"})) }
+        let (key, addr, identity) = (key.clone(), addr.clone(), identity.clone());
+        move |q: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+            let challenge: [u8; 32] = data_encoding::HEXLOWER
+                .decode(q.get("challenge").unwrap().as_bytes())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            let proof = kairos_proto::liveness::prove(&identity, &challenge, &addr);
+            Json(serde_json::json!({
+                "key": key, "addr": addr, "version": "0",
+                "proof": data_encoding::HEXLOWER.encode(&proof),
+            }))
+        }
     };
     let store = move |axum::extract::Path(hash): axum::extract::Path<String>,
                       body: axum::body::Bytes| async move {

@@ -11,6 +11,7 @@ pub mod addr;
 pub mod clock;
 mod codec;
 pub mod identity;
+pub mod liveness;
 pub mod manifest;
 pub mod per_file;
 pub mod placement;
