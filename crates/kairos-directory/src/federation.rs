@@ -39,8 +39,8 @@ use futures::StreamExt;
 use kairos_directory_client::wire::{SyncItem, SyncPage};
 use kairos_net::{ApiError, ErrorBody, Transport};
 use kairos_proto::{
-    AnyManifest, FileId, PlacementRecord, PublicKey, SignedContentManifest, SignedNodeRecord, SignedPlacement,
-    SignedTombstone, Tombstone,
+    AnyManifest, FileId, PlacementRecord, PublicKey, SignedContentManifest, SignedNodeRecord,
+    SignedPlacement, SignedTombstone, Tombstone,
 };
 use rand::Rng;
 use serde::Deserialize;

@@ -75,7 +75,7 @@ impl NodeIndex {
     pub fn unreached(&self) -> Vec<(PublicKey, String)> {
         let reached = self.reached.read().unwrap_or_else(|p| p.into_inner());
         (self.read().values())
-            .filter(|e| !reached.get(&e.key).is_some_and(|(a, _)| *a == e.addr))
+            .filter(|e| reached.get(&e.key).is_none_or(|(a, _)| *a != e.addr))
             .map(|e| (e.key, e.addr.clone()))
             .collect()
     }
@@ -139,8 +139,7 @@ impl NodeIndex {
         let ok = |e: &Arc<NodeEntry>| {
             e.expires_at > now
                 && Some(&e.key) != exclude
-                && (!self.require_reach
-                    || reached.get(&e.key).is_some_and(|(a, _)| *a == e.addr))
+                && (!self.require_reach || reached.get(&e.key).is_some_and(|(a, _)| *a == e.addr))
         };
         let mut rng = rand::thread_rng();
         let len = map.len();

@@ -15,8 +15,8 @@
 use crate::beacons::BeaconRelay;
 use crate::config::{DirectoryConfig, Sibling};
 use crate::error::DirectoryError;
-use crate::reach::Reach;
 use crate::nodes::{NodeEntry, NodeIndex};
+use crate::reach::Reach;
 use crate::state::App;
 use crate::store::Store;
 use crate::writer;

@@ -69,7 +69,10 @@ async fn node(
     (id, record, server)
 }
 
-fn reaching(home: &std::path::Path, clk: &kairos_directory::ManualClock) -> kairos_directory::DirectoryConfig {
+fn reaching(
+    home: &std::path::Path,
+    clk: &kairos_directory::ManualClock,
+) -> kairos_directory::DirectoryConfig {
     let mut c = config(home, clk);
     c.reach_nodes = true;
     c.reach_timeout = Duration::from_secs(5);
@@ -121,7 +124,11 @@ async fn only_nodes_that_answer_as_themselves_are_listed() {
     server.abort();
     let _ = server.await;
     let addr = rec.record().addr.clone();
-    let heartbeat = |now| NodeRecord::new(&id, addr.clone(), 1 << 30, now).sign(&id).unwrap();
+    let heartbeat = |now| {
+        NodeRecord::new(&id, addr.clone(), 1 << 30, now)
+            .sign(&id)
+            .unwrap()
+    };
     clk.advance(Duration::from_secs(1));
     c.subscribe(&heartbeat(clk.now())).await.unwrap();
     // Past it, the node is reached again, and now it is gone.

@@ -13,6 +13,14 @@
 //!   [`AGE_CAP_SECS`]): a burst of fresh identities gets few pieces until it has aged;
 //! * less-loaded nodes weigh more, which spreads the pieces of a file over all candidates.
 //!
+//! * a directory whose own nodes mostly fail (at least [`DISCREDIT_MIN`] of them, and more than
+//!   twice as many as stored a piece) is *discredited* for the upload: it listed dead or fake
+//!   nodes (honest directories list only nodes they reached), so its sole nodes are dropped and
+//!   it no longer counts as a directory for the cap — with one credible directory left, that
+//!   one's nodes may take every piece, as when only one directory is configured. Never the last
+//!   credible directory. A directory cannot discredit another: the uploader reaches every node
+//!   itself.
+//!
 //! Invariants:
 //! * the `n` pieces of one block always sit on `n` distinct nodes (a node holding two pieces of
 //!   a block would count twice towards the `k` needed to open it early, and losing it would
@@ -24,6 +32,9 @@
 use kairos_proto::PublicKey;
 use rand::rngs::OsRng;
 use rand::Rng;
+
+/// Failures of a directory's own nodes before it can be discredited.
+pub const DISCREDIT_MIN: usize = 8;
 
 /// Age beyond which a node weighs no more (seven days).
 pub const AGE_CAP_SECS: u64 = 7 * 24 * 3600;
@@ -61,9 +72,22 @@ pub struct Placement {
     failed: Vec<bool>,
     load: Vec<u64>,
     n: usize,
+    k: usize,
     /// Most pieces of one block on nodes vouched for by one directory alone (`None`: no cap,
-    /// only one directory was asked).
+    /// only one credible directory).
     sole_cap: Option<usize>,
+    /// Directories that answered and are not discredited.
+    credible: usize,
+    /// Per directory: stores to its sole nodes that failed, that succeeded; discredited.
+    record: std::collections::HashMap<usize, Record>,
+}
+
+/// How one directory's own nodes did in this upload.
+#[derive(Default)]
+struct Record {
+    failed: usize,
+    stored: usize,
+    discredited: bool,
 }
 
 impl Placement {
@@ -76,8 +100,39 @@ impl Placement {
             failed: vec![false; len],
             load: vec![0; len],
             n,
+            k,
             sole_cap: (directories >= 2).then_some(k.saturating_sub(1)),
+            credible: directories,
+            record: Default::default(),
         }
+    }
+
+    /// Notes that `node` stored a piece.
+    pub fn stored(&mut self, node: usize) {
+        if let Some(d) = self.nodes[node].sole_voucher() {
+            self.record.entry(d).or_default().stored += 1;
+        }
+    }
+
+    /// Notes that `node` failed a store; discredits its directory if its own nodes mostly
+    /// fail. Returns the directory discredited now, if any.
+    fn note_failure(&mut self, node: usize) -> Option<usize> {
+        let d = self.nodes[node].sole_voucher()?;
+        let credible = self.credible;
+        let r = self.record.entry(d).or_default();
+        r.failed += 1;
+        if r.discredited || credible < 2 || r.failed < DISCREDIT_MIN || r.failed <= 2 * r.stored {
+            return None;
+        }
+        r.discredited = true;
+        for (i, c) in self.nodes.iter().enumerate() {
+            if c.sole_voucher() == Some(d) {
+                self.failed[i] = true;
+            }
+        }
+        self.credible -= 1;
+        self.sole_cap = (self.credible >= 2).then_some(self.k.saturating_sub(1));
+        Some(d)
     }
 
     pub fn node(&self, i: usize) -> &Candidate {
@@ -125,14 +180,18 @@ impl Placement {
     }
 
     /// Marks `node` failed and draws a replacement for it among the nodes the rules allow
-    /// next to `holding` (the nodes assigned to the block's pieces, `node` included).
-    pub fn replace(&mut self, node: usize, holding: &[usize]) -> Option<usize> {
+    /// next to `holding` (the nodes assigned to the block's pieces, `node` included). Also
+    /// returns the directory this failure discredited, if any.
+    pub fn replace(&mut self, node: usize, holding: &[usize]) -> (Option<usize>, Option<usize>) {
         self.failed[node] = true;
         self.load[node] = self.load[node].saturating_sub(1);
+        let discredited = self.note_failure(node);
         let others: Vec<usize> = holding.iter().copied().filter(|&h| h != node).collect();
-        let best = self.draw(&others)?;
-        self.load[best] += 1;
-        Some(best)
+        let best = self.draw(&others);
+        if let Some(b) = best {
+            self.load[b] += 1;
+        }
+        (best, discredited)
     }
 
     /// Whether node `i` may join a block already held by `holding`.
@@ -210,14 +269,14 @@ mod tests {
         assert!(Placement::new(nodes(5), 6, 4, 1).for_block().is_none());
         // One failure among six leaves nobody to take the piece.
         let chosen = small.for_block().unwrap();
-        assert_eq!(small.replace(chosen[0], &chosen), None);
+        assert_eq!(small.replace(chosen[0], &chosen).0, None);
     }
 
     #[test]
     fn replacement_avoids_holders_and_failed_nodes() {
         let mut p = Placement::new(nodes(8), 6, 4, 1);
         let chosen = p.for_block().unwrap();
-        let r = p.replace(chosen[2], &chosen).unwrap();
+        let r = p.replace(chosen[2], &chosen).0.unwrap();
         assert!(!chosen.contains(&r));
         for _ in 0..50 {
             assert!(!p.for_block().unwrap().contains(&chosen[2]));
@@ -241,7 +300,7 @@ mod tests {
             // the same rule.
             let pos = chosen.iter().position(|&i| !sybil(i));
             if let Some(pos) = pos.filter(|_| b % 500 == 0) {
-                if let Some(r) = p.replace(chosen[pos], &chosen) {
+                if let Some(r) = p.replace(chosen[pos], &chosen).0 {
                     chosen[pos] = r;
                 }
             }
@@ -270,6 +329,50 @@ mod tests {
         assert!(Placement::new(p.nodes.clone(), 7, 4, 2)
             .for_block()
             .is_none());
+    }
+
+    /// A directory listing 250 dead nodes next to another listing 6 live ones: once its nodes
+    /// mostly fail it is discredited, its nodes are never drawn again, and the live directory's
+    /// nodes may take a whole block. A directory whose nodes mostly work is never discredited.
+    #[test]
+    fn a_directory_of_dead_nodes_is_discredited() {
+        let mut all: Vec<Candidate> = (0..6).map(|i| node(i, vec![0], 0)).collect();
+        all.extend((6..256).map(|i| node(i, vec![1], 0)));
+        let dead = |i: usize| i >= 6;
+        let mut p = Placement::new(all, 6, 4, 2);
+        let mut discredited = Vec::new();
+        for _ in 0..20 {
+            let Some(mut chosen) = p.for_block() else {
+                panic!("no block placeable")
+            };
+            for pos in 0..6 {
+                while dead(chosen[pos]) {
+                    let (next, d) = p.replace(chosen[pos], &chosen);
+                    discredited.extend(d);
+                    chosen[pos] = next.expect("a live node takes the piece");
+                }
+                p.stored(chosen[pos]);
+            }
+        }
+        assert_eq!(discredited, vec![1]);
+        assert!(p.for_block().unwrap().iter().all(|&i| !dead(i)));
+        // Directory 0's nodes work: failures of a few of them discredit nothing.
+        let mut q = Placement::new(
+            nodes(6)
+                .into_iter()
+                .chain((6..12).map(|i| node(i, vec![1], 0)))
+                .collect(),
+            6,
+            4,
+            2,
+        );
+        for i in 0..6 {
+            q.stored(i);
+            q.stored(i);
+        }
+        for i in 0..5 {
+            assert_eq!(q.replace(i, &[i]).1, None);
+        }
     }
 
     /// Fresh identities weigh less than nodes seen for a week.

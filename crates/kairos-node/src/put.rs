@@ -521,6 +521,29 @@ struct PieceJob {
     body: Bytes,
 }
 
+/// Moves piece `shard` off `node`, which failed it, to another node the placement rules allow;
+/// returns the new node's address, or the number of healthy nodes left when none can take it.
+///
+/// No attempt limit: every failed node is out of this upload, so the attempts are bounded by
+/// the candidates, and dead or fake candidates (listed by a directory that does not reach its
+/// nodes) only cost the time it takes them to fail.
+fn move_piece(ctx: &Ctx, state: &BlockState, shard: usize, node: usize) -> Result<String, usize> {
+    // Lock order: block, then placement (every replacement in a block is serialised, so two
+    // failing pieces of one block cannot pick the same new node).
+    let mut assigned = lock(&state.assigned);
+    let mut placement = lock(&ctx.placement);
+    let (next, discredited) = placement.replace(node, &assigned);
+    if let Some(d) = discredited {
+        ctx.sink.warning(format!(
+            "directory {} listed mostly dead nodes: they are dropped from this upload, and placement no longer counts that directory",
+            ctx.node.membership.status_addr(d)
+        ));
+    }
+    let next = next.ok_or_else(|| placement.healthy())?;
+    assigned[shard] = next;
+    Ok(placement.node(next).addr.clone())
+}
+
 /// Stores one piece, moving it to another node when its node fails.
 async fn upload_piece(
     ctx: Arc<Ctx>,
@@ -557,33 +580,21 @@ async fn upload_piece(
         let err = match result {
             Ok(_) => {
                 lock(&ctx.stored).push((holder, addr, hash));
+                lock(&ctx.placement).stored(node_i);
                 break;
             }
             Err(e) => e,
         };
         attempts += 1;
-        // Lock order: block, then placement (every replacement in a block is serialised, so
-        // two failing pieces of one block cannot pick the same new node).
-        let mut assigned = lock(&state.assigned);
-        let mut placement = lock(&ctx.placement);
-        // No attempt limit: every failed node is out of this upload, so the attempts are
-        // bounded by the candidates, and dead or fake candidates (listed by a directory that
-        // does not reach its nodes) only cost the time it takes them to fail.
-        let Some(next) = placement.replace(node_i, &assigned) else {
-            let healthy = placement.healthy();
-            drop(placement);
-            drop(assigned);
-            ctx.sink.warning(format!(
-                "block {block} piece {shard}: {addr} failed ({err}); no other node can take it"
-            ));
-            return Err(OpError::UploadFailed(format!(
-                "block {block} piece {shard} could not be stored: {attempts} nodes failed and the {healthy} left cannot take it without breaking the placement rules (n distinct nodes per block, at most k − 1 vouched for by one directory alone); last error from {addr}: {err}"
-            )));
-        };
-        assigned[shard] = next;
-        let next_addr = placement.node(next).addr.clone();
-        drop(placement);
-        drop(assigned);
+        let next_addr = move_piece(&ctx, &state, shard, node_i)
+            .map_err(|healthy| {
+                ctx.sink.warning(format!(
+                    "block {block} piece {shard}: {addr} failed ({err}); no other node can take it"
+                ));
+                OpError::UploadFailed(format!(
+                    "block {block} piece {shard} could not be stored: {attempts} nodes failed and the {healthy} left cannot take it without breaking the placement rules (n distinct nodes per block, at most k − 1 vouched for by one directory alone); last error from {addr}: {err}"
+                ))
+            })?;
         ctx.retries.fetch_add(1, Ordering::SeqCst);
         ctx.sink.warning(format!(
             "block {block} piece {shard}: {addr} failed ({err}); retrying on {next_addr}"

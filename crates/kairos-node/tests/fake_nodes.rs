@@ -52,10 +52,7 @@ async fn an_honest_directory_lists_no_fake_node_and_puts_keep_working() {
             other => panic!("a fake node was not refused as unreachable: {other:?}"),
         }
     }
-    eprintln!(
-        "200 fake subscriptions refused in {:?}",
-        started.elapsed()
-    );
+    eprintln!("200 fake subscriptions refused in {:?}", started.elapsed());
     assert_eq!(refused, 200);
     let listed = dir.list_nodes(256, None).await.unwrap();
     assert_eq!(listed.len(), 6, "only the real nodes are listed");
