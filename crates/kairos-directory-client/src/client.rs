@@ -418,6 +418,22 @@ impl DirectoryClient {
         }
     }
 
+    /// The pieces of file `id` that the newest placement a directory holds puts on `holder`
+    /// (`GET /v1/placements/{id}/held`, signed by the holder's node key): how a holder learns
+    /// that pieces it stored are referenced by a published placement. Before release too; only
+    /// the holder's own pieces.
+    pub async fn held_pieces(
+        &self,
+        id: &FileId,
+        holder: &Identity,
+    ) -> Result<crate::wire::HeldPieces, ClientError> {
+        let path = format!("/v1/placements/{id}/held");
+        self.fetch_withheld(&path, Some(holder), |body| {
+            serde_json::from_slice(&body).map_err(|e| format!("not a held-pieces answer: {e}"))
+        })
+        .await
+    }
+
     /// `GET path`, signed by `as_uploader` if given, until one directory answers 200 with a
     /// body `verify` accepts; 404 and `locked` move on (see [`Self::each`]).
     pub(crate) async fn fetch_withheld<T>(

@@ -56,6 +56,19 @@ pub struct PlacementResponse {
     pub created: bool,
 }
 
+/// `GET /v1/placements/{id}/held` → 200: the pieces of a file that its newest placement puts on
+/// the holder that signed the request.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HeldPieces {
+    /// The file's per-file uploader key (text): the key that stored the pieces.
+    pub uploader: String,
+    pub release: u64,
+    /// The placement's seq.
+    pub seq: u64,
+    /// Piece hashes, 64 hex digits each.
+    pub hashes: Vec<String>,
+}
+
 /// `PUT /v1/tombstones/{id}` → 201 (revoked now) or 200 (revoked already).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TombstoneResponse {

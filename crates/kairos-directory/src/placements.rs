@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use kairos_directory_client::wire::PlacementResponse;
+use kairos_directory_client::wire::{HeldPieces, PlacementResponse};
 use kairos_net::request::{body_slot, SLOT_WAIT};
 use kairos_net::ApiError;
 use kairos_proto::{FileId, SignedContentManifest, SignedPlacement};
@@ -143,4 +143,63 @@ pub async fn fetch(
         )));
     };
     Ok(bytes_response(bytes, row.release))
+}
+
+/// `GET /v1/placements/{id}/held`: to a request signed by a holder the newest placement names,
+/// the hashes of the pieces it places there (and the uploader key and release). Before release
+/// too: the holder has those pieces already; it learns neither the other holders nor the
+/// manifest. Holders ask this to keep pieces a published placement references
+/// (`docs/node-api.md`, "Pending pieces").
+pub async fn held(
+    State(app): State<Arc<App>>,
+    path: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<HeldPieces>, ApiError> {
+    let id = parse_id(path)?;
+    crate::tombstones::refuse_revoked(&app, &id)?;
+    let now = app.now();
+    let Some(holder) = request_signer(&app, &headers, &method, &uri, now)? else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unsigned",
+            "sign the request with the holder's node key",
+        ));
+    };
+    let not_held = move || {
+        ApiError::not_found(format!(
+            "this directory holds no placement of {id} that names {holder} as a holder"
+        ))
+    };
+    let row = app.store.manifest(&id, |_| true).map_err(internal)?;
+    let (Some(row), Some((seq, placement))) = (row, app.store.placement(&id).map_err(internal)?)
+    else {
+        return Err(not_held());
+    };
+    let Some(manifest) = row.bytes else {
+        return Err(not_held());
+    };
+    let release = row.release;
+    tokio::task::spawn_blocking(move || {
+        let manifest = SignedContentManifest::from_bytes(manifest).map_err(|_| not_held())?;
+        let placement = SignedPlacement::verify(placement, &manifest).map_err(|_| not_held())?;
+        let record = placement.record();
+        let mine = (record.holders.iter().position(|h| *h == holder)).ok_or_else(not_held)?;
+        let hashes = (record.blocks.iter().zip(&manifest.manifest().blocks))
+            .flat_map(|(holders, block)| {
+                (holders.iter().zip(&block.hashes))
+                    .filter(|(&h, _)| usize::from(h) == mine)
+                    .map(|(_, hash)| data_encoding::HEXLOWER.encode(hash))
+            })
+            .collect();
+        Ok(Json(HeldPieces {
+            uploader: manifest.manifest().uploader.to_text(),
+            release,
+            seq,
+            hashes,
+        }))
+    })
+    .await
+    .map_err(|_| ApiError::internal("reading the placement failed"))?
 }

@@ -48,6 +48,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/placements/{id}",
             put(placements::publish).get(placements::fetch),
         )
+        .route("/v1/placements/{id}/held", get(placements::held))
         .route(
             "/v1/tombstones/{id}",
             put(tombstones::publish).get(tombstones::fetch),

@@ -48,6 +48,10 @@ pub struct NodeConfig {
     pub heartbeat: Duration,
     /// How often expired pieces are swept (default 60 s).
     pub sweep_interval: Duration,
+    /// A stored piece that no published placement references (no commit from its uploader,
+    /// [`crate::pending`]) is dropped once its uploader key stored nothing for this long
+    /// (default 6 h): junk from throwaway keys, and what interrupted uploads left behind.
+    pub pending_window: Duration,
     /// Coding parameters of this node's uploads (default [`Params::default`]: k = 4, m = 2).
     pub params: Params,
     /// Pieces uploaded at once by a put (default 16).
@@ -130,6 +134,7 @@ impl Default for NodeConfig {
             retention: Duration::from_secs(30 * 24 * 3600),
             heartbeat: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(60),
+            pending_window: Duration::from_secs(6 * 3600),
             params: Params::default(),
             upload_concurrency: 16,
             download_concurrency: 16,

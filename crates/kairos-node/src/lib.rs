@@ -39,6 +39,7 @@ mod auditor;
 #[doc(hidden)]
 pub mod bench_support;
 mod check;
+mod commits;
 pub mod config;
 mod error;
 mod fetch;
@@ -57,7 +58,9 @@ mod peer_api;
 mod peer_audit;
 mod peer_book;
 mod peer_client;
+mod peer_commit;
 mod peer_delete;
+mod pending;
 pub mod piece;
 mod placement;
 mod plan;

@@ -5,6 +5,8 @@
 //! * `DELETE /v1/pieces/{hash}`, `GET /v1/pieces/{hash}/audit`, `GET /v1/pieces/{hash}/shard`
 //!   — the uploader takes a piece back, audits it, fetches its shard for a repair
 //!   ([`crate::peer_delete`], [`crate::peer_audit`]);
+//! * `POST /v1/commit/{id}` — the uploader asks this node to keep the file's pieces
+//!   ([`crate::peer_commit`], [`crate::pending`]);
 //! * `GET /v1/info[?challenge=HEX]` — the node's key and address; with a challenge, also a
 //!   liveness proof ([`kairos_proto::liveness`]) that directories ask for before listing it.
 //!
@@ -26,7 +28,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use kairos_net::request::{
     bad_method, body_slot, content_length, limit_connection, no_route, peek_body, read_body,
@@ -73,6 +75,7 @@ pub fn router(node: Arc<Node>) -> Router {
                 .put(store_piece)
                 .delete(crate::peer_delete::delete_piece),
         )
+        .route("/v1/commit/{id}", post(crate::peer_commit::commit))
         .route(
             "/v1/pieces/{hash}/audit",
             get(crate::peer_audit::audit_piece),
@@ -276,9 +279,7 @@ fn stored_response(
             ),
         )),
         Outcome::Put(PutOutcome::QuotaFull { used, quota }) => Err(quota_full(used, quota)),
-        Outcome::Swept(_) | Outcome::Recorded | Outcome::Deleted(_) => {
-            Err(ApiError::internal("unexpected writer answer"))
-        }
+        _ => Err(ApiError::internal("unexpected writer answer")),
     }
 }
 

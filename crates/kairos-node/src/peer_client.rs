@@ -159,6 +159,34 @@ impl PeerClient {
         }
     }
 
+    /// `POST /v1/commit/{id}` signed by `identity` (the file's uploader key): asks `holder` to
+    /// keep the pieces of file `id` that its newest published placement puts there. Returns
+    /// how many of them were still pending.
+    pub async fn commit(
+        &self,
+        identity: &Identity,
+        holder: &PublicKey,
+        addr: &str,
+        id: &kairos_proto::FileId,
+        now: u64,
+    ) -> Result<u64, PeerError> {
+        self.check(addr)?;
+        let path = format!("/v1/commit/{id}");
+        let req = (self.client().post(Transport::url(addr, &path))).timeout(self.timeout);
+        let req = kairos_net::signed::sign(req, identity, holder, "POST", &path, b"", now);
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+        if resp.status() != StatusCode::OK {
+            return Err(refusal(resp).await);
+        }
+        let body = read_capped(resp, 4096).await?;
+        let answer: crate::wire::CommitResponse = serde_json::from_slice(&body)
+            .map_err(|e| PeerError::Invalid(format!("not a commit answer: {e}")))?;
+        Ok(answer.committed)
+    }
+
     /// `GET /v1/pieces/{hash}`; the body may be at most `max_len` bytes.
     pub async fn fetch(
         &self,

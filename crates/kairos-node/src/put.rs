@@ -209,6 +209,7 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
     }
     let (id, nodes) = publish(&ctx, &pre, &blocks).await?;
     orphans.armed = false;
+    crate::commits::commit_all(&node, &ctx.keys.uploader, id, holders_of(&ctx)).await;
     remember(&ctx, &pre, id, nodes).await;
     sink.progress(ctx.total, ctx.total);
     Ok(PutResult {
@@ -479,6 +480,16 @@ async fn remember(ctx: &Ctx, pre: &Preflight, id: kairos_proto::FileId, nodes: u
             "the file is stored and published, but this node could not note it in its upload history (kairos ls): {e}"
         ));
     }
+}
+
+/// The distinct holders (key, address) pieces were stored on.
+fn holders_of(ctx: &Ctx) -> Vec<(PublicKey, String)> {
+    let mut holders: Vec<(PublicKey, String)> = (lock(&ctx.stored).iter())
+        .map(|(k, a, _)| (*k, a.clone()))
+        .collect();
+    holders.sort_by_key(|h| h.0);
+    holders.dedup_by_key(|h| h.0);
+    holders
 }
 
 /// Where every piece landed: the distinct holders, and per block the index of each piece's

@@ -151,6 +151,11 @@ pub async fn repair_loaded(node: &Node, file: &OwnFile) -> Result<RepairReport, 
                 .map_err(|e| OpError::Internal(format!("signing the placement: {e}")))?;
             file.dir.publish_placement_everywhere(&signed).await?;
             report.placement_seq = signed.seq();
+            let fresh = (pool.iter())
+                .filter(|c| report.rebuilt.iter().any(|r| r.holder == c.key.to_text()))
+                .map(|c| (c.key, c.addr.clone()))
+                .collect();
+            crate::commits::commit_all(node, &file.uploader, file.id(), fresh).await;
         }
     }
     let weakest = (0..file.plan.blocks.len())

@@ -190,10 +190,10 @@ fn build_state(
     let dir_clients = (config.directories.iter())
         .map(|d| directory_client(&config, vec![d.clone()]))
         .collect::<Result<Vec<_>, _>>()?;
-    let peers = PeerClient::new(
+    let peers = Arc::new(PeerClient::new(
         &config.transport,
         config.upload_concurrency.max(config.download_concurrency),
-    )?;
+    )?);
     let l = &config.limits;
     let rate = l.requests_per_second;
     Ok(Node {

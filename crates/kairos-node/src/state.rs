@@ -19,6 +19,7 @@ use kairos_net::request::ConnLimited;
 use kairos_net::Transport;
 use kairos_proto::{Identity, PublicKey};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// State shared by every task of one node.
@@ -38,7 +39,8 @@ pub struct Node {
     pub peer_book: PeerBook,
     /// A client of all configured directories (`None` if none are configured).
     pub directory: Option<DirectoryClient>,
-    pub peers: PeerClient,
+    /// Shared with background tasks that outlive a request ([`crate::commits`]).
+    pub peers: Arc<PeerClient>,
     /// Held while a repair runs: a scheduled and a requested repair of the same file must not
     /// rebuild the same piece twice and race for the same placement seq.
     pub repairs: tokio::sync::Mutex<()>,

@@ -8,6 +8,7 @@
 //! | `pieces` | piece hash | `share ‖ shard` |
 //! | `info` | piece hash | (release, stored at, uploader key, block, shard index, data length) |
 //! | `expiry` | (delete at, piece hash) | () |
+//! | `pending` | (uploader key, piece hash) | stored at: pieces no published placement references yet ([`crate::pending`]) |
 //! | `uploads` | file id | this node's own upload, JSON ([`crate::history`]) |
 //!
 //! Piece bytes live in redb itself: a default shard of 1 MiB − 4 KiB plus its share and the
@@ -16,7 +17,8 @@
 //!
 //! # Invariants
 //!
-//! * `pieces`, `info` and `expiry` always hold the same set of hashes; `bytes_used` is the sum
+//! * `pieces`, `info` and `expiry` always hold the same set of hashes; `pending` a subset of
+//!   them (rows of pieces stored before it existed are simply absent: committed); `bytes_used` is the sum
 //!   of `info` data lengths and `pieces` their count. Every change happens in one write
 //!   transaction, so a crash leaves either all of a piece or nothing.
 //! * A stored piece is immutable: its bytes hash to its key (checked before it gets here) and a
@@ -44,6 +46,9 @@ const PIECES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("pieces");
 type InfoValue = (u64, u64, [u8; 32], u32, u8, u64);
 const INFO: TableDefinition<[u8; 32], InfoValue> = TableDefinition::new("info");
 const EXPIRY: TableDefinition<(u64, [u8; 32]), ()> = TableDefinition::new("expiry");
+/// (uploader key, piece hash) → stored at: pieces not committed yet ([`crate::pending`]).
+pub(crate) const PENDING: TableDefinition<([u8; 32], [u8; 32]), u64> =
+    TableDefinition::new("pending");
 
 /// Most pieces one sweep transaction deletes.
 const SWEEP_BATCH: usize = 1024;
@@ -156,6 +161,7 @@ impl Store {
             txn.open_table(PIECES)?;
             txn.open_table(INFO)?;
             txn.open_table(EXPIRY)?;
+            txn.open_table(PENDING)?;
             txn.open_table(crate::history::UPLOADS)?;
             let meta = txn.open_table(META)?;
             Ok((meta_get(&meta, "bytes_used")?, meta_get(&meta, "pieces")?))
@@ -262,6 +268,7 @@ impl Store {
         pieces.insert(&w.hash, &w.data[..])?;
         info.insert(&w.hash, stored.to_value())?;
         expiry.insert((w.delete_at, w.hash), ())?;
+        (txn.open_table(PENDING)?).insert((stored.uploader.0, w.hash), stored.stored_at)?;
         *used += len;
         *count += 1;
         Ok(PutOutcome::Stored)
@@ -294,7 +301,9 @@ impl Store {
             expiry.remove(key)?;
             let hash = key.1;
             if let Some(v) = info.remove(&hash)? {
-                let len = PieceInfo::from_value(v.value()).len;
+                let found = PieceInfo::from_value(v.value());
+                let len = found.len;
+                (txn.open_table(PENDING)?).remove((found.uploader.0, hash))?;
                 *used = used.saturating_sub(len);
                 *count = count.saturating_sub(1);
                 report.bytes += len;
@@ -317,7 +326,7 @@ impl Store {
         used: &mut u64,
         count: &mut u64,
     ) -> Result<DeleteOutcome, StoreError> {
-        let mut info = txn.open_table(INFO)?;
+        let info = txn.open_table(INFO)?;
         let Some(found) = info.get(hash)?.map(|v| PieceInfo::from_value(v.value())) else {
             return Ok(DeleteOutcome::Missing);
         };
@@ -329,13 +338,38 @@ impl Store {
                 release: found.release,
             });
         }
-        info.remove(hash)?;
+        drop(info);
+        Self::remove(txn, hash, &found, retention, (used, count))?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    /// Removes piece `hash` (described by `found`) from every table inside `txn` and updates
+    /// the counters. `retention` finds its expiry row, as in [`Store::delete`].
+    pub(crate) fn remove(
+        txn: &WriteTransaction,
+        hash: &PieceHash,
+        found: &PieceInfo,
+        retention: u64,
+        (used, count): (&mut u64, &mut u64),
+    ) -> Result<(), StoreError> {
+        txn.open_table(INFO)?.remove(hash)?;
         txn.open_table(PIECES)?.remove(hash)?;
         txn.open_table(EXPIRY)?
             .remove((found.release.saturating_add(retention), *hash))?;
+        txn.open_table(PENDING)?.remove((found.uploader.0, *hash))?;
         *used = used.saturating_sub(found.len);
         *count = count.saturating_sub(1);
-        Ok(DeleteOutcome::Deleted)
+        Ok(())
+    }
+
+    /// The metadata of piece `hash` inside `txn`.
+    pub(crate) fn info_in(
+        txn: &WriteTransaction,
+        hash: &PieceHash,
+    ) -> Result<Option<PieceInfo>, StoreError> {
+        let info = txn.open_table(INFO)?;
+        let found = info.get(hash)?.map(|v| PieceInfo::from_value(v.value()));
+        Ok(found)
     }
 
     /// Writes the counters into `txn` (called once per batch).

@@ -1,4 +1,5 @@
-//! Retention: pieces are deleted `retention` after their release time.
+//! Retention: pieces are deleted `retention` after their release time; pending pieces no
+//! placement references are dropped after `pending_window` ([`crate::pending`]).
 //!
 //! Invariant: each piece's delete time (release + retention, fixed when it was stored) is
 //! indexed, so a sweep touches only expired pieces, in bounded batches, through the writer
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn sweep_loop(node: Arc<Node>, stop: CancellationToken) {
     loop {
         sweep_now(&node).await;
+        drop_pending(&node).await;
         tokio::select! {
             _ = tokio::time::sleep(node.cfg.sweep_interval) => {}
             _ = stop.cancelled() => return,
@@ -41,6 +43,39 @@ pub async fn sweep_now(node: &Node) -> u64 {
             Ok(_) => return total,
             Err(e) => {
                 tracing::warn!("retention sweep failed: {e}");
+                return total;
+            }
+        }
+    }
+}
+
+/// Drops pending pieces whose uploader stored nothing for `pending_window` and never committed
+/// them. Returns how many were dropped.
+pub async fn drop_pending(node: &Node) -> u64 {
+    let mut total = 0;
+    loop {
+        let op = Op::DropPending {
+            now: node.now(),
+            window: node.cfg.pending_window.as_secs(),
+            retention: node.cfg.retention.as_secs(),
+        };
+        match node.writer.submit(op).await {
+            Ok(Outcome::Swept(rep)) => {
+                total += rep.pieces;
+                if rep.pieces > 0 {
+                    tracing::info!(
+                        "dropped {} pieces ({} bytes) that no published placement references",
+                        rep.pieces,
+                        rep.bytes
+                    );
+                }
+                if !rep.more {
+                    return total;
+                }
+            }
+            Ok(_) => return total,
+            Err(e) => {
+                tracing::warn!("dropping unreferenced pieces failed: {e}");
                 return total;
             }
         }

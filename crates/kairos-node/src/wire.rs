@@ -397,3 +397,12 @@ mod tests {
         assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);
     }
 }
+
+/// `POST /v1/commit/{id}` (peer API) → 200.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CommitResponse {
+    /// Pieces of the file the placement puts on the node.
+    pub held: u64,
+    /// Of those, how many were pending until now.
+    pub committed: u64,
+}

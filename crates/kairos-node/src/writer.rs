@@ -26,6 +26,17 @@ pub enum Op {
     },
     /// One of this node's uploads, for its local history.
     RecordUpload(Box<crate::wire::Upload>),
+    /// Pieces a published placement references: no longer pending ([`crate::pending`]).
+    Commit {
+        uploader: kairos_proto::PublicKey,
+        hashes: Vec<kairos_seal::PieceHash>,
+    },
+    /// Drops pending pieces whose uploader stored nothing for `window` seconds.
+    DropPending {
+        now: u64,
+        window: u64,
+        retention: u64,
+    },
     /// A piece its uploader takes back before release.
     Delete {
         hash: kairos_seal::PieceHash,
@@ -42,6 +53,8 @@ pub enum Outcome {
     Swept(SweepReport),
     Recorded,
     Deleted(DeleteOutcome),
+    /// How many of the pieces were pending.
+    Committed(usize),
 }
 
 /// The node's writer handle.
@@ -72,7 +85,7 @@ impl Apply for Pieces {
     fn weight(op: &Op) -> usize {
         match op {
             Op::Put(w) => w.data.len(),
-            Op::Sweep { .. } | Op::RecordUpload(_) | Op::Delete { .. } => 0,
+            _ => 0,
         }
     }
 
@@ -87,6 +100,19 @@ impl Apply for Pieces {
                 Op::Sweep { now } => {
                     Outcome::Swept(Store::sweep(&txn, *now, &mut used, &mut count)?)
                 }
+                Op::Commit { uploader, hashes } => {
+                    Outcome::Committed(crate::pending::commit(&txn, uploader, hashes)?)
+                }
+                Op::DropPending {
+                    now,
+                    window,
+                    retention,
+                } => Outcome::Swept(crate::pending::drop_stale(
+                    &txn,
+                    (*now, *window, *retention),
+                    &mut used,
+                    &mut count,
+                )?),
                 Op::RecordUpload(u) => {
                     crate::history::record(&txn, u)?;
                     Outcome::Recorded
