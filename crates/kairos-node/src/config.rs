@@ -165,6 +165,12 @@ impl NodeConfig {
         if self.spare_fetch_after.is_zero() {
             return Err("spare_fetch_after must be positive".into());
         }
+        if self.pending_window < Duration::from_secs(60) {
+            return Err(format!(
+                "pending_window must be at least 1 minute (got {} s): pieces of an upload still storing would be dropped",
+                self.pending_window.as_secs()
+            ));
+        }
         if self.max_release.as_secs() == 0 {
             return Err("the maximum release horizon must be at least one second".into());
         }

@@ -190,6 +190,12 @@ pub struct DaemonSettings {
     /// [default: 4h].
     #[arg(long, env = "KAIROS_AUDIT_INTERVAL")]
     pub audit_interval: Option<Span>,
+    /// How long this node keeps pieces no published placement references yet: once a key
+    /// stored nothing here for this long and its uploader never committed them (the uploader
+    /// does right after publishing), they are dropped — junk, and leftovers of interrupted
+    /// uploads [default: 6h].
+    #[arg(long, env = "KAIROS_PENDING_WINDOW")]
+    pub pending_window: Option<Span>,
     /// How long a get keeps asking for a drand beacon that is due but not yet relayed
     /// [default: 60s].
     #[arg(long, env = "KAIROS_BEACON_WAIT")]

@@ -95,6 +95,9 @@ fn node_config(home: &std::path::Path, s: &DaemonSettings) -> NodeConfig {
     if let Some(v) = s.audit_interval {
         config.audit_interval = v.0;
     }
+    if let Some(v) = s.pending_window {
+        config.pending_window = v.0;
+    }
     if let Some(v) = s.beacon_wait {
         config.beacon_wait = v.0;
     }
