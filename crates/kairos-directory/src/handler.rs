@@ -81,3 +81,26 @@ pub fn request_signer(
     // Only accepted requests take room in the replay guard.
     Ok(Some(verified.commit(&app.replay, now)?))
 }
+
+/// Bodies declared at most this long (most manifests and every placement of files up to a few
+/// hundred MiB) are read without an upload slot: at most `max_connections` × 64 KiB in memory,
+/// and slow senders of large bodies, which hold slots, never make small publishes wait.
+pub const SMALL_BODY: u64 = 64 * 1024;
+
+/// One of the upload slots for a body that needs one (declared over [`SMALL_BODY`], or not
+/// declared at all); `None` for small ones.
+pub async fn upload_slot<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+) -> Result<Option<tokio::sync::SemaphorePermit<'a>>, ApiError> {
+    if content_length(headers).is_some_and(|n| n <= SMALL_BODY) {
+        return Ok(None);
+    }
+    let slot = kairos_net::request::body_slot(
+        &app.uploads,
+        kairos_net::request::SLOT_WAIT,
+        "manifest uploads",
+    )
+    .await?;
+    Ok(Some(slot))
+}

@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use kairos_directory_client::wire::{HeldPieces, PlacementResponse};
-use kairos_net::request::{body_slot, SLOT_WAIT};
 use kairos_net::ApiError;
 use kairos_proto::{FileId, SignedContentManifest, SignedPlacement};
 use std::sync::Arc;
@@ -43,7 +42,7 @@ pub async fn publish(
 ) -> Result<Response, ApiError> {
     let id = parse_id(path)?;
     crate::tombstones::refuse_revoked(&app, &id)?;
-    let _slot = body_slot(&app.uploads, SLOT_WAIT, "manifest uploads").await?;
+    let _slot = crate::handler::upload_slot(&app, &headers).await?;
     let limit = app.cfg.limits.max_manifest_bytes;
     let bytes = read_limited(&app, &headers, body, limit, "the placement record").await?;
     let row = app.store.manifest(&id, |_| true).map_err(internal)?;

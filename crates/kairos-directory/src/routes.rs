@@ -28,7 +28,7 @@ use bytes::Bytes;
 use kairos_directory_client::wire::{
     Info, ListedNode, NodeList, PublishResponse, SubscribeResponse,
 };
-use kairos_net::request::{bad_method, body_slot, limit_connection, no_route, SLOT_WAIT};
+use kairos_net::request::{bad_method, limit_connection, no_route};
 use kairos_net::ApiError;
 use kairos_proto::{AnyManifest, FileId, PublicKey, SignedNodeRecord};
 use serde::Deserialize;
@@ -194,7 +194,7 @@ async fn publish(
     let id = parse_id(path)?;
     // Bounds the memory held by bodies being buffered (and verified) at once.
     refuse_revoked(&app, &id)?;
-    let _slot = body_slot(&app.uploads, SLOT_WAIT, "manifest uploads").await?;
+    let _slot = crate::handler::upload_slot(&app, &headers).await?;
     let limit = app.cfg.limits.max_manifest_bytes;
     let bytes = read_limited(&app, &headers, body, limit, "the manifest").await?;
     validate::admit_id(&bytes, &id)?;
