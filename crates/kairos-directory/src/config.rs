@@ -86,7 +86,8 @@ pub struct Limits {
     pub max_reach_probes: usize,
     /// Most simultaneous client connections (default 1024); more wait in the accept queue.
     pub max_connections: usize,
-    /// Manifest uploads buffered at once (default 8: at most 8 × 32 MiB in memory).
+    /// Manifest and placement bodies held in memory at once, in maximal bodies (default 8 ×
+    /// 32 MiB); counted in bytes received, so stalled senders hold none of it.
     pub max_concurrent_uploads: usize,
     /// Requests per connection (default 100/s, burst 200).
     pub per_connection: RateLimit,

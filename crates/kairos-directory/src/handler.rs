@@ -13,7 +13,7 @@ use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use kairos_net::request::{content_length, read_body};
+use kairos_net::request::{content_length, read_body, read_body_within, BudgetHeld};
 use kairos_net::ApiError;
 use kairos_proto::{FileId, PublicKey};
 
@@ -41,6 +41,26 @@ pub async fn read_limited(
         content_length(headers),
         limit,
         app.cfg.limits.body_timeout,
+        || too_large(what, limit),
+    )
+    .await
+}
+
+/// [`read_limited`] for manifest and placement publishes: the bytes received count against
+/// the directory's upload budget ([`App::uploads`]) until the returned share is dropped.
+pub async fn read_upload(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    what: &str,
+) -> Result<(Bytes, BudgetHeld), ApiError> {
+    read_body_within(
+        body,
+        content_length(headers),
+        limit,
+        app.cfg.limits.body_timeout,
+        Some(&app.uploads),
         || too_large(what, limit),
     )
     .await
@@ -80,27 +100,4 @@ pub fn request_signer(
     app.limit_identity(&verified.key())?;
     // Only accepted requests take room in the replay guard.
     Ok(Some(verified.commit(&app.replay, now)?))
-}
-
-/// Bodies declared at most this long (most manifests and every placement of files up to a few
-/// hundred MiB) are read without an upload slot: at most `max_connections` × 64 KiB in memory,
-/// and slow senders of large bodies, which hold slots, never make small publishes wait.
-pub const SMALL_BODY: u64 = 64 * 1024;
-
-/// One of the upload slots for a body that needs one (declared over [`SMALL_BODY`], or not
-/// declared at all); `None` for small ones.
-pub async fn upload_slot<'a>(
-    app: &'a App,
-    headers: &HeaderMap,
-) -> Result<Option<tokio::sync::SemaphorePermit<'a>>, ApiError> {
-    if content_length(headers).is_some_and(|n| n <= SMALL_BODY) {
-        return Ok(None);
-    }
-    let slot = kairos_net::request::body_slot(
-        &app.uploads,
-        kairos_net::request::SLOT_WAIT,
-        "manifest uploads",
-    )
-    .await?;
-    Ok(Some(slot))
 }

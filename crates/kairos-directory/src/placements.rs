@@ -8,7 +8,7 @@
 //! a request signed by the manifest's uploader key, as the manifest does.
 
 use crate::api_error::internal;
-use crate::handler::{bytes_response, parse_id, read_limited, request_signer, unexpected};
+use crate::handler::{bytes_response, parse_id, read_upload, request_signer, unexpected};
 use crate::state::App;
 use crate::store::{PlacementOutcome, PlacementWrite};
 use crate::validate::placement_error;
@@ -42,9 +42,8 @@ pub async fn publish(
 ) -> Result<Response, ApiError> {
     let id = parse_id(path)?;
     crate::tombstones::refuse_revoked(&app, &id)?;
-    let _slot = crate::handler::upload_slot(&app, &headers).await?;
     let limit = app.cfg.limits.max_manifest_bytes;
-    let bytes = read_limited(&app, &headers, body, limit, "the placement record").await?;
+    let (bytes, _held) = read_upload(&app, &headers, body, limit, "the placement record").await?;
     let row = app.store.manifest(&id, |_| true).map_err(internal)?;
     let Some((uploader, Some(manifest))) = row.map(|r| (r.uploader, r.bytes)) else {
         return Err(unknown_manifest(&id));

@@ -8,7 +8,9 @@
 use crate::api_error::{bad_query, internal};
 use crate::beacon_routes;
 use crate::federation;
-use crate::handler::{bytes_response, parse_id, read_limited, request_signer, unexpected};
+use crate::handler::{
+    bytes_response, parse_id, read_limited, read_upload, request_signer, unexpected,
+};
 use crate::nodes::NodeEntry;
 use crate::placements;
 use crate::reach::REACH_VALID;
@@ -194,9 +196,8 @@ async fn publish(
     let id = parse_id(path)?;
     // Bounds the memory held by bodies being buffered (and verified) at once.
     refuse_revoked(&app, &id)?;
-    let _slot = crate::handler::upload_slot(&app, &headers).await?;
     let limit = app.cfg.limits.max_manifest_bytes;
-    let bytes = read_limited(&app, &headers, body, limit, "the manifest").await?;
+    let (bytes, _held) = read_upload(&app, &headers, body, limit, "the manifest").await?;
     validate::admit_id(&bytes, &id)?;
     // Same hash ⇒ same bytes: a manifest already stored under this id is answered at once,
     // without verifying it again and without spending the uploader's rate-limit tokens

@@ -22,7 +22,6 @@ use kairos_net::ApiError;
 use kairos_proto::{Identity, PublicKey, ReplayGuard};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
 
 /// Identities whose rate-limit buckets are remembered at once.
 const IDENTITY_BUCKETS: usize = 200_000;
@@ -42,7 +41,8 @@ pub struct App {
     pub replay: Mutex<ReplayGuard>,
     pub conn_limiter: RateLimiter<u64>,
     pub id_limiter: RateLimiter<PublicKey>,
-    pub uploads: Semaphore,
+    /// Memory for manifest and placement bodies, in bytes received.
+    pub uploads: kairos_net::request::BodyBudget,
     pub sibling_keys: HashSet<PublicKey>,
 }
 
@@ -77,7 +77,11 @@ impl App {
                 l.per_identity.burst,
                 IDENTITY_BUCKETS,
             ),
-            uploads: Semaphore::new(l.max_concurrent_uploads),
+            uploads: kairos_net::request::BodyBudget::new(
+                l.max_concurrent_uploads
+                    .saturating_mul(l.max_manifest_bytes),
+                "manifest uploads",
+            ),
             sibling_keys: cfg.siblings.iter().map(|s| s.key).collect(),
             identity_key: identity.public(),
             identity,

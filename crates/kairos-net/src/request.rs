@@ -5,8 +5,10 @@
 //! `Content-Length` is refused before anything is read, a body that grows past the limit is
 //! refused as soon as it does — and a body that takes longer than `timeout`, or after
 //! [`BODY_GRACE`] arrives slower than [`MIN_BODY_RATE`] on average, is cut off (so a sender
-//! trickling bytes cannot hold a body slot for the whole timeout); [`body_slot`] waits a bounded
-//! time for one of the slots that bound buffered bodies, then answers `503 busy`;
+//! trickling bytes cannot hold a body slot for the whole timeout); [`read_body_within`] counts
+//! every received byte against a [`BodyBudget`] (memory is bounded by bytes actually held, so
+//! stalled senders hold nothing); [`body_slot`] waits a bounded time for one of the slots that
+//! bound buffered bodies, then answers `503 busy`;
 //! [`limit_connection`] spends one token of the connection's bucket per request, keyed by the
 //! [`ConnId`] the accept loop ([`crate::serve`]) attaches (0 if there is none).
 
@@ -22,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 /// Time a body may take before [`MIN_BODY_RATE`] applies (connection and circuit warm-up).
@@ -130,6 +132,44 @@ pub fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
+/// Memory for request bodies, counted in bytes actually received: a body holds one permit
+/// per byte it has sent so far, so senders that stall hold (almost) nothing, and honest bodies
+/// are never turned away because slow ones sit on whole slots.
+#[derive(Clone)]
+pub struct BodyBudget {
+    bytes: Arc<Semaphore>,
+    what: &'static str,
+}
+
+/// The budget bytes one body holds until it is dropped.
+pub type BudgetHeld = Option<OwnedSemaphorePermit>;
+
+impl BodyBudget {
+    /// `bytes` of bodies at once, for bodies of `what` (named in `503 busy` answers).
+    pub fn new(bytes: usize, what: &'static str) -> Self {
+        BodyBudget {
+            bytes: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
+            what,
+        }
+    }
+
+    /// Takes `n` more bytes into `held`, waiting at most [`SLOT_WAIT`] for room.
+    async fn take(&self, held: &mut BudgetHeld, n: usize) -> Result<(), ApiError> {
+        let n = u32::try_from(n).map_err(|_| ApiError::internal("body chunk too large"))?;
+        let wait = self.bytes.clone().acquire_many_owned(n);
+        let permit = match tokio::time::timeout(SLOT_WAIT, wait).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(ApiError::internal("body budget closed")),
+            Err(_) => return Err(ApiError::busy(self.what, SLOT_WAIT.as_secs())),
+        };
+        match held {
+            Some(h) => h.merge(permit),
+            None => *held = Some(permit),
+        }
+        Ok(())
+    }
+}
+
 /// Reads the whole body (`declared` is its [`content_length`]), refusing more than `limit`
 /// bytes with `too_large()` (the caller's 413) or a sender slower than `timeout` (408).
 pub async fn read_body(
@@ -139,12 +179,28 @@ pub async fn read_body(
     timeout: Duration,
     too_large: impl Fn() -> ApiError,
 ) -> Result<Bytes, ApiError> {
+    let (bytes, _) = read_body_within(body, declared, limit, timeout, None, too_large).await?;
+    Ok(bytes)
+}
+
+/// [`read_body`], holding `budget` bytes for every byte received (if given): the returned
+/// permit is the body's share, to keep as long as the bytes are in memory. Nothing is
+/// allocated ahead of what arrives, whatever `declared` says.
+pub async fn read_body_within(
+    body: Body,
+    declared: Option<u64>,
+    limit: usize,
+    timeout: Duration,
+    budget: Option<&BodyBudget>,
+    too_large: impl Fn() -> ApiError,
+) -> Result<(Bytes, BudgetHeld), ApiError> {
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     let started = Instant::now();
+    let mut held: BudgetHeld = None;
     let read = async {
-        let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+        let mut buf = BytesMut::new();
         let mut stream = body.into_data_stream();
         loop {
             // Wake at least every second to apply the minimum rate to a silent sender.
@@ -167,6 +223,9 @@ pub async fn read_body(
             if buf.len() + chunk.len() > limit {
                 return Err(too_large());
             }
+            if let Some(budget) = budget {
+                budget.take(&mut held, chunk.len()).await?;
+            }
             buf.extend_from_slice(&chunk);
             if too_slow(buf.len() as u64, started.elapsed()) {
                 return Err(slow_body(buf.len() as u64, started.elapsed()));
@@ -174,7 +233,7 @@ pub async fn read_body(
         }
         Ok(buf.freeze())
     };
-    tokio::time::timeout(timeout, read).await.map_err(|_| {
+    let bytes = tokio::time::timeout(timeout, read).await.map_err(|_| {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
@@ -183,7 +242,8 @@ pub async fn read_body(
                 timeout.as_secs()
             ),
         )
-    })?
+    })??;
+    Ok((bytes, held))
 }
 
 /// Server state that rate-limits requests per connection.

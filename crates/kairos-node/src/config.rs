@@ -86,8 +86,8 @@ pub struct NodeConfig {
 /// Resource limits of the peer API.
 #[derive(Clone, Debug)]
 pub struct PeerLimits {
-    /// Store requests whose bodies are read at once (default 32; each may be up to
-    /// 16 MiB, so this bounds the memory peers can pin).
+    /// Store bodies held in memory at once, in maximal bodies (default 32 × 16 MiB): the
+    /// budget counts bytes actually received, so stalled senders hold none of it.
     pub max_concurrent_stores: usize,
     /// Simultaneous peer connections (default 512; more wait in the accept queue).
     pub max_connections: usize,

@@ -31,8 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kairos_net::request::{
-    bad_method, body_slot, content_length, limit_connection, no_route, peek_body, read_body,
-    SLOT_WAIT,
+    bad_method, content_length, limit_connection, no_route, peek_body, read_body_within,
 };
 use kairos_net::ApiError;
 use kairos_proto::liveness::{self, CHALLENGE_LEN};
@@ -168,13 +167,14 @@ async fn store_piece(
         PieceBody::release_of(&head).map_err(|e| ApiError::bad_request("bad_piece", e))?;
     let uploader = verified_uploader(&node, &hash, &method, &uri, &headers, &head)?;
     admission::check_release(release, &limits(&node))?;
-    // Bounds the bodies held in memory at once; a full house answers 503 instead of queueing.
-    let _slot = body_slot(&node.stores, SLOT_WAIT, "piece stores").await?;
-    let body = read_body(
+    // Bounds the body bytes held in memory at once, counting only bytes received (stalled
+    // senders hold nothing); no room within the wait answers 503 instead of queueing.
+    let (body, _held) = read_body_within(
         body,
         declared,
         MAX_BODY_LEN,
         node.cfg.limits.body_timeout,
+        Some(&node.stores),
         || too_large(MAX_BODY_LEN),
     )
     .await?;

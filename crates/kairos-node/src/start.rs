@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 /// A running node. Dropping it without [`NodeHandle::shutdown`] still signals every task to
 /// stop, but does not wait for them.
@@ -204,7 +204,11 @@ fn build_state(
         writer,
         conn_limiter: RateLimiter::new(rate, rate * 2.0, l.max_connections.saturating_mul(4)),
         key_limiter: RateLimiter::new(rate, rate * 2.0, 100_000),
-        stores: Semaphore::new(l.max_concurrent_stores),
+        stores: kairos_net::request::BodyBudget::new(
+            l.max_concurrent_stores
+                .saturating_mul(crate::piece::MAX_BODY_LEN),
+            "piece stores",
+        ),
         membership: Membership::new(dir_clients),
         peer_book: PeerBook::default(),
         directory,

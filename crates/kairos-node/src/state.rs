@@ -20,7 +20,6 @@ use kairos_net::Transport;
 use kairos_proto::{Identity, PublicKey};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// State shared by every task of one node.
 pub struct Node {
@@ -33,7 +32,7 @@ pub struct Node {
     pub writer: Writer,
     pub conn_limiter: RateLimiter<u64>,
     pub key_limiter: RateLimiter<PublicKey>,
-    pub stores: Semaphore,
+    pub stores: kairos_net::request::BodyBudget,
     pub membership: Membership,
     /// How long each peer has been seen listed (placement prefers older nodes).
     pub peer_book: PeerBook,
