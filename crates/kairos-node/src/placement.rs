@@ -52,7 +52,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// The one directory that vouches for it, if only one does.
-    fn sole_voucher(&self) -> Option<usize> {
+    pub(crate) fn sole_voucher(&self) -> Option<usize> {
         match self.vouchers.as_slice() {
             [d] => Some(*d),
             _ => None,

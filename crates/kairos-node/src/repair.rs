@@ -151,7 +151,7 @@ pub async fn repair_loaded(node: &Node, file: &OwnFile) -> Result<RepairReport, 
                 .map_err(|e| OpError::Internal(format!("signing the placement: {e}")))?;
             file.dir.publish_placement_everywhere(&signed).await?;
             report.placement_seq = signed.seq();
-            let fresh = (pool.iter())
+            let fresh = (pool.nodes.iter())
                 .filter(|c| report.rebuilt.iter().any(|r| r.holder == c.key.to_text()))
                 .map(|c| (c.key, c.addr.clone()))
                 .collect();
@@ -183,9 +183,31 @@ fn describe(h: &Health) -> String {
     }
 }
 
+/// Where rebuilt pieces may go: the candidates, and the most pieces of one block that nodes
+/// vouched for by one directory alone may hold (`k − 1` when two or more directories answered,
+/// as for a put: [`crate::placement`]).
+struct Pool {
+    nodes: Vec<Candidate>,
+    sole_cap: Option<usize>,
+}
+
+impl Pool {
+    /// Whether `c` may take a piece of a block held by `holding` under the per-directory cap.
+    /// Holders no directory lists now count for nobody.
+    fn allows(&self, c: &Candidate, holding: &HashSet<PublicKey>) -> bool {
+        let (Some(cap), Some(d)) = (self.sole_cap, c.sole_voucher()) else {
+            return true;
+        };
+        let same = (self.nodes.iter())
+            .filter(|n| holding.contains(&n.key) && n.sole_voucher() == Some(d))
+            .count();
+        same < cap
+    }
+}
+
 /// Live nodes the directories list, shuffled, with the keys of the file's current holders
 /// last (a new holder should preferably hold nothing of the file yet).
-async fn candidates(node: &Node, file: &OwnFile) -> Result<Vec<Candidate>, OpError> {
+async fn candidates(node: &Node, file: &OwnFile) -> Result<Pool, OpError> {
     let survey = crate::survey::survey(node).await;
     if survey.answered() == 0 {
         let errors: Vec<String> = (survey.failed.iter())
@@ -194,10 +216,15 @@ async fn candidates(node: &Node, file: &OwnFile) -> Result<Vec<Candidate>, OpErr
         return Err(OpError::DirectoryUnreachable(errors.join("; ")));
     }
     let current: HashSet<PublicKey> = file.placement.record().holders.iter().copied().collect();
+    let answered = survey.answered();
     let mut pool = survey.candidates;
     pool.shuffle(&mut rand::rngs::OsRng);
     pool.sort_by_key(|c| current.contains(&c.key));
-    Ok(pool)
+    let k = file.plan.params.k();
+    Ok(Pool {
+        nodes: pool,
+        sole_cap: (answered >= 2).then_some(k.saturating_sub(1)),
+    })
 }
 
 /// Rebuilds the `bad` pieces of `block` from its `good` ones and stores each on a new node.
@@ -208,7 +235,7 @@ async fn repair_block(
     block: usize,
     good: &[usize],
     bad: &[(usize, String)],
-    pool: &mut [Candidate],
+    pool: &mut Pool,
     record: &mut PlacementRecord,
     report: &mut RepairReport,
 ) {
@@ -331,10 +358,12 @@ async fn store_somewhere(
     file: &OwnFile,
     hash: &kairos_seal::PieceHash,
     body: Bytes,
-    pool: &[Candidate],
+    pool: &Pool,
     exclude: &HashSet<PublicKey>,
 ) -> Option<PublicKey> {
-    for c in pool.iter().filter(|c| !exclude.contains(&c.key)) {
+    let allowed =
+        (pool.nodes.iter()).filter(|c| !exclude.contains(&c.key) && pool.allows(c, exclude));
+    for c in allowed {
         let stored = node
             .peers
             .store(
@@ -364,4 +393,43 @@ fn set_holder(record: &mut PlacementRecord, block: usize, shard: usize, holder: 
         }
     };
     record.blocks[block][shard] = index as u16;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(i: u8, vouchers: Vec<usize>) -> Candidate {
+        Candidate {
+            key: PublicKey([i; 32]),
+            addr: format!("127.0.0.1:{}", 1000 + u16::from(i)),
+            vouchers,
+            seen_for: 0,
+        }
+    }
+
+    /// A rebuilt piece never gives one directory's own nodes `k` pieces of a block.
+    #[test]
+    fn repair_keeps_the_per_directory_cap() {
+        let nodes: Vec<Candidate> = (0..6)
+            .map(|i| node(i, vec![1]))
+            .chain([node(9, vec![0, 1])])
+            .collect();
+        let pool = Pool {
+            nodes,
+            sole_cap: Some(3),
+        };
+        // Three holders of the block are directory 1's alone: a fourth of its nodes may not
+        // join, a node both directories list may.
+        let holding: HashSet<PublicKey> = (0..3).map(|i| PublicKey([i; 32])).collect();
+        assert!(!pool.allows(&pool.nodes[4], &holding));
+        assert!(pool.allows(&pool.nodes[6], &holding));
+        let two: HashSet<PublicKey> = (0..2).map(|i| PublicKey([i; 32])).collect();
+        assert!(pool.allows(&pool.nodes[4], &two));
+        let uncapped = Pool {
+            nodes: pool.nodes.clone(),
+            sole_cap: None,
+        };
+        assert!(uncapped.allows(&uncapped.nodes[4], &holding));
+    }
 }
