@@ -170,18 +170,9 @@ impl PeerClient {
         id: &kairos_proto::FileId,
         now: u64,
     ) -> Result<u64, PeerError> {
-        self.check(addr)?;
         let path = format!("/v1/commit/{id}");
-        let req = (self.client().post(Transport::url(addr, &path))).timeout(self.timeout);
-        let req = kairos_net::signed::sign(req, identity, holder, "POST", &path, b"", now);
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
-        if resp.status() != StatusCode::OK {
-            return Err(refusal(resp).await);
-        }
-        let body = read_capped(resp, 4096).await?;
+        let to = (identity, holder, addr);
+        let body = (self.signed(reqwest::Method::POST, to, &path, 4096, now)).await?;
         let answer: crate::wire::CommitResponse = serde_json::from_slice(&body)
             .map_err(|e| PeerError::Invalid(format!("not a commit answer: {e}")))?;
         Ok(answer.committed)
@@ -261,12 +252,27 @@ impl PeerClient {
         max_len: usize,
         now: u64,
     ) -> Result<Bytes, PeerError> {
+        let to = (identity, holder, addr);
+        self.signed(reqwest::Method::GET, to, path, max_len, now)
+            .await
+    }
+
+    /// A bodiless `method path` to `holder` at `addr`, signed by `identity`; the 200 answer's
+    /// body, at most `max_len` bytes.
+    async fn signed(
+        &self,
+        method: reqwest::Method,
+        (identity, holder, addr): (&Identity, &PublicKey, &str),
+        path: &str,
+        max_len: usize,
+        now: u64,
+    ) -> Result<Bytes, PeerError> {
         self.check(addr)?;
-        let req = self
-            .client()
-            .get(Transport::url(addr, path))
+        let name = method.as_str().to_owned();
+        let req = (self.client())
+            .request(method, Transport::url(addr, path))
             .timeout(self.timeout);
-        let req = kairos_net::signed::sign(req, identity, holder, "GET", path, b"", now);
+        let req = kairos_net::signed::sign(req, identity, holder, &name, path, b"", now);
         let resp = req
             .send()
             .await

@@ -24,50 +24,34 @@ pub async fn sweep_loop(node: Arc<Node>, stop: CancellationToken) {
 
 /// Deletes every piece whose delete time has passed. Returns how many were deleted.
 pub async fn sweep_now(node: &Node) -> u64 {
-    let mut total = 0;
-    loop {
-        match node.writer.submit(Op::Sweep { now: node.now() }).await {
-            Ok(Outcome::Swept(rep)) => {
-                total += rep.pieces;
-                if rep.pieces > 0 {
-                    tracing::info!(
-                        "retention: deleted {} pieces ({} bytes)",
-                        rep.pieces,
-                        rep.bytes
-                    );
-                }
-                if !rep.more {
-                    return total;
-                }
-            }
-            Ok(_) => return total,
-            Err(e) => {
-                tracing::warn!("retention sweep failed: {e}");
-                return total;
-            }
-        }
-    }
+    in_batches(node, "retention: deleted", || Op::Sweep { now: node.now() }).await
 }
 
 /// Drops pending pieces whose uploader stored nothing for `pending_window` and never committed
 /// them. Returns how many were dropped.
 pub async fn drop_pending(node: &Node) -> u64 {
+    let op = || Op::DropPending {
+        now: node.now(),
+        window: node.cfg.pending_window.as_secs(),
+        retention: node.cfg.retention.as_secs(),
+    };
+    in_batches(
+        node,
+        "dropped as no published placement references them:",
+        op,
+    )
+    .await
+}
+
+/// Submits `op()` until a batch reports nothing more to delete; logs what went, as `what`.
+async fn in_batches(node: &Node, what: &str, op: impl Fn() -> Op) -> u64 {
     let mut total = 0;
     loop {
-        let op = Op::DropPending {
-            now: node.now(),
-            window: node.cfg.pending_window.as_secs(),
-            retention: node.cfg.retention.as_secs(),
-        };
-        match node.writer.submit(op).await {
+        match node.writer.submit(op()).await {
             Ok(Outcome::Swept(rep)) => {
                 total += rep.pieces;
                 if rep.pieces > 0 {
-                    tracing::info!(
-                        "dropped {} pieces ({} bytes) that no published placement references",
-                        rep.pieces,
-                        rep.bytes
-                    );
+                    tracing::info!("{what} {} pieces ({} bytes)", rep.pieces, rep.bytes);
                 }
                 if !rep.more {
                     return total;
@@ -75,7 +59,7 @@ pub async fn drop_pending(node: &Node) -> u64 {
             }
             Ok(_) => return total,
             Err(e) => {
-                tracing::warn!("dropping unreferenced pieces failed: {e}");
+                tracing::warn!("{what} … failed: {e}");
                 return total;
             }
         }
