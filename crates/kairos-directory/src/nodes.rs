@@ -57,10 +57,14 @@ impl NodeIndex {
         }
     }
 
-    /// Notes that `key` proved at `now` that it answers at `addr`.
+    /// Notes that `key` proved at `now` that it answers at `addr` — if the index holds `key`
+    /// (a probe that ends after its record was swept leaves nothing behind).
     pub fn mark_reached(&self, key: PublicKey, addr: &str, now: u64) {
-        let mut reached = self.reached.write().unwrap_or_else(|p| p.into_inner());
-        reached.insert(key, (addr.to_owned(), now));
+        let map = self.read();
+        if map.contains_key(&key) {
+            let mut reached = self.reached.write().unwrap_or_else(|p| p.into_inner());
+            reached.insert(key, (addr.to_owned(), now));
+        }
     }
 
     /// Whether `key` was reached at `addr` at or after `since`.
@@ -73,8 +77,10 @@ impl NodeIndex {
 
     /// Entries that may not be listed yet for want of a liveness proof (key, address).
     pub fn unreached(&self) -> Vec<(PublicKey, String)> {
+        // Lock order everywhere: the map, then `reached`.
+        let map = self.read();
         let reached = self.reached.read().unwrap_or_else(|p| p.into_inner());
-        (self.read().values())
+        (map.values())
             .filter(|e| reached.get(&e.key).is_none_or(|(a, _)| *a != e.addr))
             .map(|e| (e.key, e.addr.clone()))
             .collect()

@@ -52,6 +52,8 @@ pub struct Reach {
     client: reqwest::Client,
     timeout: Duration,
     inline: Semaphore,
+    /// Probes in flight at once, per kind.
+    max_probes: usize,
     queue: mpsc::Sender<(PublicKey, String)>,
 }
 
@@ -68,6 +70,7 @@ impl Reach {
             client: transport.client("reach")?,
             timeout,
             inline: Semaphore::new(max_probes.max(1)),
+            max_probes: max_probes.max(1),
             queue,
         };
         Ok((reach, rx))
@@ -145,10 +148,9 @@ impl Reach {
         mut rx: mpsc::Receiver<(PublicKey, String)>,
         index: Arc<NodeIndex>,
         clock: kairos_proto::Clock,
-        max_probes: usize,
         stop: CancellationToken,
     ) {
-        let slots = Arc::new(Semaphore::new(max_probes.max(1)));
+        let slots = Arc::new(Semaphore::new(self.max_probes));
         let mut running = tokio::task::JoinSet::new();
         loop {
             let next = tokio::select! {

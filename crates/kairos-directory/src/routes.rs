@@ -103,9 +103,9 @@ async fn subscribe(
     // it is the one that costs a connection.
     let addr = record.record().addr.clone();
     let now = app.now();
-    let reached = app.cfg.reach_nodes
-        && (app.nodes).reached_since(&key, &addr, now.saturating_sub(REACH_VALID));
-    if app.cfg.reach_nodes && !reached {
+    let probe = app.cfg.reach_nodes
+        && !(app.nodes).reached_since(&key, &addr, now.saturating_sub(REACH_VALID));
+    if probe {
         app.reach.check(&key, &addr).await?;
     }
     match app
@@ -115,7 +115,7 @@ async fn subscribe(
         .map_err(internal)?
     {
         Outcome::Node(NodeOutcome::Stored) => {
-            if app.cfg.reach_nodes && !reached {
+            if probe {
                 app.nodes.mark_reached(key, &addr, now);
             }
             Ok(Json(SubscribeResponse {

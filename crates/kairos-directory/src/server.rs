@@ -132,7 +132,6 @@ pub async fn start_on(
             reach_queue,
             index.clone(),
             config.clock.clone(),
-            l.max_reach_probes,
             service.token(),
         ));
     }

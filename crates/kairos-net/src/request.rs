@@ -5,10 +5,9 @@
 //! `Content-Length` is refused before anything is read, a body that grows past the limit is
 //! refused as soon as it does — and a body that takes longer than `timeout`, or after
 //! [`BODY_GRACE`] arrives slower than [`MIN_BODY_RATE`] on average, is cut off (so a sender
-//! trickling bytes cannot hold a body slot for the whole timeout); [`read_body_within`] counts
+//! trickling bytes cannot hold memory for the whole timeout); [`read_body_within`] counts
 //! every received byte against a [`BodyBudget`] (memory is bounded by bytes actually held, so
-//! stalled senders hold nothing); [`body_slot`] waits a bounded time for one of the slots that
-//! bound buffered bodies, then answers `503 busy`;
+//! stalled senders hold nothing) and waits a bounded time for room, then answers `503 busy`;
 //! [`limit_connection`] spends one token of the connection's bucket per request, keyed by the
 //! [`ConnId`] the accept loop ([`crate::serve`]) attaches (0 if there is none).
 
@@ -24,23 +23,23 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// Time a body may take before [`MIN_BODY_RATE`] applies (connection and circuit warm-up).
 pub const BODY_GRACE: Duration = Duration::from_secs(10);
 /// Slowest average rate a body may arrive at after [`BODY_GRACE`], bytes per second. One Tor
-/// circuit carries MB/s; 16 KiB/s is generous to any real sender and makes holding a slot cost
+/// circuit carries MB/s; 16 KiB/s is generous to any real sender and makes holding memory cost
 /// an attacker bandwidth.
 pub const MIN_BODY_RATE: u64 = 16 * 1024;
 
-/// How long a request waits for a body slot before `503 busy`.
+/// How long a request waits for room in a [`BodyBudget`] before `503 busy`.
 pub const SLOT_WAIT: Duration = Duration::from_secs(5);
 
 /// Reads the first `n` bytes of `body` (fewer if it is shorter) within `timeout`, before any
-/// body slot is taken, and hands back the body whole (those bytes included) for
+/// body budget is taken, and hands back the body whole (those bytes included) for
 /// [`read_body`]. A route whose signature covers a short head of the body (a piece store) checks
-/// it on these bytes first, so a request that fails its cheap checks never holds a slot. Holds
+/// it on these bytes first, so a request that fails its cheap checks never holds budget. Holds
 /// at most the chunks that delivered the first `n` bytes (one or two transport reads).
 pub async fn peek_body(body: Body, n: usize, timeout: Duration) -> Result<(Bytes, Body), ApiError> {
     let mut stream = body.into_data_stream();
@@ -84,24 +83,6 @@ pub async fn peek_body(body: Body, n: usize, timeout: Duration) -> Result<(Bytes
     }
     let replay = futures::stream::iter(chunks.into_iter().map(Ok::<_, axum::Error>));
     Ok((head.freeze(), Body::from_stream(replay.chain(stream))))
-}
-
-/// Waits at most `wait` for one of `slots` (the bodies buffered at once), then answers
-/// `503 busy` for `what` (e.g. "uploads") — waiters never queue without bound.
-pub async fn body_slot<'a>(
-    slots: &'a Semaphore,
-    wait: Duration,
-    what: &str,
-) -> Result<SemaphorePermit<'a>, ApiError> {
-    match tokio::time::timeout(wait, slots.acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        Ok(Err(_)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "this server is shutting down; try another one",
-        )),
-        Err(_) => Err(ApiError::busy(what, wait.as_secs().max(1))),
-    }
 }
 
 /// Whether `received` bytes after `elapsed` is too slow (see [`MIN_BODY_RATE`]).
@@ -318,13 +299,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn waiting_for_a_slot_is_bounded() {
-        let slots = Semaphore::new(1);
-        let held = body_slot(&slots, SLOT_WAIT, "uploads").await.unwrap();
-        let e = body_slot(&slots, SLOT_WAIT, "uploads").await.unwrap_err();
+    async fn waiting_for_budget_room_is_bounded() {
+        let budget = BodyBudget::new(10, "uploads");
+        let read = |len: usize| {
+            read_body_within(
+                Body::from(vec![7u8; len]),
+                Some(len as u64),
+                100,
+                Duration::from_secs(60),
+                Some(&budget),
+                || ApiError::internal("too large"),
+            )
+        };
+        let (bytes, held) = read(8).await.unwrap();
+        assert_eq!(bytes.len(), 8);
+        let e = read(8).await.unwrap_err();
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.body.error, "busy");
         drop(held);
-        assert!(body_slot(&slots, SLOT_WAIT, "uploads").await.is_ok());
+        assert!(read(8).await.is_ok());
     }
 }
