@@ -1,36 +1,101 @@
 #!/usr/bin/env bash
-# put + get of a 1 GiB file on a 6-node loopback devnet of real processes (kairos devnet +
-# the kairos CLI), next to the disk's own fsync'd write rate measured in the same run, and the
-# peak RSS of every process. Usage: cargo build --release && scripts/bench-devnet.sh
+# Put + get over a loopback devnet of real processes (`kairos devnet` + the kairos CLI), one
+# file per size given, next to the disk's own fsync'd write rate measured in the same run.
+# Prints, per size, the put and get times and rates and the peak RSS of every process during
+# each phase (peaks are reset between phases), and exits non-zero if any peak is above the
+# bound.
+#
+# Usage: cargo build --release && scripts/bench-devnet.sh [SIZE ...]   (default: 1G 4G)
+#   SIZE: bytes with an optional K, M or G suffix (binary), e.g. 64M 256M 1G 4G
+# Environment:
+#   NODES=6          daemons in the devnet
+#   CODING=4+2       coding of the uploads (K+M)
+#   RSS_LIMIT_MIB=96 the bound every daemon and CLI must stay under
+#   KAIROS=path      the binary (default target/release/kairos)
 set -euo pipefail
 K=${KAIROS:-$(cd "$(dirname "$0")/.." && pwd)/target/release/kairos}
 [ -x "$K" ] || { echo "build first: cargo build --release (or set KAIROS=path/to/kairos)"; exit 1; }
+NODES=${NODES:-6}
+CODING=${CODING:-4+2}
+LIMIT=${RSS_LIMIT_MIB:-96}
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(1G 4G)
 D=$(mktemp -d)
-trap 'rm -rf "$D"' EXIT
-head -c $((1024*1024*1024)) /dev/urandom > $D/big.bin
-echo "disk: dd 1 GiB with fsync:"; dd if=$D/big.bin of=$D/dd.out bs=4M conv=fsync 2>&1 | tail -1; rm -f $D/dd.out
-mkfifo $D/out
-$K devnet --nodes 6 --home $D/net > $D/out 2>$D/devnet.err &
-DEV=$!
-read -r line < $D/out
-echo "devnet: $line"
-RT=$(( $(date +%s) + 60 ))
-REL=$(date -u -d @$RT +%Y-%m-%dT%H:%M:%SZ)
-S=$(date +%s.%N)
-KAIROS_HOME=$D/net/node-0 /usr/bin/time -f "put CLI maxrss %M KiB" $K put $D/big.bin --release-time $REL > $D/id 2>$D/put.err || { cat $D/put.err; kill $DEV; exit 1; }
-E=$(date +%s.%N)
-tail -1 $D/put.err
-echo "put: $(echo "1073.741824 / ($E - $S)" | bc -l | cut -c1-6) MB/s ($(echo "$E - $S" | bc) s)"
-while [ $(date +%s) -le $RT ]; do sleep 0.5; done
-S=$(date +%s.%N)
-KAIROS_HOME=$D/net/node-5 /usr/bin/time -f "get CLI maxrss %M KiB" $K get $(tail -1 $D/id) --output $D/back.bin > /dev/null 2>$D/get.err || { cat $D/get.err; kill $DEV; exit 1; }
-E=$(date +%s.%N)
-tail -1 $D/get.err
-echo "get: $(echo "1073.741824 / ($E - $S)" | bc -l | cut -c1-6) MB/s ($(echo "$E - $S" | bc) s)"
-cmp $D/big.bin $D/back.bin && echo "identical"
-for n in directory node-0 node-1 node-2 node-3 node-4 node-5; do
-  pid=$(grep '^pid=' $D/net/$n/ready | cut -d= -f2)
-  echo "$n peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"
-done
-kill -TERM $DEV; wait $DEV || true
+DEV=
+cleanup() { [ -n "$DEV" ] && kill -TERM "$DEV" 2>/dev/null && wait "$DEV" 2>/dev/null; rm -rf "$D"; }
+trap cleanup EXIT
 
+bytes() { numfmt --from=iec "$1"; }
+now() { date +%s.%N; }
+mbs() { echo "scale=1; $1 / 1000000 / $2" | bc; }
+
+head -c $((1024*1024*1024)) /dev/urandom > "$D/dd.in"
+echo "disk: dd 1 GiB with fsync: $(dd if="$D/dd.in" of="$D/dd.out" bs=4M conv=fsync 2>&1 | tail -1 | awk -F, '{print $NF}')"
+rm -f "$D/dd.in" "$D/dd.out"
+
+mkfifo "$D/out"
+S=$(now)
+"$K" devnet --nodes "$NODES" --coding "$CODING" --home "$D/net" > "$D/out" 2>"$D/devnet.err" &
+DEV=$!
+read -r line < "$D/out" || { cat "$D/devnet.err"; exit 1; }
+[ "$line" = ready ] || { echo "devnet: $line"; cat "$D/devnet.err"; exit 1; }
+READY=$(echo "$(now) - $S" | bc)
+NAMES=(directory)
+for i in $(seq 0 $((NODES - 1))); do NAMES+=("node-$i"); done
+declare -A PID
+TOTAL=0
+for n in "${NAMES[@]}"; do
+  PID[$n]=$(grep '^pid=' "$D/net/$n/ready" | cut -d= -f2)
+  TOTAL=$((TOTAL + $(awk '/VmRSS/ {print $2}' "/proc/${PID[$n]}/status")))
+done
+echo "devnet: $NODES nodes, coding $CODING, ready in ${READY} s, total RSS at ready $((TOTAL / 1024)) MiB"
+
+FAILED=0
+reset_peaks() { for n in "${NAMES[@]}"; do echo 5 > "/proc/${PID[$n]}/clear_refs"; done; }
+# Prints "max-peak-MiB process" over the daemons, and every peak when there are few.
+peaks() {
+  local worst=0 who= all=
+  for n in "${NAMES[@]}"; do
+    local kib
+    kib=$(awk '/VmHWM/ {print $2}' "/proc/${PID[$n]}/status")
+    all+=" $n=$((kib / 1024))"
+    if [ "$kib" -gt "$worst" ]; then worst=$kib; who=$n; fi
+  done
+  echo "$((worst / 1024)) $who"
+  [ "$NODES" -le 8 ] && echo "   $all" >&2
+  return 0
+}
+check() { # name MiB
+  if [ "$2" -gt "$LIMIT" ]; then echo "   OVER THE BOUND: $1 peaked at $2 MiB > $LIMIT MiB"; FAILED=1; fi
+}
+
+printf '%-6s %-9s %-9s %-12s %-12s %-9s %-9s %-12s %-12s\n' size "put s" "put MB/s" "put daemon" "put CLI" "get s" "get MB/s" "get daemon" "get CLI"
+for size in "${SIZES[@]}"; do
+  b=$(bytes "$size")
+  head -c "$b" /dev/urandom > "$D/in.bin"
+  rel=$(date -u -d @$(( $(date +%s) + 15 )) +%Y-%m-%dT%H:%M:%SZ)
+  reset_peaks
+  S=$(now)
+  KAIROS_HOME=$D/net/node-0 /usr/bin/time -f "%M" -o "$D/put.rss" "$K" put "$D/in.bin" --release-time "$rel" > "$D/id" 2>"$D/put.err" \
+    || { cat "$D/put.err"; exit 1; }
+  put_s=$(echo "$(now) - $S" | bc)
+  read -r put_peak put_who < <(peaks 2>"$D/put.all")
+  put_cli=$(( $(cat "$D/put.rss") / 1024 ))
+  while [ "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \< "$rel" ] || [ "$(date -u +%Y-%m-%dT%H:%M:%SZ)" = "$rel" ]; do sleep 0.2; done
+  reset_peaks
+  S=$(now)
+  KAIROS_HOME=$D/net/node-$((NODES - 1)) /usr/bin/time -f "%M" -o "$D/get.rss" "$K" get "$(tail -1 "$D/id")" --output "$D/back.bin" > /dev/null 2>"$D/get.err" \
+    || { cat "$D/get.err"; exit 1; }
+  get_s=$(echo "$(now) - $S" | bc)
+  read -r get_peak get_who < <(peaks 2>"$D/get.all")
+  get_cli=$(( $(cat "$D/get.rss") / 1024 ))
+  cmp -s "$D/in.bin" "$D/back.bin" || { echo "$size: the file came back different"; exit 1; }
+  printf '%-6s %-9s %-9s %-12s %-12s %-9s %-9s %-12s %-12s\n' "$size" "$put_s" "$(mbs "$b" "$put_s")" \
+    "$put_peak MiB" "$put_cli MiB" "$get_s" "$(mbs "$b" "$get_s")" "$get_peak MiB" "$get_cli MiB"
+  [ -s "$D/put.all" ] && echo "   put peaks (MiB):$(cat "$D/put.all")" && echo "   get peaks (MiB):$(cat "$D/get.all")"
+  check "$put_who (put)" "$put_peak"; check "put CLI" "$put_cli"
+  check "$get_who (get)" "$get_peak"; check "get CLI" "$get_cli"
+  rm -f "$D/in.bin" "$D/back.bin"
+done
+echo "files identical after the round trip; peak RSS bound $LIMIT MiB: $([ $FAILED = 0 ] && echo kept || echo EXCEEDED)"
+exit $FAILED

@@ -167,6 +167,26 @@ pub async fn read_body(
 /// [`read_body`], holding `budget` bytes for every byte received (if given): the returned
 /// permit is the body's share, to keep as long as the bytes are in memory. Nothing is
 /// allocated ahead of what arrives, whatever `declared` says.
+/// Makes room for `more` bytes: doubling as bytes arrive (never more than twice what was
+/// received, so a sender cannot make us allocate ahead of what it sends), but never past the
+/// declared length — plain doubling would leave a 1 MiB body in a 2 MiB buffer.
+fn grow_for(buf: &mut BytesMut, more: usize, declared: Option<u64>) {
+    let needed = buf.len() + more;
+    if needed <= buf.capacity() {
+        return;
+    }
+    let mut want = needed.max(buf.len() * 2);
+    if let Some(declared) = declared {
+        want = want
+            .min(usize::try_from(declared).unwrap_or(usize::MAX))
+            .max(needed);
+    }
+    // Not `reserve`: it may double the capacity past `want`.
+    let mut bigger = BytesMut::with_capacity(want);
+    bigger.extend_from_slice(buf);
+    *buf = bigger;
+}
+
 pub async fn read_body_within(
     body: Body,
     declared: Option<u64>,
@@ -207,6 +227,7 @@ pub async fn read_body_within(
             if let Some(budget) = budget {
                 budget.take(&mut held, chunk.len()).await?;
             }
+            grow_for(&mut buf, chunk.len(), declared);
             buf.extend_from_slice(&chunk);
             if too_slow(buf.len() as u64, started.elapsed()) {
                 return Err(slow_body(buf.len() as u64, started.elapsed()));
@@ -266,6 +287,27 @@ pub async fn bad_method(method: Method, uri: Uri) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_buffer_grows_with_what_arrived_and_ends_at_the_declared_length() {
+        let declared = 1_000_000u64;
+        let mut buf = BytesMut::new();
+        while buf.len() < declared as usize {
+            let more = 16_384.min(declared as usize - buf.len());
+            grow_for(&mut buf, more, Some(declared));
+            assert!(buf.capacity() <= (2 * buf.len()).max(more).max(declared as usize));
+            buf.extend_from_slice(&vec![0u8; more]);
+            assert!(buf.capacity() <= (2 * buf.len()).max(declared as usize));
+        }
+        assert_eq!(buf.capacity(), declared as usize);
+        // Undeclared: doubling, bounded by twice what arrived.
+        let mut buf = BytesMut::new();
+        for _ in 0..100 {
+            grow_for(&mut buf, 1000, None);
+            buf.extend_from_slice(&[0u8; 1000]);
+            assert!(buf.capacity() <= 2 * buf.len());
+        }
+    }
 
     #[test]
     fn minimum_rate_applies_after_the_grace_period_only() {

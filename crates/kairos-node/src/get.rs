@@ -60,7 +60,7 @@ pub async fn get(
         params.total_shards(),
         plan.holders.len()
     ));
-    let (ready_tx, ready_rx) = mpsc::channel::<ReadyBlock>(2);
+    let (ready_tx, ready_rx) = mpsc::channel::<ReadyBlock>(1);
     let opener = {
         let (salt, sink, schedule) = (plan.salt, sink.clone(), plan.schedule.clone());
         AbortOnDropHandle::new(tokio::task::spawn_blocking(move || {

@@ -184,8 +184,8 @@ async fn get_file(
     }))
 }
 
-/// `data` events queued for the CLI at most (1 MiB each): the opener waits when the CLI, or
-/// whatever it writes to, is slower.
+/// `data` events queued for the CLI at most (256 KiB of the file each): the opener waits when
+/// the CLI, or whatever it writes to, is slower.
 const DATA_QUEUE: usize = 4;
 
 /// The two queues of a stream: `data` (bounded, the file's bytes, in order) and everything
@@ -238,7 +238,16 @@ where
     let queues = Queues { events: rx, data };
     let lines = futures::stream::unfold(queues, |mut q| async move {
         let event = q.next().await?;
-        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        // Sized up front: a `data` line is ~350 KiB, and growing a Vec by doubling would
+        // allocate twice that per line.
+        let size = match &event {
+            Event::Data { b64 } => b64.len() + 32,
+            _ => 256,
+        };
+        let mut line = Vec::with_capacity(size);
+        if serde_json::to_writer(&mut line, &event).is_err() {
+            line.clear();
+        }
         line.push(b'\n');
         Some((Ok::<_, Infallible>(Bytes::from(line)), q))
     });

@@ -148,6 +148,43 @@ impl PieceBody {
     }
 }
 
+/// A piece body to upload, kept as two parts so the shard (nearly all of it) is sent without
+/// being copied next to its header: `header ‖ share`, then the shard. Cloning is cheap (a
+/// retry sends the same bytes again).
+#[derive(Clone, Debug)]
+pub struct OutgoingPiece {
+    /// The header and the key share.
+    pub head: Bytes,
+    pub shard: Bytes,
+}
+
+impl OutgoingPiece {
+    pub fn new(release: u64, block: u32, shard_index: u8, share: &[u8], shard: Bytes) -> Self {
+        let mut head = Vec::with_capacity(HEADER_LEN + share.len());
+        PieceBody::encode_header(&mut head, release, block, shard_index);
+        head.extend_from_slice(share);
+        OutgoingPiece {
+            head: Bytes::from(head),
+            shard,
+        }
+    }
+
+    /// Length of the whole body.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.shard.len()
+    }
+
+    /// Whether the body is empty (never, for a piece built by [`OutgoingPiece::new`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What a store request signs ([`PieceBody::signed_bytes`]).
+    pub fn signed_bytes(&self, hash: &PieceHash) -> Vec<u8> {
+        PieceBody::signed_bytes_of(&self.head, hash)
+    }
+}
+
 /// 64 lower-case hex digits.
 pub fn hash_to_text(hash: &PieceHash) -> String {
     data_encoding::HEXLOWER.encode(hash)
@@ -189,6 +226,21 @@ mod tests {
         );
         assert_eq!(hash_from_text("../../etc/passwd"), None);
         assert_eq!(hash_from_text(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn an_outgoing_piece_is_the_encoded_body_in_two_parts() {
+        let mut share = [7u8; SHARE_LEN];
+        share[0] = 3;
+        let out = OutgoingPiece::new(1234, 9, 2, &share, Bytes::from(vec![5u8; 128]));
+        let joined = [&out.head[..], &out.shard[..]].concat();
+        assert_eq!(joined, sample());
+        assert_eq!(out.len(), sample().len());
+        let h = PieceBody::decode(Bytes::from(joined)).unwrap().hash();
+        assert_eq!(
+            out.signed_bytes(&h),
+            PieceBody::signed_bytes_of(&sample(), &h)
+        );
     }
 
     #[test]

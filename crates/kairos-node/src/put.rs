@@ -8,7 +8,8 @@
 //! whenever the network does.
 //!
 //! Invariants:
-//! * memory is O(block size × (sealer threads + 2) + piece size × upload_concurrency),
+//! * memory is O(block size × 3 + piece size × upload_concurrency) (one block being sealed,
+//!   one waiting, one being handed to its uploads),
 //!   independent of the file size;
 //! * the release time is checked (future, within `max_release`) and the peer list is checked
 //!   (at least `n` usable nodes) before anything is read or uploaded;
@@ -23,7 +24,7 @@
 
 use crate::file_keys::FileKeys;
 use crate::ops::{EventSink, OpError};
-use crate::piece::PieceBody;
+use crate::piece::OutgoingPiece;
 use crate::placement::{Candidate, Placement};
 use crate::state::Node;
 use crate::wire::{PutRequest, PutResult, Upload};
@@ -138,13 +139,11 @@ fn open_input(path: &Path) -> Result<(File, u64), OpError> {
     Ok((file, meta.len()))
 }
 
-/// Seal worker threads: two when the machine has two cores or more.
-fn seal_threads() -> usize {
-    match std::thread::available_parallelism().map_or(1, |n| n.get()) {
-        1 => 1,
-        _ => 2,
-    }
-}
+/// Seal worker threads: none, the sealer thread seals each block itself. One core seals about
+/// 1 GB/s (`cargo bench -p kairos-seal`), several times what the disks and far more than what
+/// Tor carry, while worker threads would keep `T + 1` blocks (about 10 MiB each, plaintext and
+/// pieces) in flight: with two, the uploading daemon peaked above 96 MiB.
+const SEAL_THREADS: usize = 1;
 
 /// What the checks before an upload found: nothing is read or sent before they pass.
 struct Preflight {
@@ -310,14 +309,14 @@ async fn candidates(node: &Node) -> Result<(Vec<Candidate>, usize), OpError> {
     Ok((survey.candidates, answered))
 }
 
-/// The sealer's output channel, the way spent blocks go back to it, and its thread.
+/// The sealer's output channel and its thread.
 type SealerThread = (
     mpsc::Receiver<Result<SealedBlock, SealError>>,
-    std::sync::mpsc::Sender<SealedBlock>,
     tokio::task::JoinHandle<Result<(), SealError>>,
 );
 
-/// Starts the sealer on a blocking thread: blocks out, spent blocks back for buffer reuse.
+/// Starts the sealer on a blocking thread. It takes the next sealed block only once the
+/// channel has room for it, so at most one finished block waits outside the sealer.
 fn spawn_sealer(
     file: File,
     params: kairos_seal::Params,
@@ -325,23 +324,18 @@ fn spawn_sealer(
     keys: &FileKeys,
 ) -> SealerThread {
     let (block_tx, block_rx) = mpsc::channel::<Result<SealedBlock, SealError>>(1);
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<SealedBlock>();
     let name = name.to_owned();
     let (salt, schedule): (_, KeySchedule) = (keys.salt, keys.schedule.clone());
+    let runtime = tokio::runtime::Handle::current();
     let sealer = tokio::task::spawn_blocking(move || -> Result<(), SealError> {
-        let mut sealer =
-            Sealer::with_schedule(file, params, &name, seal_threads(), salt, schedule)?;
-        while let Some(item) = sealer.next() {
-            while let Ok(spent) = recycle_rx.try_recv() {
-                sealer.recycle(spent);
-            }
-            if block_tx.blocking_send(item).is_err() {
-                break;
-            }
+        let mut sealer = Sealer::with_schedule(file, params, &name, SEAL_THREADS, salt, schedule)?;
+        while let Ok(room) = runtime.block_on(block_tx.reserve()) {
+            let Some(item) = sealer.next() else { break };
+            room.send(item);
         }
         Ok(())
     });
-    (block_rx, recycle_tx, sealer)
+    (block_rx, sealer)
 }
 
 /// Seals the file and uploads every piece, at most `upload_concurrency` at once. Returns, per
@@ -352,8 +346,7 @@ async fn seal_and_upload(
     name: &str,
     path: &Path,
 ) -> Result<Vec<BlockRecord>, OpError> {
-    let (mut block_rx, recycle_tx, sealer) =
-        spawn_sealer(file, ctx.node.cfg.params, name, &ctx.keys);
+    let (mut block_rx, sealer) = spawn_sealer(file, ctx.node.cfg.params, name, &ctx.keys);
     let slots = Arc::new(Semaphore::new(ctx.node.cfg.upload_concurrency));
     let mut uploads: JoinSet<Result<(), OpError>> = JoinSet::new();
     let mut blocks: Vec<BlockRecord> = Vec::new();
@@ -361,18 +354,19 @@ async fn seal_and_upload(
         let block = item.map_err(|e| seal_error(path, e))?;
         let state = place_block(ctx, &block)?;
         blocks.push((block.cipher_len, block.hashes(), state.clone()));
-        for (i, piece) in block.pieces.iter().enumerate() {
+        // The shards move into their uploads (no copy); the block is gone once they are sent.
+        for (i, piece) in block.pieces.into_iter().enumerate() {
             let job = PieceJob {
                 block: block.index,
                 shard: i,
                 hash: piece.hash,
-                body: Bytes::from(PieceBody::encode(
+                body: OutgoingPiece::new(
                     ctx.release,
                     block.index,
                     i as u8,
                     &piece.share,
-                    &piece.shard,
-                )),
+                    Bytes::from(piece.shard),
+                ),
             };
             while let Some(done) = uploads.try_join_next() {
                 joined(done)?;
@@ -381,7 +375,6 @@ async fn seal_and_upload(
                 .map_err(|e| OpError::Internal(e.to_string()))?;
             uploads.spawn(upload_piece(ctx.clone(), state.clone(), job, permit));
         }
-        let _ = recycle_tx.send(block);
     }
     while let Some(done) = uploads.join_next().await {
         joined(done)?;
@@ -529,7 +522,7 @@ struct PieceJob {
     block: u32,
     shard: usize,
     hash: PieceHash,
-    body: Bytes,
+    body: OutgoingPiece,
 }
 
 /// Moves piece `shard` off `node`, which failed it, to another node the placement rules allow;

@@ -18,7 +18,7 @@
 use crate::auditor::{audit_file, Health};
 use crate::ops::OpError;
 use crate::own_file::OwnFile;
-use crate::piece::PieceBody;
+use crate::piece::OutgoingPiece;
 use crate::placement::Candidate;
 use crate::state::Node;
 use crate::wire::{RepairReport, RepairedPiece};
@@ -269,17 +269,18 @@ async fn repair_block(
                 continue;
             }
         };
-        let body = Bytes::from(PieceBody::encode(
+        let body = OutgoingPiece::new(
             file.release(),
             block as u32,
             *shard as u8,
             &share[..],
-            &bytes,
-        ));
+            Bytes::from(bytes),
+        );
+        let stored_len = (kairos_seal::SHARE_LEN + body.shard.len()) as u64;
         match store_somewhere(node, file, &piece.hash, body, pool, &in_block).await {
             Some(holder) => {
                 in_block.insert(holder);
-                report.bytes_stored += (kairos_seal::SHARE_LEN + bytes.len()) as u64;
+                report.bytes_stored += stored_len;
                 set_holder(record, block, *shard, holder);
                 report.rebuilt.push(RepairedPiece {
                     block: block as u32,
@@ -357,7 +358,7 @@ async fn store_somewhere(
     node: &Node,
     file: &OwnFile,
     hash: &kairos_seal::PieceHash,
-    body: Bytes,
+    body: OutgoingPiece,
     pool: &Pool,
     exclude: &HashSet<PublicKey>,
 ) -> Option<PublicKey> {

@@ -5,7 +5,7 @@
 //! Invariants: only bytes of blocks that passed their AEAD check reach this writer (the
 //! [`kairos_seal::Opener`] writes nothing else); the `file` event (the sealed name) precedes
 //! every `data` event, so the CLI can check its target before it writes a byte; memory is
-//! bounded by the data channel (a few 1 MiB chunks) plus what arrives before the name is known
+//! bounded by the data channel (a few 256 KiB chunks) plus what arrives before the name is known
 //! (the header ends in the first block), because sending waits for the CLI to read.
 
 use crate::wire::Event;
@@ -13,8 +13,8 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-/// Plaintext bytes per `data` event.
-const CHUNK: usize = 1 << 20;
+/// Plaintext bytes per `data` event (a few are queued: small events keep that memory small).
+const CHUNK: usize = 256 << 10;
 
 /// Where the opener writes: a handle shared by the opener (which writes) and the opening loop
 /// (which announces the name once the opener knows it).
@@ -89,11 +89,18 @@ impl PlainStream {
 impl Write for PlainStream {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let mut inner = self.lock();
-        inner.buf.extend_from_slice(data);
+        // Once announced, take at most one event's worth (`write_all` comes back for the rest),
+        // so the buffer never outgrows an event.
+        let take = if inner.announced {
+            data.len().min(CHUNK - inner.buf.len().min(CHUNK - 1))
+        } else {
+            data.len()
+        };
+        inner.buf.extend_from_slice(&data[..take]);
         if inner.buf.len() >= CHUNK {
             inner.send_buf()?;
         }
-        Ok(data.len())
+        Ok(take)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -123,7 +130,12 @@ mod tests {
         );
         let mut got = Vec::new();
         while let Some(Event::Data { b64 }) = rx.blocking_recv() {
-            got.extend(data_encoding::BASE64.decode(b64.as_bytes()).unwrap());
+            let chunk = data_encoding::BASE64.decode(b64.as_bytes()).unwrap();
+            assert!(
+                chunk.len() <= CHUNK || got.is_empty(),
+                "only what came before the name may exceed an event"
+            );
+            got.extend(chunk);
         }
         assert!(got == data);
     }

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 /// Most requests committed in one transaction, and payload bytes per batch.
 const LIMITS: BatchLimits = BatchLimits {
     max_ops: 64,
-    max_bytes: 64 << 20,
+    max_bytes: 16 << 20,
     queue: 1024,
 };
 

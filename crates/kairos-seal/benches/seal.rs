@@ -5,7 +5,8 @@
 //! run, for 1 and 2 threads, healthy and with `m` data shards lost), then runs short criterion
 //! benchmarks of the per-block functions. The `cores` column (CPU time / wall time) shows how
 //! many cores the runs actually got: on a shared machine the 2-thread rows may get fewer than 2. `KAIROS_BENCH_MIB` changes the buffer size;
-//! `KAIROS_BENCH_TABLE_ONLY=1` skips criterion.
+//! `KAIROS_BENCH_TABLE_ONLY=1` skips criterion; `KAIROS_BENCH_ROWS=text` runs only the table
+//! rows whose name contains `text` (and the memcpy row), e.g. for `perf record`.
 
 use std::hint::black_box;
 use std::io;
@@ -132,6 +133,8 @@ fn table() {
         "{:<34} {:>8} {:>9} {:>6}",
         "operation", "MB/s", "x memcpy", "cores"
     );
+    let filter = std::env::var("KAIROS_BENCH_ROWS").unwrap_or_default();
+    let wanted = |name: &str| name.contains(filter.as_str());
     let row = |name: &str, t: Timing| {
         println!(
             "{:<34} {:>8.0} {:>9.3} {:>6.2}",
@@ -143,6 +146,10 @@ fn table() {
     };
     row("memcpy", memcpy);
     for threads in [1, 2] {
+        let name = format!("seal, {threads} thread(s)");
+        if !wanted(&name) {
+            continue;
+        }
         let d = time(|| {
             let mut sealer = Sealer::new(&data[..], params, "bench.bin", threads).unwrap();
             while let Some(b) = sealer.next() {
@@ -150,7 +157,15 @@ fn table() {
                 sealer.recycle(black_box(b.unwrap()));
             }
         });
-        row(&format!("seal, {threads} thread(s)"), d);
+        row(&name, d);
+    }
+    let open_rows = ["open healthy", "open, m data shards lost"];
+    if !open_rows.iter().any(|l| {
+        [1, 2]
+            .iter()
+            .any(|t| wanted(&format!("{l}, {t} thread(s)")))
+    }) {
+        return;
     }
     let (salt, blocks) = seal_all(&data, params, 2);
     let hashes: Vec<Vec<PieceHash>> = blocks.iter().map(SealedBlock::hashes).collect();
@@ -159,8 +174,12 @@ fn table() {
         (params.m(), "open, m data shards lost"),
     ] {
         for threads in [1, 2] {
+            let name = format!("{label}, {threads} thread(s)");
+            if !wanted(&name) {
+                continue;
+            }
             let d = time(|| open_all(params, salt, &blocks, &hashes, lose, threads));
-            row(&format!("{label}, {threads} thread(s)"), d);
+            row(&name, d);
         }
     }
 }

@@ -31,7 +31,8 @@
 //!   intact, parity pieces are neither hashed nor decoded.
 //! * Each thread keeps one Reed-Solomon encoder and one decoder (thread-local) and reuses their
 //!   work space across blocks; a decoder holds a few shards' worth of memory in every thread
-//!   that has opened a degraded block.
+//!   that has opened a degraded block. For high-rate codes (the default `k = 4, m = 2`) opening
+//!   uses `decode`'s strip-wise decoder instead, which holds a few strips and a 128 KiB table.
 //! * Piece hashes are fed in updates that start on 16 KiB boundaries of the hash input (see
 //!   `hash_boundary`); the result is the same as hashing in one go, only faster.
 
@@ -39,6 +40,7 @@ use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
 
 use crate::keys::{KeyShare, PieceHash, SHARE_LEN};
 
+mod decode;
 pub mod open;
 pub mod seal;
 

@@ -4,6 +4,7 @@
 //! exit codes. The work happens in the libraries (`kairos-seal`, `kairos-proto`,
 //! `kairos-directory`, `kairos-node`, `kairos-tor`, `kairos-net`).
 
+mod allocator;
 mod cli;
 mod cmd;
 mod devnet;
@@ -21,6 +22,7 @@ use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    allocator::return_large_buffers_when_freed();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -18,6 +18,7 @@ use aws_lc_rs::aead::{Aad, Nonce};
 use reed_solomon_simd::ReedSolomonDecoder;
 use zeroize::Zeroizing;
 
+use super::decode::{use_high_rate, StripDecoder};
 use super::{aead_key, hash_boundary};
 use crate::error::OpenError;
 use crate::keys::{
@@ -33,6 +34,8 @@ thread_local! {
     // The Reed-Solomon decoder keeps its work space between blocks (see the encoder in
     // `seal.rs`); it holds a few shards' worth of memory once a thread opened a degraded block.
     static DECODER: RefCell<Option<ReedSolomonDecoder>> = const { RefCell::new(None) };
+    // The strip-wise decoder used instead when the code is high-rate (see `decode.rs`).
+    static STRIP_DECODER: RefCell<Option<StripDecoder>> = const { RefCell::new(None) };
 }
 
 /// One piece slot as the open functions take it: `(share, shard)`, or `None` if not fetched.
@@ -363,7 +366,8 @@ fn rs_decode_error(block: u32, e: reed_solomon_simd::Error) -> OpenError {
 }
 
 /// Reed-Solomon-decodes the missing data shards from the `k` intact pieces in `good` and copies
-/// their ciphertext part into `out`.
+/// their ciphertext part into `out`: strip by strip when the code is high-rate (the usual
+/// case), else with `reed-solomon-simd`'s whole-shard decoder.
 fn reconstruct(
     shape: &OpenShape,
     pieces: &[Slot<'_>],
@@ -371,6 +375,24 @@ fn reconstruct(
     out: &mut [u8],
 ) -> Result<(), OpenError> {
     let (k, shard_len, c) = (shape.k, shape.shard_len, shape.cipher_len);
+    if use_high_rate(k, shape.m) {
+        let mut shards: Vec<Option<&[u8]>> = vec![None; shape.n()];
+        for &i in good {
+            shards[i] = pieces[i].map(|p| p.1);
+        }
+        STRIP_DECODER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let decoder = slot.get_or_insert_with(StripDecoder::new);
+            decoder.decode(k, shape.m, shard_len, &shards, |i, off, strip| {
+                let start = i * shard_len + off;
+                let end = (start + strip.len()).min(c);
+                if start < end {
+                    out[start..end].copy_from_slice(&strip[..end - start]);
+                }
+            });
+        });
+        return Ok(());
+    }
     let rs_err = |e| rs_decode_error(shape.block, e);
     with_decoder(shape, |decoder| {
         for &i in good {
