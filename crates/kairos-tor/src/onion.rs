@@ -41,6 +41,29 @@ pub async fn publish_onion_and_wait(
     target: SocketAddr,
     timeout: Duration,
 ) -> Result<String, TorError> {
+    let published = publish_onion_timed(control, identity, virt_port, target, timeout).await?;
+    Ok(published.host)
+}
+
+/// What [`publish_onion_timed`] did and how long each step took.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The onion host (`<56 chars>.onion`).
+    pub host: String,
+    /// `ADD_ONION` until tor answered.
+    pub add_onion: Duration,
+    /// From then until the first HSDir accepted the descriptor.
+    pub upload: Duration,
+}
+
+/// [`publish_onion_and_wait`], timing its two steps (a daemon prints them at start).
+pub async fn publish_onion_timed(
+    control: &mut Control,
+    identity: &Identity,
+    virt_port: u16,
+    target: SocketAddr,
+    timeout: Duration,
+) -> Result<Published, TorError> {
     // Listen for HS_DESC only while waiting, unless the caller had it on already: an owning
     // control connection lives as long as tor, and nobody would read those events later.
     let had_hs_desc = control.is_event_enabled("HS_DESC");
@@ -48,10 +71,15 @@ pub async fn publish_onion_and_wait(
     let started = Instant::now();
     let result = async {
         let host = publish(control, identity, virt_port, target).await?;
+        let add_onion = started.elapsed();
         control
             .wait_for_descriptor_upload(host.trim_end_matches(".onion"), timeout)
             .await?;
-        Ok::<_, TorError>(host)
+        Ok::<_, TorError>(Published {
+            upload: started.elapsed() - add_onion,
+            add_onion,
+            host,
+        })
     }
     .await;
     if !had_hs_desc {
@@ -60,13 +88,13 @@ pub async fn publish_onion_and_wait(
             cleanup?;
         }
     }
-    let host = result?;
+    let published = result?;
     info!(
-        onion = %host,
+        onion = %published.host,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "onion descriptor uploaded"
     );
-    Ok(host)
+    Ok(published)
 }
 
 /// Removes the onion service of `identity` from this tor.

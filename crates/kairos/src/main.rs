@@ -14,6 +14,7 @@ mod release;
 mod role;
 mod serve;
 mod settings;
+mod startup;
 mod tor;
 mod units;
 

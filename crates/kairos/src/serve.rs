@@ -88,6 +88,14 @@ impl Network {
         }
     }
 
+    /// The start-up phases tor's side measured (none for direct).
+    pub fn phases(&self) -> &[(&'static str, std::time::Duration)] {
+        match self {
+            Network::Tor(t) => t.phases(),
+            Network::Direct => &[],
+        }
+    }
+
     /// Stops tor (after removing our onion services); nothing to do for direct.
     pub async fn shutdown(self) {
         if let Network::Tor(t) = self {

@@ -22,6 +22,9 @@ pub struct TorSession {
     tor: TorProcess,
     /// Service ids we published (without `.onion`), removed again on shutdown.
     published: Vec<String>,
+    /// Start-up phases measured here: tor launch (until its first bootstrap report),
+    /// bootstrap, and per publish `ADD_ONION` and descriptor upload.
+    phases: Vec<(&'static str, Duration)>,
 }
 
 impl TorSession {
@@ -29,12 +32,15 @@ impl TorSession {
     /// for it to bootstrap, reporting progress on stderr.
     pub async fn open(args: &TorArgs, data_dir: &Path) -> Result<Self> {
         let started = Instant::now();
+        let first_report = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
         let tor = if let Some(control) = args.tor_control {
             TorProcess::attach(control, ControlAuth::Cookie(None))
                 .await
                 .with_context(|| format!("attaching to the tor control port {control}"))?
         } else {
-            let mut cfg = LaunchConfig::new(data_dir).on_progress(|s| {
+            let first_report = first_report.clone();
+            let mut cfg = LaunchConfig::new(data_dir).on_progress(move |s| {
+                let _ = first_report.set(Instant::now());
                 eprintln!("tor: bootstrapped {:>3}% ({})", s.progress, s.summary);
             });
             if let Some(bin) = &args.tor_binary {
@@ -59,9 +65,14 @@ impl TorSession {
                 .context("starting tor (kairos does not fall back to direct connections)")?
         };
         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, socks = %tor.socks_addr(), "tor ready");
+        let launched = first_report.get().map_or(Duration::ZERO, |t| *t - started);
         Ok(TorSession {
             tor,
             published: Vec::new(),
+            phases: vec![
+                ("tor launch", launched),
+                ("bootstrap", started.elapsed() - launched),
+            ],
         })
     }
 
@@ -76,7 +87,7 @@ impl TorSession {
     /// descriptor is uploaded, and returns `<onion>:80`.
     pub async fn publish(&mut self, identity: &Identity, target: SocketAddr) -> Result<String> {
         let started = Instant::now();
-        let host = kairos_tor::onion::publish_onion_and_wait(
+        let published = kairos_tor::onion::publish_onion_timed(
             self.tor.control(),
             identity,
             ONION_PORT,
@@ -85,6 +96,9 @@ impl TorSession {
         )
         .await
         .context("publishing the onion service")?;
+        self.phases.push(("ADD_ONION", published.add_onion));
+        self.phases.push(("descriptor upload", published.upload));
+        let host = published.host;
         eprintln!(
             "tor: onion service {host} published in {:.1?}",
             started.elapsed()
@@ -92,6 +106,11 @@ impl TorSession {
         self.published
             .push(host.trim_end_matches(".onion").to_owned());
         Ok(format!("{host}:{ONION_PORT}"))
+    }
+
+    /// The start-up phases measured so far ([`crate::startup::Phases`]).
+    pub fn phases(&self) -> &[(&'static str, Duration)] {
+        &self.phases
     }
 
     /// `tor_socks` / `tor_control` / `tor_pid` lines for the ready file (tests check that the

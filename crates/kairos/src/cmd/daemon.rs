@@ -3,6 +3,7 @@
 use crate::cli::DaemonArgs;
 use crate::serve::{self, Network};
 use crate::settings;
+use crate::startup::Phases;
 use crate::tor::ONION_PORT;
 use anyhow::{Context, Result};
 use kairos_node::local_client::LocalClient;
@@ -19,24 +20,31 @@ pub async fn run(args: DaemonArgs) -> Result<()> {
         config.listen,
         args.allow_non_loopback,
     )?;
+    let mut phases = Phases::new();
     let mut net = Network::open(s.transport, &s.tor, &s.home).await?;
+    phases.extend(net.phases(), "network");
     set_network(&mut config, &net, &identity, &s, args.allow_non_loopback)?;
 
     let handle = kairos_node::start(config)
         .await
         .context("starting the node")?;
+    phases.mark("node start");
     let direct = s
         .advertise
         .clone()
         .unwrap_or_else(|| handle.peer_addr().to_string());
+    let before = net.phases().len();
     let addr = net.publish(&identity, handle.peer_addr(), direct).await?;
+    phases.extend(&net.phases()[before..], "publish");
     let socket = handle.socket_path();
     if s.join {
         LocalClient::new(socket.clone())
             .start()
             .await
             .context("joining the network")?;
+        phases.mark("join");
     }
+    eprintln!("daemon start-up: {}", phases.summary());
     let signal = kairos_net::shutdown_signal();
     println!(
         "daemon ready: address {addr}, key {}, local socket {}",
@@ -48,6 +56,7 @@ pub async fn run(args: DaemonArgs) -> Result<()> {
         ("addr", addr),
         ("socket", socket.display().to_string()),
         ("listen", handle.peer_addr().to_string()),
+        ("startup", phases.summary()),
     ];
     let stop = handle.shutdown();
     let ready = args.ready_file.as_deref();
