@@ -14,6 +14,7 @@
 //! committed by the server before it answers).
 
 use clap::Parser;
+use futures::StreamExt;
 use kairos_directory::{DirectoryConfig, ManualClock, RateLimit};
 use kairos_net::Transport;
 use kairos_proto::{
@@ -34,6 +35,9 @@ struct Args {
     /// Manifests published before the lookup run.
     #[arg(long, default_value_t = 2000)]
     manifests: usize,
+    /// Node records the directory holds during the lookup run.
+    #[arg(long, default_value_t = 0)]
+    nodes: usize,
     /// Pre-signed records available to the subscribe run.
     #[arg(long, default_value_t = 100_000)]
     records: usize,
@@ -180,12 +184,27 @@ async fn lookups(args: &Args, clock: &ManualClock, addr: &str) {
     let now = clock.now();
     let dc =
         kairos_directory::DirectoryClient::new(Transport::Direct, vec![addr.to_owned()]).unwrap();
-    let mut ids: Vec<FileId> = Vec::new();
-    for i in 0..args.manifests {
-        let m = manifest(&uploader, now, i as u32);
-        dc.publish(&m).await.unwrap();
-        ids.push(m.id());
-    }
+    hold_records(args, now, addr).await;
+    // Published 64 at a time, so the directory's writer commits them in batches.
+    let started = std::time::Instant::now();
+    let ids: Vec<FileId> = futures::stream::iter(0..args.manifests)
+        .map(|i| {
+            let m = manifest(&uploader, now, i as u32);
+            let dc = &dc;
+            async move {
+                dc.publish(&m).await.unwrap();
+                m.id()
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    println!(
+        "published {} manifests in {:.1?}; the directory holds them and {} node records",
+        ids.len(),
+        started.elapsed(),
+        args.nodes
+    );
     clock.advance(Duration::from_secs(11)); // all released
     let urls: Arc<Vec<String>> = Arc::new(
         ids.iter()
@@ -203,6 +222,25 @@ async fn lookups(args: &Args, clock: &ManualClock, addr: &str) {
     })
     .await;
     report("manifest lookups", &stats, elapsed);
+}
+
+/// Subscribes `args.nodes` distinct node records, so lookups run against a directory that
+/// holds them too.
+async fn hold_records(args: &Args, now: u64, addr: &str) {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/v1/nodes");
+    let records = signed_records(1, args.nodes, now);
+    futures::stream::iter(records[0].iter())
+        .map(|body| {
+            let req = client.post(&url).body(body.clone());
+            async move {
+                let r = req.send().await.unwrap();
+                assert_eq!(r.status(), 200, "{:?}", r.text().await);
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 /// `per` distinct freshly signed loopback node records for each of `connections` clients.

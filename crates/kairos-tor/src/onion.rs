@@ -76,7 +76,7 @@ pub async fn publish_onion_timed(
             .wait_for_descriptor_upload(host.trim_end_matches(".onion"), timeout)
             .await?;
         Ok::<_, TorError>(Published {
-            upload: started.elapsed() - add_onion,
+            upload: started.elapsed().saturating_sub(add_onion),
             add_onion,
             host,
         })

@@ -3,13 +3,13 @@
 //! Why: a daemon's large buffers — 1 MiB pieces, 4 MiB blocks — are allocated and freed on
 //! many threads. glibc maps large allocations on their own only until the first is freed; after
 //! that it raises its threshold (up to 32 MiB) and serves them from its heaps, where freed ones
-//! stay. A daemon's RSS then grew with the file size: after a 1 GiB put the uploading daemon
-//! held 125 MiB and after a 4 GiB put 135 MiB, the downloading one 108 and 133 MiB, for heap
-//! peaks of about 90 and 77 MiB (`scripts/bench-devnet.sh`, heaptrack). A fixed threshold maps
-//! every allocation of 256 KiB or more on its own, so freeing it returns the memory: 105 / 111
-//! and 72 / 71 MiB in the same runs, flat with the file size, for about 20 % of put and get
-//! throughput on loopback (page faults on fresh mappings). Tor, not the allocator, bounds a real
-//! network's rate.
+//! stay. A daemon's RSS then grew with the file size: the downloading daemon peaked at 108 MiB
+//! in a 1 GiB get and 133 MiB in a 4 GiB get, for a heap peak of about 77 MiB
+//! (`scripts/bench-devnet.sh`, heaptrack). A fixed threshold maps every allocation of 256 KiB
+//! or more on its own, so freeing it returns the memory: 72 and 71 MiB in the same runs, flat
+//! with the file size. The price is page faults on fresh mappings: on a loopback devnet, where
+//! nothing else limits, put and get ran 20–45 % slower; over Tor the network is the limit.
+//! (mimalloc and jemalloc were tried instead: both held more.)
 
 /// Allocations from this size are mapped on their own and unmapped when freed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

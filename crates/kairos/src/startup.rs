@@ -24,14 +24,15 @@ impl Phases {
     /// Ends phase `name` now (it began when the previous one ended).
     pub fn mark(&mut self, name: &'static str) {
         let now = Instant::now();
-        self.done.push((name, now - self.last));
+        self.done
+            .push((name, now.saturating_duration_since(self.last)));
         self.last = now;
     }
 
     /// Ends phases measured elsewhere (by tor's side), then `rest` for what is left until now.
     pub fn extend(&mut self, measured: &[(&'static str, Duration)], rest: &'static str) {
         let now = Instant::now();
-        let mut left = now - self.last;
+        let mut left = now.saturating_duration_since(self.last);
         for &(name, d) in measured {
             self.done.push((name, d.min(left)));
             left = left.saturating_sub(d);
@@ -50,7 +51,9 @@ impl Phases {
         format!(
             "{}; total {:.2} s",
             parts.join(", "),
-            (self.last - self.started).as_secs_f64()
+            self.last
+                .saturating_duration_since(self.started)
+                .as_secs_f64()
         )
     }
 }
@@ -67,8 +70,11 @@ mod tests {
         p.mark("c");
         let text = p.summary();
         assert!(text.starts_with("a 0.00 s, b "), "{text}");
-        assert!(text.contains(" s, c ") && text.contains(" s; total "), "{text}");
+        assert!(
+            text.contains(" s, c ") && text.contains(" s; total "),
+            "{text}"
+        );
         let sum: Duration = p.done.iter().map(|(_, d)| *d).sum();
-        assert_eq!(sum, p.last - p.started);
+        assert_eq!(sum, p.last.saturating_duration_since(p.started));
     }
 }

@@ -65,13 +65,15 @@ impl TorSession {
                 .context("starting tor (kairos does not fall back to direct connections)")?
         };
         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, socks = %tor.socks_addr(), "tor ready");
-        let launched = first_report.get().map_or(Duration::ZERO, |t| *t - started);
+        let launched = first_report
+            .get()
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(started));
         Ok(TorSession {
             tor,
             published: Vec::new(),
             phases: vec![
                 ("tor launch", launched),
-                ("bootstrap", started.elapsed() - launched),
+                ("bootstrap", started.elapsed().saturating_sub(launched)),
             ],
         })
     }
