@@ -164,12 +164,9 @@ pub async fn read_body(
     Ok(bytes)
 }
 
-/// [`read_body`], holding `budget` bytes for every byte received (if given): the returned
-/// permit is the body's share, to keep as long as the bytes are in memory. Nothing is
-/// allocated ahead of what arrives, whatever `declared` says.
 /// Makes room for `more` bytes: doubling as bytes arrive (never more than twice what was
-/// received, so a sender cannot make us allocate ahead of what it sends), but never past the
-/// declared length — plain doubling would leave a 1 MiB body in a 2 MiB buffer.
+/// received, so a sender cannot make us allocate far ahead of what it sends), but never past
+/// the declared length — plain doubling would leave a 1 MiB body in a 2 MiB buffer.
 fn grow_for(buf: &mut BytesMut, more: usize, declared: Option<u64>) {
     let needed = buf.len() + more;
     if needed <= buf.capacity() {
@@ -187,6 +184,9 @@ fn grow_for(buf: &mut BytesMut, more: usize, declared: Option<u64>) {
     *buf = bigger;
 }
 
+/// [`read_body`], holding `budget` bytes for every byte received (if given): the returned
+/// permit is the body's share, to keep as long as the bytes are in memory. The buffer is
+/// never more than twice what arrived, whatever `declared` says ([`grow_for`]).
 pub async fn read_body_within(
     body: Body,
     declared: Option<u64>,

@@ -298,17 +298,11 @@ impl PeerClient {
 
 /// A request body sent as its parts in order, never joined (hyper writes them vectored), with
 /// its exact length announced.
-struct Parts {
-    parts: std::collections::VecDeque<Bytes>,
-    len: u64,
-}
+struct Parts(std::collections::VecDeque<Bytes>);
 
 impl Parts {
     fn of(piece: OutgoingPiece) -> Self {
-        Parts {
-            len: piece.len() as u64,
-            parts: [piece.head, piece.shard].into(),
-        }
+        Parts([piece.head, piece.shard].into())
     }
 }
 
@@ -320,19 +314,16 @@ impl http_body::Body for Parts {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        let next = self.parts.pop_front();
-        if let Some(part) = &next {
-            self.len -= part.len() as u64;
-        }
+        let next = self.0.pop_front();
         Poll::Ready(next.map(|part| Ok(http_body::Frame::data(part))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty()
+        self.0.is_empty()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.len)
+        http_body::SizeHint::with_exact(self.0.iter().map(|p| p.len() as u64).sum())
     }
 }
 

@@ -132,8 +132,7 @@ impl PieceBody {
         shard: &[u8],
     ) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + share.len() + shard.len());
-        Self::encode_header(&mut out, release, block, shard_index);
-        out.extend_from_slice(share);
+        OutgoingPiece::write_head(&mut out, release, block, shard_index, share);
         out.extend_from_slice(shard);
         out
     }
@@ -161,12 +160,17 @@ pub struct OutgoingPiece {
 impl OutgoingPiece {
     pub fn new(release: u64, block: u32, shard_index: u8, share: &[u8], shard: Bytes) -> Self {
         let mut head = Vec::with_capacity(HEADER_LEN + share.len());
-        PieceBody::encode_header(&mut head, release, block, shard_index);
-        head.extend_from_slice(share);
+        Self::write_head(&mut head, release, block, shard_index, share);
         OutgoingPiece {
             head: Bytes::from(head),
             shard,
         }
+    }
+
+    /// Appends `header ‖ share`, everything before the shard.
+    fn write_head(out: &mut Vec<u8>, release: u64, block: u32, shard_index: u8, share: &[u8]) {
+        PieceBody::encode_header(out, release, block, shard_index);
+        out.extend_from_slice(share);
     }
 
     /// Length of the whole body.

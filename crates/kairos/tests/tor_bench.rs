@@ -118,7 +118,7 @@ async fn raw_transfer(socks: SocketAddr, onions: &[String], upload: bool) -> Dur
     let clients: Vec<_> = (0..IN_FLIGHT)
         .map(|i| transport.client(&format!("raw-{upload}-{i}")).unwrap())
         .collect();
-    // Warm up: one request per client builds its circuit, as kairos's first pieces do.
+    // The caller runs one round first, so circuits and descriptors are in place.
     let started = Instant::now();
     let per_client = SIZE / CHUNK / IN_FLIGHT;
     let tasks = clients.into_iter().enumerate().map(|(i, client)| {

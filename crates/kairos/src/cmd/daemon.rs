@@ -44,7 +44,8 @@ pub async fn run(args: DaemonArgs) -> Result<()> {
             .context("joining the network")?;
         phases.mark("join");
     }
-    eprintln!("daemon start-up: {}", phases.summary());
+    let startup = phases.summary();
+    eprintln!("daemon start-up: {startup}");
     let signal = kairos_net::shutdown_signal();
     println!(
         "daemon ready: address {addr}, key {}, local socket {}",
@@ -56,7 +57,7 @@ pub async fn run(args: DaemonArgs) -> Result<()> {
         ("addr", addr),
         ("socket", socket.display().to_string()),
         ("listen", handle.peer_addr().to_string()),
-        ("startup", phases.summary()),
+        ("startup", startup),
     ];
     let stop = handle.shutdown();
     let ready = args.ready_file.as_deref();
