@@ -111,6 +111,9 @@ pub struct Limits {
     pub max_beacons_per_chain: u64,
     /// Upstream beacon fetches in flight at once (default 16); a miss beyond it gets `503 busy`.
     pub max_beacon_fetches: usize,
+    /// redb's in-process page cache, bytes (default 1 GiB, redb's own default). It fills up to
+    /// this size in a large directory; see [`crate::store`] for what a smaller one costs.
+    pub db_cache_bytes: usize,
     /// Time allowed to send request headers (default 20 s).
     pub header_timeout: Duration,
     /// Time allowed to send a request body (default 120 s: 32 MiB over one Tor circuit).
@@ -143,6 +146,7 @@ impl Default for Limits {
             sync_page_bytes: 8 << 20,
             max_beacons_per_chain: 100_000,
             max_beacon_fetches: 16,
+            db_cache_bytes: 1 << 30,
             header_timeout: Duration::from_secs(20),
             body_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(10),

@@ -27,6 +27,7 @@
 //! manifest_store_bytes = 8589934592
 //! per_identity = { per_second = 5.0, burst = 20.0 }
 //! max_beacons_per_chain = 100000
+//! db_cache_bytes = 67108864                # redb page cache (memory vs lookup CPU)
 //! ```
 
 use crate::config::{DirectoryConfig, RateLimit, Sibling, TestChainSource};
@@ -66,6 +67,7 @@ pub struct LimitsFile {
     pub max_beacons_per_chain: Option<u64>,
     pub max_beacon_fetches: Option<usize>,
     pub max_reach_probes: Option<usize>,
+    pub db_cache_bytes: Option<usize>,
 }
 
 /// A test chain's drand chain info in the file: JSON text, or a TOML table with the same keys.
@@ -202,7 +204,8 @@ impl ConfigFile {
             manifest_store_bytes,
             max_beacons_per_chain,
             max_beacon_fetches,
-            max_reach_probes
+            max_reach_probes,
+            db_cache_bytes
         );
         let rate = |r: RateLimitFile| RateLimit {
             per_second: r.per_second,
@@ -235,6 +238,7 @@ mod tests {
             [limits]
             max_nodes = 10
             per_identity = {{ per_second = 1.0, burst = 3.0 }}
+            db_cache_bytes = 1048576
             "#
         );
         let f = ConfigFile::from_toml(&text).unwrap();
@@ -247,6 +251,7 @@ mod tests {
         assert!(c.allow_loopback_nodes);
         assert_eq!(c.limits.max_nodes, 10);
         assert_eq!(c.limits.per_identity.burst, 3.0);
+        assert_eq!(c.limits.db_cache_bytes, 1 << 20);
         assert_eq!(c.limits.max_list, 256, "untouched defaults stay");
         assert_eq!(c.sync_interval, Duration::from_secs(30));
     }

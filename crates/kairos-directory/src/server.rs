@@ -177,6 +177,7 @@ async fn open_home(
     let ttl = config.node_ttl.as_secs();
     let now = config.clock.now();
     let require_reach = config.reach_nodes;
+    let cache_bytes = config.limits.db_cache_bytes;
     tokio::task::spawn_blocking(move || {
         let identity = kairos_net::home::load_or_create_identity(&home).map_err(|source| {
             DirectoryError::Home {
@@ -184,7 +185,7 @@ async fn open_home(
                 source,
             }
         })?;
-        let store = Store::open(&home)?;
+        let store = Store::open(&home, cache_bytes)?;
         let index = load_index(&store, ttl, now, require_reach)?;
         Ok((identity, store, index))
     })

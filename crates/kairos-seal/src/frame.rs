@@ -20,17 +20,24 @@
 //! one block. The header is at most 261 bytes and every valid block holds at least 8176 bytes, so
 //! the header always lies in block 0; the trailer may straddle the last two blocks.
 //!
-//! Invariants: `Framer` reads the input once, in chunks, hashing each chunk while it is in
-//! cache; its memory is one block. `Deframer` holds back the last 40 bytes it has seen (they
+//! Invariants: `Framer` reads the input once, in chunks; its memory is one block. It hashes
+//! the file either itself, each chunk while it is in cache (one thread), or, with
+//! [`Framer::with_tree_hash`], mostly on the sealing workers as BLAKE3 subtrees (see [`tree`]):
+//! a block then carries a [`HashJob`] that must be hashed before the block is encrypted, and
+//! the trailer waits until every job's CVs are back. `Deframer` holds back the last 40 bytes it has seen (they
 //! may be the trailer) and checks size and hash only at the end, so everything it writes before
 //! `Deframer::finish` succeeds is authenticated per block (AES-GCM) but not yet checked as a
 //! whole: callers write to a temporary file and rename it after `finish`.
+
+mod tree;
 
 use std::io::{Read, Write};
 
 use crate::error::{OpenError, SealError};
 use crate::format::{FORMAT_VERSION, MAX_NAME_LEN};
 use crate::params::Params;
+
+pub(crate) use tree::{hash_subtrees, HashJob, SubtreeCv, TreeHasher};
 
 /// First bytes of every framed stream.
 pub const MAGIC: [u8; 4] = *b"KRSF";
@@ -71,6 +78,16 @@ pub(crate) struct PlainBlock {
     pub is_last: bool,
     /// Plaintext bytes, with spare capacity for the tag and padding.
     pub buf: Vec<u8>,
+    /// File bytes of `buf` to hash before sealing (tree hashing only).
+    pub hash_job: Option<HashJob>,
+}
+
+/// Where the framer's whole-file hash is computed.
+enum FileHash {
+    /// Here, on the reading thread (boxed: a hasher is about 2 KB).
+    Inline(Box<blake3::Hasher>),
+    /// Mostly by whoever seals the blocks, from their [`HashJob`]s.
+    Tree(TreeHasher),
 }
 
 /// Reads a file and cuts its framed stream into block plaintexts.
@@ -79,7 +96,7 @@ pub(crate) struct Framer<R> {
     block_size: usize,
     capacity: usize,
     header: Option<Vec<u8>>,
-    hasher: blake3::Hasher,
+    hash: FileHash,
     size: u64,
     eof: bool,
     trailer: Option<[u8; TRAILER_LEN]>,
@@ -97,7 +114,7 @@ impl<R: Read> Framer<R> {
             block_size: params.block_plaintext_size(),
             capacity: params.block_cipher_size(),
             header: Some(encode_header(name)?),
-            hasher: blake3::Hasher::new(),
+            hash: FileHash::Inline(Box::default()),
             size: 0,
             eof: false,
             trailer: None,
@@ -107,9 +124,34 @@ impl<R: Read> Framer<R> {
         })
     }
 
+    /// Leaves most of the file hashing to the caller: blocks carry [`HashJob`]s whose CVs
+    /// ([`hash_subtrees`]) go back through [`Framer::add_cvs`] (in any order).
+    pub fn with_tree_hash(mut self) -> Self {
+        self.hash = FileHash::Tree(TreeHasher::default());
+        self
+    }
+
+    /// Hands back the CVs of a block's [`HashJob`].
+    pub fn add_cvs(&mut self, cvs: Vec<SubtreeCv>) {
+        if let FileHash::Tree(tree) = &mut self.hash {
+            tree.add(cvs);
+        }
+    }
+
     /// The next block, or `None` after the last one. Its plaintext goes into `buf` (cleared;
-    /// pass the previous block's buffer back to avoid allocating).
-    pub fn next_block(&mut self, mut buf: Vec<u8>) -> Result<Option<PlainBlock>, SealError> {
+    /// pass the previous block's buffer back to avoid allocating). With tree hashing, every
+    /// earlier block's CVs must have been added before the trailer is written.
+    pub fn next_block(&mut self, buf: Vec<u8>) -> Result<Option<PlainBlock>, SealError> {
+        self.next_block_with(buf, |_| Ok(()))
+    }
+
+    /// [`Framer::next_block`], calling `resolve` when the trailer needs the hash while some
+    /// [`HashJob`]s' CVs are still out: it must add them all (with [`TreeHasher::add`]).
+    pub fn next_block_with(
+        &mut self,
+        mut buf: Vec<u8>,
+        resolve: impl FnOnce(&mut TreeHasher) -> Result<(), SealError>,
+    ) -> Result<Option<PlainBlock>, SealError> {
         if self.done {
             return Ok(None);
         }
@@ -118,8 +160,10 @@ impl<R: Read> Framer<R> {
         if let Some(header) = self.header.take() {
             buf.extend_from_slice(&header);
         }
+        let body = buf.len();
         self.fill_from_reader(&mut buf)?;
-        let is_last = self.eof && self.append_trailer(&mut buf);
+        let hash_job = self.split_hash(&buf, body);
+        let is_last = self.eof && self.append_trailer(&mut buf, resolve)?;
         let index = self.next_index;
         if !is_last {
             self.next_index = self
@@ -131,10 +175,31 @@ impl<R: Read> Framer<R> {
             index,
             is_last,
             buf,
+            hash_job,
         }))
     }
 
-    /// Appends file bytes to `buf` until it holds a full block or the input ends, hashing them.
+    /// Tree hashing: hands the file bytes `buf[body..]` to the tree and returns the job for the
+    /// worker, in `buf` positions. When the file ended in this block the trailer needs the hash
+    /// before the block can be sealed, so the job is hashed here instead.
+    fn split_hash(&mut self, buf: &[u8], body: usize) -> Option<HashJob> {
+        let FileHash::Tree(tree) = &mut self.hash else {
+            return None;
+        };
+        let file_bytes = &buf[body..];
+        let job = tree.split(file_bytes)?;
+        if self.eof {
+            tree.add(hash_subtrees(job.first_chunk, &file_bytes[job.range]));
+            return None;
+        }
+        Some(HashJob {
+            first_chunk: job.first_chunk,
+            range: job.range.start + body..job.range.end + body,
+        })
+    }
+
+    /// Appends file bytes to `buf` until it holds a full block or the input ends, hashing them
+    /// when hashing inline.
     fn fill_from_reader(&mut self, buf: &mut Vec<u8>) -> Result<(), SealError> {
         while !self.eof && buf.len() < self.block_size {
             // Reads end on READ_CHUNK boundaries of the file, so BLAKE3 updates start aligned
@@ -145,7 +210,9 @@ impl<R: Read> Framer<R> {
             // `take` + `read_to_end` appends into spare capacity without zeroing it first
             // (for files and slices) and retries on `Interrupted`; short means end of input.
             let got = (&mut self.reader).take(want as u64).read_to_end(buf)?;
-            self.hasher.update(&buf[before..]);
+            if let FileHash::Inline(hasher) = &mut self.hash {
+                hasher.update(&buf[before..]);
+            }
             self.size += got as u64;
             if got < want {
                 self.eof = true;
@@ -155,14 +222,21 @@ impl<R: Read> Framer<R> {
     }
 
     /// After the end of input: appends as much of the trailer as fits in `buf`; true once the
-    /// whole trailer is out (this block is the last).
-    fn append_trailer(&mut self, buf: &mut Vec<u8>) -> bool {
-        let trailer = *self.trailer.get_or_insert_with(|| {
-            let mut t = [0u8; TRAILER_LEN];
-            t[..8].copy_from_slice(&self.size.to_le_bytes());
-            t[8..].copy_from_slice(self.hasher.finalize().as_bytes());
-            t
-        });
+    /// whole trailer is out (this block is the last). `resolve` as in `next_block_with`.
+    fn append_trailer(
+        &mut self,
+        buf: &mut Vec<u8>,
+        resolve: impl FnOnce(&mut TreeHasher) -> Result<(), SealError>,
+    ) -> Result<bool, SealError> {
+        let trailer = match self.trailer {
+            Some(t) => t,
+            None => {
+                let mut t = [0u8; TRAILER_LEN];
+                t[..8].copy_from_slice(&self.size.to_le_bytes());
+                t[8..].copy_from_slice(self.file_hash(resolve)?.as_bytes());
+                *self.trailer.insert(t)
+            }
+        };
         let room = self.block_size - buf.len();
         let take = room.min(TRAILER_LEN - self.trailer_pos);
         buf.extend_from_slice(&trailer[self.trailer_pos..self.trailer_pos + take]);
@@ -170,7 +244,26 @@ impl<R: Read> Framer<R> {
         if self.trailer_pos == TRAILER_LEN {
             self.done = true;
         }
-        self.done
+        Ok(self.done)
+    }
+
+    /// The whole-file hash, once the input has ended.
+    fn file_hash(
+        &mut self,
+        resolve: impl FnOnce(&mut TreeHasher) -> Result<(), SealError>,
+    ) -> Result<blake3::Hash, SealError> {
+        match &mut self.hash {
+            FileHash::Inline(hasher) => Ok(hasher.finalize()),
+            FileHash::Tree(tree) => {
+                if !tree.is_complete() {
+                    resolve(tree)?;
+                }
+                tree.finalize().ok_or_else(|| SealError::Internal {
+                    stage: "file hash",
+                    detail: "a block's hash was never handed back".into(),
+                })
+            }
+        }
     }
 }
 
@@ -337,6 +430,50 @@ mod tests {
             out.push(b);
         }
         out
+    }
+
+    /// Frames with tree hashing, hashing each block's job only when the trailer asks for it
+    /// (as the sealer's workers would, later and in any order).
+    fn frame_all_tree(file: &[u8], name: &str) -> Vec<PlainBlock> {
+        let mut f = Framer::new(file, &params(), name).unwrap().with_tree_hash();
+        let mut out = Vec::new();
+        let mut pending: Vec<Vec<SubtreeCv>> = Vec::new();
+        loop {
+            let next = f.next_block_with(Vec::new(), |tree| {
+                for cvs in pending.drain(..).rev() {
+                    tree.add(cvs);
+                }
+                Ok(())
+            });
+            let Some(mut b) = next.unwrap() else {
+                return out;
+            };
+            if let Some(job) = b.hash_job.take() {
+                pending.push(hash_subtrees(job.first_chunk, &b.buf[job.range]));
+            }
+            out.push(b);
+        }
+    }
+
+    #[test]
+    fn tree_hashing_frames_the_same_bytes() {
+        let bs = params().block_plaintext_size();
+        let file: Vec<u8> = (0..4 * bs + 3000)
+            .map(|i| (i * 13 + i / 977) as u8)
+            .collect();
+        let mut sizes: Vec<usize> = (0..3000).step_by(7).collect();
+        for edge in [1024, 2048, bs - 47, bs, 2 * bs - 47, 2 * bs, 3 * bs + 1024] {
+            sizes.extend(edge.saturating_sub(1030)..edge + 1030);
+        }
+        for size in sizes {
+            let inline = frame_all(&file[..size], "name");
+            let tree = frame_all_tree(&file[..size], "name");
+            assert_eq!(inline.len(), tree.len());
+            for (a, b) in inline.iter().zip(&tree) {
+                assert_eq!(a.buf, b.buf, "size {size} block {}", a.index);
+                assert_eq!((a.index, a.is_last), (b.index, b.is_last));
+            }
+        }
     }
 
     #[test]

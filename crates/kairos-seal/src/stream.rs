@@ -6,11 +6,16 @@
 //! deframes and writes). Block `i` goes to worker `i % T` and results are taken from the same
 //! worker in turn, so they come back in index order without a reordering buffer.
 //!
+//! With workers, the reader thread only reads: each worker also hashes the whole chunks of its
+//! block's plaintext for the file hash in the trailer (see `frame::tree`), so the trailer waits
+//! for the CVs of every earlier block; results taken early for that are yielded later, in order.
+//!
 //! Memory invariant: at most `T + 1` blocks are in flight (read but not yet yielded), so memory
 //! is O(block size × T), never O(file size). (Letting the reader run `2T` ahead used 1.7
 //! instead of 1.6 cores in the two-thread bench, for one more block per thread of memory in
 //! every uploading daemon: not taken.)
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use crate::block::open::open_block_into_with;
 use crate::block::seal::{seal_scheduled, ShardPool};
 use crate::block::SealedBlock;
 use crate::error::{OpenError, SealError};
-use crate::frame::{Deframer, FileInfo, Framer, PlainBlock};
+use crate::frame::{hash_subtrees, Deframer, FileInfo, Framer, PlainBlock, SubtreeCv, TreeHasher};
 use crate::keys::{new_salt, BlockPos, FileSalt, PieceHash};
 use crate::params::Params;
 use crate::schedule::{KeySchedule, OpenSchedule};
@@ -38,12 +43,63 @@ fn seal_plain(
     seal_scheduled(params, schedule, pos, &mut block.buf, Some(pool))
 }
 
-type SealDone = (Result<SealedBlock, SealError>, Vec<u8>);
+/// A worker's answer: the sealed block (or why not), the buffer, the CVs of its hash job.
+type SealDone = (Result<SealedBlock, SealError>, Vec<u8>, Vec<SubtreeCv>);
+
+/// A worker's turn: hash the block's file bytes (before encryption overwrites them), seal it.
+fn seal_job(
+    params: &Params,
+    schedule: &KeySchedule,
+    salt: &FileSalt,
+    mut block: PlainBlock,
+    pool: &ShardPool,
+) -> SealDone {
+    let cvs = match block.hash_job.take() {
+        Some(job) => hash_subtrees(job.first_chunk, &block.buf[job.range]),
+        None => Vec::new(),
+    };
+    let result = seal_plain(params, schedule, salt, &mut block, pool);
+    (result, block.buf, cvs)
+}
 
 struct SealWorker {
     jobs: Option<SyncSender<PlainBlock>>,
     results: Receiver<SealDone>,
     handle: Option<JoinHandle<()>>,
+}
+
+/// The worker threads of a [`Sealer`]: block `i` goes to worker `i % T`, results are taken in
+/// the same order.
+struct SealWorkers {
+    list: Vec<SealWorker>,
+    /// Blocks handed to workers and not yet received back.
+    in_flight: usize,
+    /// Index of the next block to receive (also picks the worker to take it from).
+    next_out: usize,
+}
+
+impl SealWorkers {
+    fn send(&mut self, block: PlainBlock) -> Result<(), SealError> {
+        let w = block.index as usize % self.list.len();
+        let sent = self.list[w].jobs.as_ref().map(|tx| tx.send(block));
+        if !matches!(sent, Some(Ok(()))) {
+            return Err(SealError::WorkerGone);
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// The next block's result, in index order.
+    fn receive(&mut self) -> Result<SealDone, SealError> {
+        let w = self.next_out % self.list.len();
+        let done = self.list[w]
+            .results
+            .recv()
+            .map_err(|_| SealError::WorkerGone)?;
+        self.in_flight -= 1;
+        self.next_out += 1;
+        Ok(done)
+    }
 }
 
 /// Reads a file and yields its sealed blocks in index order.
@@ -64,13 +120,11 @@ pub struct Sealer<R: Read> {
     schedule: Arc<KeySchedule>,
     salt: FileSalt,
     pool: Arc<ShardPool>,
-    workers: Vec<SealWorker>,
+    workers: SealWorkers,
+    /// Results received from the workers ahead of time (for the file hash), not yet yielded.
+    ready: VecDeque<Result<SealedBlock, SealError>>,
     /// Plaintext buffers not in use (they circulate between the reader and the workers).
     spare: Vec<Vec<u8>>,
-    /// Blocks handed to workers and not yet yielded.
-    in_flight: usize,
-    /// Index of the next block to yield (also picks the worker to take it from).
-    next_out: usize,
     framer_done: bool,
     failed: bool,
 }
@@ -108,9 +162,12 @@ impl<R: Read> Sealer<R> {
         salt: FileSalt,
         schedule: KeySchedule,
     ) -> Result<Self, SealError> {
-        let framer = Framer::new(reader, &params, file_name)?;
-        let schedule = Arc::new(schedule);
         let threads = if threads >= 2 { threads } else { 0 };
+        let mut framer = Framer::new(reader, &params, file_name)?;
+        if threads > 0 {
+            framer = framer.with_tree_hash();
+        }
+        let schedule = Arc::new(schedule);
         // Enough shard buffers for every block that can be in flight, plus one being consumed.
         let pool = Arc::new(ShardPool::new(params.total_shards() * (threads + 2)));
         let mut workers = Vec::new();
@@ -123,9 +180,9 @@ impl<R: Read> Sealer<R> {
             let handle = thread::Builder::new()
                 .name(format!("kairos-seal-{w}"))
                 .spawn(move || {
-                    for mut block in job_rx {
-                        let result = seal_plain(&params, &schedule, &salt, &mut block, &pool);
-                        if res_tx.send((result, block.buf)).is_err() {
+                    for block in job_rx {
+                        let done = seal_job(&params, &schedule, &salt, block, &pool);
+                        if res_tx.send(done).is_err() {
                             break;
                         }
                     }
@@ -142,10 +199,13 @@ impl<R: Read> Sealer<R> {
             schedule,
             salt,
             pool,
-            workers,
+            workers: SealWorkers {
+                list: workers,
+                in_flight: 0,
+                next_out: 0,
+            },
+            ready: VecDeque::new(),
             spare: Vec::new(),
-            in_flight: 0,
-            next_out: 0,
             framer_done: false,
             failed: false,
         })
@@ -189,33 +249,43 @@ impl<R: Read> Sealer<R> {
     }
 
     fn next_parallel(&mut self) -> Option<Result<SealedBlock, SealError>> {
-        let t = self.workers.len();
-        while !self.framer_done && self.in_flight < t + 1 {
+        let t = self.workers.list.len();
+        while !self.framer_done && self.workers.in_flight + self.ready.len() < t + 1 {
             let buf = self.spare.pop().unwrap_or_default();
-            match self.framer.next_block(buf) {
-                Ok(Some(block)) => {
-                    let w = block.index as usize % t;
-                    let sent = self.workers[w].jobs.as_ref().map(|tx| tx.send(block));
-                    if !matches!(sent, Some(Ok(()))) {
-                        return Some(Err(SealError::WorkerGone));
-                    }
-                    self.in_flight += 1;
+            let (workers, ready, spare) = (&mut self.workers, &mut self.ready, &mut self.spare);
+            // The trailer needs every earlier block's CVs: take all results now, yield later.
+            let drain = |tree: &mut TreeHasher| {
+                while workers.in_flight > 0 {
+                    let (result, buf, cvs) = workers.receive()?;
+                    spare.push(buf);
+                    tree.add(cvs);
+                    ready.push_back(result);
                 }
-                Ok(None) => self.framer_done = true,
-                Err(e) => return Some(Err(e)),
+                Ok(())
+            };
+            let sent = match self.framer.next_block_with(buf, drain) {
+                Ok(Some(block)) => self.workers.send(block),
+                Ok(None) => {
+                    self.framer_done = true;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                return Some(Err(e));
             }
         }
-        if self.in_flight == 0 {
+        if let Some(result) = self.ready.pop_front() {
+            return Some(result);
+        }
+        if self.workers.in_flight == 0 {
             return None;
         }
-        let w = self.next_out % t;
-        let Ok((result, buf)) = self.workers[w].results.recv() else {
-            return Some(Err(SealError::WorkerGone));
-        };
-        self.spare.push(buf);
-        self.in_flight -= 1;
-        self.next_out += 1;
-        Some(result)
+        Some(self.workers.receive().and_then(|(result, buf, cvs)| {
+            self.spare.push(buf);
+            self.framer.add_cvs(cvs);
+            result
+        }))
     }
 }
 
@@ -227,7 +297,7 @@ impl<R: Read> Iterator for Sealer<R> {
         if self.failed {
             return None;
         }
-        let item = if self.workers.is_empty() {
+        let item = if self.workers.list.is_empty() {
             self.next_inline()
         } else {
             self.next_parallel()
@@ -242,10 +312,10 @@ impl<R: Read> Iterator for Sealer<R> {
 impl<R: Read> Drop for Sealer<R> {
     fn drop(&mut self) {
         // Closing the job channels ends the workers; drain results so none blocks on send.
-        for w in &mut self.workers {
+        for w in &mut self.workers.list {
             w.jobs = None;
         }
-        for w in &mut self.workers {
+        for w in &mut self.workers.list {
             while w.results.recv().is_ok() {}
             if let Some(h) = w.handle.take() {
                 let _ = h.join();
