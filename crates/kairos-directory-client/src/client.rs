@@ -73,22 +73,6 @@ fn running_hint(over_tor: bool) -> &'static str {
     }
 }
 
-/// `e` and its causes, `: `-separated, each said once (reqwest's own text names only the URL;
-/// the cause, e.g. "Connection refused", is in its sources, sometimes repeated).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// What one attempt at one directory produced.
 pub(crate) enum Attempt<T> {
     Done(T),
@@ -565,7 +549,8 @@ impl DirectoryClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, Vec<u8>), Attempt<T>> {
-        let unreachable = |e: reqwest::Error| Attempt::Next(self.unreachable(with_causes(&e)));
+        let unreachable =
+            |e: reqwest::Error| Attempt::Next(self.unreachable(kairos_net::with_causes(&e)));
         let mut resp = req.send().await.map_err(unreachable)?;
         let status = resp.status();
         let cap = kairos_proto::manifest::MAX_MANIFEST_BYTES + 4096;

@@ -8,7 +8,8 @@
 //! * [`signed`] verifies signed requests inside axum handlers.
 //! * [`serve`] is the HTTP/1.1 accept loop of every kairos server; [`request`] the plumbing
 //!   their routes share (bounded bodies, per-connection rate limit, fallbacks).
-//! * [`shutdown_signal`] resolves on SIGINT or SIGTERM.
+//! * [`shutdown_signal`] resolves on SIGINT or SIGTERM; [`with_causes`] words a client
+//!   error with its causes.
 
 mod error;
 pub mod home;
@@ -37,4 +38,20 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             _ = term.recv() => {}
         }
     }
+}
+
+/// `e` and its causes, `: `-separated, each said once (reqwest's own text names only the URL;
+/// the cause, e.g. "Connection refused", is in its sources, sometimes repeated).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -19,7 +19,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use kairos_proto::BlockEntry;
 use kairos_seal::{PieceHash, SHARE_LEN};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// A block ready for the opener.
@@ -39,6 +41,12 @@ pub struct Download {
     pub slots: Semaphore,
     pub bad: Mutex<Vec<BadPiece>>,
     pub unreachable: Mutex<BTreeMap<String, String>>,
+    /// Piece bytes received, whether used or not (spare fetches included): the get's bytes on
+    /// the wire.
+    pub fetched_bytes: AtomicU64,
+    /// Microseconds piece requests were in flight, summed over requests: divided by the
+    /// download's time, how many were in flight on average.
+    pub busy_micros: AtomicU64,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,7 +77,14 @@ async fn fetch_piece(
     let Ok(_slot) = ctx.slots.acquire().await else {
         return PieceOutcome::Missing(PeerError::Unreachable("download stopped".into()));
     };
-    match ctx.node.peers.fetch(addr, hash, max_len).await {
+    let started = Instant::now();
+    let fetched = ctx.node.peers.fetch(addr, hash, max_len).await;
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    ctx.busy_micros.fetch_add(micros, Ordering::Relaxed);
+    if let Ok(body) = &fetched {
+        (ctx.fetched_bytes).fetch_add(body.len() as u64, Ordering::Relaxed);
+    }
+    match fetched {
         Ok(body) => match PieceBody::decode(body.clone()) {
             Ok(p) if p.hash() == *hash => PieceOutcome::Good(body),
             Ok(_) => PieceOutcome::Bad(

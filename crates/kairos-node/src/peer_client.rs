@@ -133,7 +133,7 @@ impl PeerClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+            .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
         match resp.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::OK => Ok(false),
@@ -161,7 +161,7 @@ impl PeerClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+            .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
         match resp.status() {
             StatusCode::OK => Ok(true),
             _ => match refusal(resp).await {
@@ -205,7 +205,7 @@ impl PeerClient {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+            .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
         if resp.status() != StatusCode::OK {
             return Err(refusal(resp).await);
         }
@@ -288,7 +288,7 @@ impl PeerClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+            .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
         if resp.status() != StatusCode::OK {
             return Err(refusal(resp).await);
         }
@@ -341,7 +341,7 @@ async fn read_capped(mut resp: reqwest::Response, max_len: usize) -> Result<Byte
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| PeerError::Unreachable(e.to_string()))?
+        .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?
     {
         if buf.len() + chunk.len() > max_len {
             return Err(too_large());

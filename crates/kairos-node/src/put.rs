@@ -198,7 +198,9 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
         ctx: ctx.clone(),
         armed: true,
     };
+    let prepared = started.elapsed();
     let blocks = seal_and_upload(&ctx, file, &pre.name, &path).await?;
+    let uploaded = started.elapsed();
     if blocks.len() as u64 != pre.block_total {
         return Err(OpError::Internal(format!(
             "sealed {} blocks, expected {}",
@@ -208,8 +210,18 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
     }
     let (id, nodes) = publish(&ctx, &pre, &blocks).await?;
     orphans.armed = false;
-    crate::commits::commit_all(&node, &ctx.keys.uploader, id, holders_of(&ctx)).await;
+    let published = started.elapsed();
+    let holders = holders_of(&ctx);
+    let asked = holders.len();
+    let confirmed = crate::commits::commit_all(&node, &ctx.keys.uploader, id, holders).await;
     remember(&ctx, &pre, id, nodes).await;
+    tracing::info!(
+        "put {id}: preflight {:.2} s, seal and upload {:.2} s, publish {:.2} s, commit {:.2} s ({confirmed} of {asked} holders confirmed)",
+        prepared.as_secs_f64(),
+        (uploaded - prepared).as_secs_f64(),
+        (published - uploaded).as_secs_f64(),
+        (started.elapsed() - published).as_secs_f64(),
+    );
     sink.progress(ctx.total, ctx.total);
     Ok(PutResult {
         id,

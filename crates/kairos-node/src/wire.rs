@@ -307,6 +307,11 @@ pub struct GetResult {
     pub bad_pieces: Vec<BadPiece>,
     /// Peers that could not be reached or refused (`addr: reason`), deduplicated.
     pub unreachable: Vec<String>,
+    /// Piece bytes fetched from holders, spare fetches included: the get's bytes on the wire
+    /// (about the file size plus the coding's overhead per piece; more when slow holders were
+    /// raced).
+    #[serde(default)]
+    pub fetched_bytes: u64,
     pub elapsed_ms: u64,
 }
 

@@ -18,6 +18,7 @@
 mod common;
 use common::*;
 use kairos_net::Transport;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,6 +142,76 @@ async fn raw_transfer(socks: SocketAddr, onions: &[String], upload: bool) -> Dur
     started.elapsed()
 }
 
+/// CPU time (user + system) so far of every process, by pid: `(parent pid, command, seconds)`.
+/// Also the CLI runs the bench has waited for, as `cutime + cstime` of this process (pid 0).
+fn cpu_snapshot() -> BTreeMap<u32, (u32, String, f64)> {
+    let mut all = BTreeMap::new();
+    let read = |path: &str| -> Option<(u32, String, Vec<u64>)> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        let comm = stat[stat.find('(')? + 1..stat.rfind(')')?].to_owned();
+        let fields: Vec<u64> = stat[stat.rfind(')')? + 2..]
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        Some((u32::try_from(fields[1]).ok()?, comm, fields))
+    };
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Some((ppid, comm, f)) = read(&format!("/proc/{pid}/stat")) {
+            all.insert(pid, (ppid, comm, (f[11] + f[12]) as f64 / 100.0));
+        }
+    }
+    if let Some((_, _, f)) = read("/proc/self/stat") {
+        all.insert(0, (0, "CLI".into(), (f[13] + f[14]) as f64 / 100.0));
+    }
+    all
+}
+
+/// What each part of the network spent of the CPU between two snapshots, in cores (CPU
+/// seconds per wall second): the bench's own client, the CLI, each daemon and the tor it
+/// launched, and the private network's relays and authorities together. On two cores, a sum
+/// near 2 means the phase was bound by the CPU, and the shares say who had it.
+fn cpu_line(net: &Net, before: &BTreeMap<u32, (u32, String, f64)>, wall: Duration) -> String {
+    let after = cpu_snapshot();
+    let spent =
+        |pid: u32| after.get(&pid).map_or(0.0, |a| a.2) - before.get(&pid).map_or(0.0, |b| b.2);
+    let cores = |s: f64| s / wall.as_secs_f64();
+    let me = std::process::id();
+    let mut parts = vec![
+        ("bench".to_owned(), spent(me)),
+        ("CLI".to_owned(), spent(0)),
+    ];
+    let mut daemon_tors = Vec::new();
+    for name in (0..net.nodes)
+        .map(|i| format!("node-{i}"))
+        .chain(["directory".into()])
+    {
+        let pid = net.pid(&name);
+        let tors: f64 = (after.iter())
+            .filter(|(_, (ppid, comm, _))| *ppid == pid && comm == "tor")
+            .map(|(&p, _)| {
+                daemon_tors.push(p);
+                spent(p)
+            })
+            .sum();
+        parts.push((name.clone(), spent(pid)));
+        parts.push((format!("{name} tor"), tors));
+    }
+    let network: f64 = (after.iter())
+        .filter(|(p, (_, comm, _))| comm == "tor" && !daemon_tors.contains(p))
+        .map(|(&p, _)| spent(p))
+        .sum();
+    parts.push(("relays".into(), network));
+    let total: f64 = parts.iter().map(|p| p.1).sum();
+    let shown: Vec<String> = (parts.iter())
+        .filter(|p| cores(p.1) >= 0.01)
+        .map(|(n, s)| format!("{n} {:.2}", cores(*s)))
+        .collect();
+    format!("cores {:.2}: {}", cores(total), shown.join(", "))
+}
+
 /// Starts a fresh daemon on the running network and returns its start → ready time and the
 /// phases it printed into its ready file.
 fn late_daemon(net: &Net) -> (Duration, String) {
@@ -203,57 +274,86 @@ fn tor_throughput_against_the_raw_circuit_rate() {
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let socks: SocketAddr = net.info("node-0")["tor_socks"].parse().unwrap();
-    let (raw_up, raw_down) = rt.block_on(async {
+    let (raw_up, raw_down, raw_cpu) = rt.block_on(async {
         let target = raw_server().await;
         let onions = publish_raw(&net, &[1, 2, 3, 4], target).await;
         // The first requests build circuits and fetch descriptors; time a second round.
         raw_transfer(socks, &onions, false).await;
+        let cpu = cpu_snapshot();
         let down = raw_transfer(socks, &onions, false).await;
+        let down_cpu = cpu_line(&net, &cpu, down);
+        let cpu = cpu_snapshot();
         let up = raw_transfer(socks, &onions, true).await;
-        (mbps(SIZE as f64, up), mbps(SIZE as f64, down))
+        let up_cpu = cpu_line(&net, &cpu, up);
+        let (up, down) = (mbps(SIZE as f64, up), mbps(SIZE as f64, down));
+        (up, down, [up_cpu, down_cpu])
     });
 
     let (path, data) = random_file(net.dir.path(), "bench.bin", SIZE);
     let margin = 90u64;
     let release = now() + margin;
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_snapshot());
     let id = put(&net, 0, &path, &format!("+{margin}s"));
     let put_time = t.elapsed();
+    let put_cpu = cpu_line(&net, &cpu, put_time);
     wait_until(release);
-    let out = net.dir.path().join("out.bin");
-    let t = Instant::now();
-    let o = net.kairos(4, &["get", &id, "--output", out.to_str().unwrap()]);
-    let get_time = t.elapsed();
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read(&out).unwrap(), data);
+    let get = |name: &str| {
+        let out = net.dir.path().join(name);
+        let (t, cpu) = (Instant::now(), cpu_snapshot());
+        let o = net.kairos(
+            4,
+            &["get", &id, "--json", "--output", out.to_str().unwrap()],
+        );
+        let took = t.elapsed();
+        let cpu = cpu_line(&net, &cpu, took);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(std::fs::read(&out).unwrap(), data);
+        let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let wire = result["fetched_bytes"].as_u64().unwrap() as f64;
+        (took, wire, cpu)
+    };
+    let (get_time, get_bytes, get_cpu) = get("out.bin");
     // Again, with the circuits to the holders built (as the raw rate is measured).
-    let again = net.dir.path().join("again.bin");
-    let t = Instant::now();
-    let o = net.kairos(4, &["get", &id, "--output", again.to_str().unwrap()]);
-    let warm_time = t.elapsed();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (warm_time, warm_bytes, warm_cpu) = get("again.bin");
 
     let put_file = mbps(SIZE as f64, put_time);
     let put_wire = put_file * (K + M) as f64 / K as f64;
-    let get_file = mbps(SIZE as f64, get_time);
     println!(
         "private Tor network, {IN_FLIGHT} requests in flight, coding {K}+{M}, {} MiB",
         SIZE >> 20
     );
     println!("raw onion HTTP, same client and tors: upload {raw_up:6.2} MB/s, download {raw_down:6.2} MB/s");
+    println!("  raw upload   {}", raw_cpu[0]);
+    println!("  raw download {}", raw_cpu[1]);
     println!(
         "kairos put: {put_file:6.2} MB/s of file = {put_wire:6.2} MB/s on the wire = {:.2}x raw upload ({put_time:.1?})",
         put_wire / raw_up
     );
-    let warm_file = mbps(SIZE as f64, warm_time);
-    println!(
-        "kairos get: {get_file:6.2} MB/s of file ≈ wire = {:.2}x raw download ({get_time:.1?}, circuits to the holders built on the way)",
-        get_file / raw_down
-    );
-    println!(
-        "kairos get again: {warm_file:6.2} MB/s = {:.2}x raw download ({warm_time:.1?}, circuits built)",
-        warm_file / raw_down
-    );
+    println!("  {put_cpu}");
+    for (what, time, bytes, cpu) in [
+        ("get", get_time, get_bytes, get_cpu),
+        ("get again", warm_time, warm_bytes, warm_cpu),
+    ] {
+        let (file, wire) = (mbps(SIZE as f64, time), mbps(bytes, time));
+        let when = if what == "get" {
+            "circuits to the holders built on the way"
+        } else {
+            "circuits built"
+        };
+        println!(
+            "kairos {what}: {file:6.2} MB/s of file = {wire:6.2} MB/s on the wire ({:.2}x the file) = {:.2}x raw download ({time:.1?}, {when})",
+            bytes / SIZE as f64,
+            wire / raw_down
+        );
+        println!("  {cpu}");
+    }
+    for line in net
+        .logs()
+        .lines()
+        .filter(|l| l.contains("in flight on average") || l.contains("seal and upload"))
+    {
+        println!("  daemon: {}", line.trim());
+    }
     let (took, phases) = late_daemon(&net);
     println!("daemon start -> reachable onion service + joined: {took:.1?} ({phases})");
 }
