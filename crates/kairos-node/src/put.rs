@@ -215,12 +215,13 @@ pub async fn put(node: Arc<Node>, req: PutRequest, sink: EventSink) -> Result<Pu
     let asked = holders.len();
     let confirmed = crate::commits::commit_all(&node, &ctx.keys.uploader, id, holders).await;
     remember(&ctx, &pre, id, nodes).await;
+    let [prepared, uploaded, published, done] =
+        [prepared, uploaded, published, started.elapsed()].map(|d| d.as_secs_f64());
     tracing::info!(
-        "put {id}: preflight {:.2} s, seal and upload {:.2} s, publish {:.2} s, commit {:.2} s ({confirmed} of {asked} holders confirmed)",
-        prepared.as_secs_f64(),
-        (uploaded - prepared).as_secs_f64(),
-        (published - uploaded).as_secs_f64(),
-        (started.elapsed() - published).as_secs_f64(),
+        "put {id}: preflight {prepared:.2} s, seal and upload {:.2} s, publish {:.2} s, commit {:.2} s ({confirmed} of {asked} holders confirmed)",
+        uploaded - prepared,
+        published - uploaded,
+        done - published,
     );
     sink.progress(ctx.total, ctx.total);
     Ok(PutResult {
