@@ -12,6 +12,8 @@
 #   CODING=4+2       coding of the uploads (K+M)
 #   RSS_LIMIT_MIB=96 the bound every daemon and CLI must stay under
 #   KAIROS=path      the binary (default target/release/kairos)
+#   TOR=1            run the devnet over a private Tor network on 127.0.0.1 (each daemon with
+#                    its own tor; the RSS figures are kairos's processes, not the tors)
 set -euo pipefail
 K=${KAIROS:-$(cd "$(dirname "$0")/.." && pwd)/target/release/kairos}
 [ -x "$K" ] || { echo "build first: cargo build --release (or set KAIROS=path/to/kairos)"; exit 1; }
@@ -35,7 +37,9 @@ rm -f "$D/dd.in" "$D/dd.out"
 
 mkfifo "$D/out"
 S=$(now)
-"$K" devnet --nodes "$NODES" --coding "$CODING" --home "$D/net" > "$D/out" 2>"$D/devnet.err" &
+TOR_FLAG=()
+[ "${TOR:-0}" = 1 ] && TOR_FLAG=(--tor)
+"$K" devnet --nodes "$NODES" --coding "$CODING" "${TOR_FLAG[@]}" --home "$D/net" > "$D/out" 2>"$D/devnet.err" &
 DEV=$!
 read -r line < "$D/out" || { cat "$D/devnet.err"; exit 1; }
 [ "$line" = ready ] || { echo "devnet: $line"; cat "$D/devnet.err"; exit 1; }
@@ -48,7 +52,7 @@ for n in "${NAMES[@]}"; do
   PID[$n]=$(grep '^pid=' "$D/net/$n/ready" | cut -d= -f2)
   TOTAL=$((TOTAL + $(awk '/VmRSS/ {print $2}' "/proc/${PID[$n]}/status")))
 done
-echo "devnet: $NODES nodes, coding $CODING, ready in ${READY} s, total RSS at ready $((TOTAL / 1024)) MiB"
+echo "devnet: $NODES nodes${TOR_FLAG:+ over Tor}, coding $CODING, ready in ${READY} s, total RSS at ready $((TOTAL / 1024)) MiB"
 
 FAILED=0
 reset_peaks() { for n in "${NAMES[@]}"; do echo 5 > "/proc/${PID[$n]}/clear_refs"; done; }
