@@ -61,6 +61,8 @@ async fn time_lock_round_trip_with_the_system_clock() {
         assert_eq!(&std::fs::read(&dest).unwrap(), bytes, "{name}");
         assert_eq!(r.name, *name);
         assert!(r.bad_pieces.is_empty());
+        // The bytes on the wire: k whole pieces per block, each at least its share of the file.
+        assert!(r.fetched_bytes >= bytes.len() as u64, "{r:?}");
     }
     // Into a directory: the sealed name is used, and an existing file is never replaced.
     let into = tempfile::tempdir().unwrap();
