@@ -92,8 +92,9 @@ pub async fn get(
     sink.progress(total, total);
     let fetched_bytes = ctx.fetched_bytes.load(Ordering::Relaxed);
     let busy = Duration::from_micros(ctx.busy_micros.load(Ordering::Relaxed));
+    // No file id: the log must not record what this node's user downloaded.
     tracing::info!(
-        "get {id}: {fetched_bytes} piece bytes fetched in {:.1?}, {:.1} requests in flight on average (at most {})",
+        "get: {fetched_bytes} piece bytes fetched in {:.1?}, {:.1} requests in flight on average (at most {})",
         started.elapsed(),
         busy.as_secs_f64() / started.elapsed().as_secs_f64(),
         node.cfg.download_concurrency
