@@ -47,5 +47,5 @@ pub mod socks;
 
 pub use control::{Control, ControlAuth};
 pub use error::{ControlError, TorError};
-pub use launch::{LaunchConfig, TorProcess};
+pub use launch::{LaunchConfig, Starting, TorProcess};
 pub use onion::publish_onion;

@@ -48,15 +48,16 @@ pub fn listen_addr(
 
 /// How a server process reaches and is reached by others.
 pub enum Network {
-    /// A bootstrapped tor: every request goes through its SOCKS port, the server is published
-    /// as an onion service.
+    /// Our tor (bootstrapping until the server is published, see [`crate::tor`]): every
+    /// request goes through its SOCKS port, the server is published as an onion service.
     Tor(Box<TorSession>),
     /// Plain HTTP on loopback. Not anonymous.
     Direct,
 }
 
 impl Network {
-    /// Starts (or attaches to) tor for `TransportKind::Tor`, with its data under `home/tor`.
+    /// Starts (or attaches to) tor for `TransportKind::Tor`, with its data under `home/tor`;
+    /// tor goes on bootstrapping until [`Network::publish`] waits for it.
     pub async fn open(kind: TransportKind, tor: &TorArgs, home: &Path) -> Result<Network> {
         Ok(match kind {
             TransportKind::Tor => {
@@ -75,7 +76,8 @@ impl Network {
     }
 
     /// Makes the server listening on `target` reachable and returns its address: over Tor
-    /// `identity`'s onion service, direct `direct`.
+    /// `identity`'s onion service (once tor has bootstrapped and uploaded its descriptor),
+    /// direct `direct`.
     pub async fn publish(
         &mut self,
         identity: &Identity,

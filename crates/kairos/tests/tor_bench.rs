@@ -212,11 +212,14 @@ fn cpu_line(net: &Net, before: &BTreeMap<u32, (u32, String, f64)>, wall: Duratio
     format!("cores {:.2}: {}", cores(total), shown.join(", "))
 }
 
-/// Starts a fresh daemon on the running network and returns its start → ready time and the
-/// phases it printed into its ready file.
-fn late_daemon(net: &Net) -> (Duration, String) {
-    let home = net.dir.path().join("late-node");
+/// Starts a daemon with its home at `name` on the running network (fresh, unless that home
+/// was used before) and returns its start → ready time and the phases it printed into its
+/// ready file. Its log goes to `<name>.log` beside the home.
+fn late_daemon(net: &Net, name: &str) -> (Duration, String) {
+    let home = net.dir.path().join(name);
     let ready = home.join("ready");
+    let _ = std::fs::remove_file(&ready);
+    let log = std::fs::File::create(net.dir.path().join(format!("{name}.log"))).unwrap();
     let t = Instant::now();
     let mut child = Command::new(KAIROS)
         .args(["daemon", "--transport", "tor", "--join", "true", "--home"])
@@ -231,7 +234,7 @@ fn late_daemon(net: &Net) -> (Duration, String) {
         .arg(&ready)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     // The ready file is written in one rename once the daemon is reachable and joined.
@@ -354,6 +357,53 @@ fn tor_throughput_against_the_raw_circuit_rate() {
     {
         println!("  daemon: {}", line.trim());
     }
-    let (took, phases) = late_daemon(&net);
+    let (took, phases) = late_daemon(&net, "late-node");
     println!("daemon start -> reachable onion service + joined: {took:.1?} ({phases})");
+}
+
+/// Daemon start → reachable and joined, several times: `KAIROS_BENCH_STARTS` fresh daemons
+/// (default 5) one after another on one private Tor network, then the first of them again on
+/// its home (tor's cached directory), each with its phases, and the median of the fresh starts.
+///
+/// ```sh
+/// cargo test --release -p kairos --test tor_bench tor_daemon_start -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore = "benchmark; run with --ignored --nocapture"]
+fn tor_daemon_start() {
+    let starts: usize = std::env::var("KAIROS_BENCH_STARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let net = Net::start_with(3, true, Some("2+1"), &[]);
+    let mut fresh = Vec::new();
+    for i in 0..starts {
+        let (took, phases) = late_daemon(&net, &format!("late-{i}"));
+        println!("fresh daemon {i}: start -> reachable + joined {took:.1?} ({phases})");
+        fresh.push(took);
+    }
+    fresh.sort();
+    if let Some(median) = fresh.get(fresh.len() / 2) {
+        println!(
+            "fresh daemons: median {median:.1?}, fastest {:.1?}, slowest {:.1?}",
+            fresh[0],
+            fresh[fresh.len() - 1]
+        );
+    }
+    if starts > 0 {
+        let (took, phases) = late_daemon(&net, "late-0");
+        println!("restarted daemon (tor's directory cached): {took:.1?} ({phases})");
+    }
+    // Keep the logs (the network's and the late daemons') where asked, to see where time went.
+    if let Some(keep) = std::env::var_os("KAIROS_BENCH_LOGS") {
+        let keep = std::path::Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        for dir in [net.dir.path().to_owned(), net.dir.path().join("logs")] {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                if e.path().extension().is_some_and(|x| x == "log") {
+                    std::fs::copy(e.path(), keep.join(e.file_name())).unwrap();
+                }
+            }
+        }
+    }
 }

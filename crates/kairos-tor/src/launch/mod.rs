@@ -33,6 +33,6 @@ pub mod torrc;
 pub use crate::error::TorError;
 pub use binary::{find_tool, find_tor};
 pub use config::{LaunchConfig, ProgressFn, DEFAULT_BOOTSTRAP_TIMEOUT};
-pub use process::{socks_proxy_url, TorProcess};
+pub use process::{socks_proxy_url, Starting, TorProcess};
 pub use spawn::{prepare_dir, spawn_tor, SpawnedTor};
 pub use torrc::torrc_quote;

@@ -2,7 +2,9 @@
 //!
 //! Invariants:
 //! * A launched [`TorProcess`] is bootstrapped and has a loopback SOCKS listener before it is
-//!   returned; if either fails, the tor is killed before the error is.
+//!   returned; if either fails, the tor is killed before the error is. A [`Starting`] tor has
+//!   the SOCKS listener but may not have bootstrapped; it becomes a [`TorProcess`] only
+//!   through [`Starting::bootstrapped`].
 //! * Dropping a launched tor kills it; an attached tor is never stopped by us (only our
 //!   connection closes).
 //! * Outgoing streams always go through tor's SOCKS port with the hostname resolved by tor
@@ -12,7 +14,7 @@ use super::binary::find_tor;
 use super::bootstrap::wait_bootstrapped;
 use super::config::LaunchConfig;
 use super::log_tail::LogTail;
-use super::spawn::spawn_tor;
+use super::spawn::{spawn_tor, SpawnedTor};
 use crate::control::{Control, ControlAuth, Signal};
 use crate::error::TorError;
 use crate::socks::{self, SocksError};
@@ -44,9 +46,80 @@ impl std::fmt::Debug for TorProcess {
     }
 }
 
+/// A tor we launched that is still bootstrapping ([`TorProcess::start`]). Its SOCKS listener
+/// is up, but streams wait until tor has circuits. Dropping it kills tor.
+pub struct Starting {
+    spawned: SpawnedTor,
+    socks_addr: SocketAddr,
+    config: LaunchConfig,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Starting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Starting")
+            .field("pid", &self.spawned.pid)
+            .field("socks_addr", &self.socks_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Starting {
+    /// The control connection (authenticated and owning).
+    pub fn control(&mut self) -> &mut Control {
+        &mut self.spawned.control
+    }
+
+    /// tor's SOCKS listener (on 127.0.0.1).
+    pub fn socks_addr(&self) -> SocketAddr {
+        self.socks_addr
+    }
+
+    /// Waits until tor has bootstrapped (or the config's deadline passes, or tor exits: then
+    /// tor is killed and the error returned), reporting progress to the config's callback.
+    pub async fn bootstrapped(mut self) -> Result<TorProcess, TorError> {
+        let config = &self.config;
+        let waited = wait_bootstrapped(
+            &mut self.spawned,
+            config.bootstrap_timeout,
+            config.progress.as_ref(),
+        )
+        .await;
+        if let Err(e) = waited {
+            self.spawned.terminate().await;
+            return Err(e);
+        }
+        let spawned = self.spawned;
+        info!(
+            pid = spawned.pid,
+            socks = %self.socks_addr,
+            elapsed_ms = self.started.elapsed().as_millis() as u64,
+            "tor bootstrapped"
+        );
+        let control_addr = spawned.control.addr();
+        Ok(TorProcess {
+            pid: Some(spawned.pid),
+            child: Some(spawned.child),
+            control: spawned.control,
+            control_addr,
+            socks_addr: self.socks_addr,
+            data_dir: Some(self.config.data_dir),
+            log: spawned.log,
+        })
+    }
+}
+
 impl TorProcess {
     /// Starts tor, waits until it is bootstrapped (or the deadline passes) and returns it.
     pub async fn launch(config: LaunchConfig) -> Result<TorProcess, TorError> {
+        TorProcess::start(config).await?.bootstrapped().await
+    }
+
+    /// Starts tor and returns as soon as its control port and SOCKS listener are up, before it
+    /// has bootstrapped ([`Starting::bootstrapped`] waits for that). Meanwhile onion services
+    /// can be registered: tor then builds circuits as soon as it has directory information,
+    /// and so finishes bootstrapping sooner.
+    pub async fn start(config: LaunchConfig) -> Result<Starting, TorError> {
         let binary = find_tor(config.tor_binary.as_deref())?;
         let started = Instant::now();
         let mut lines = vec!["SocksPort auto ExtendedErrors".to_string()];
@@ -57,42 +130,18 @@ impl TorProcess {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "tor".into());
         let mut spawned = spawn_tor(&binary, &config.data_dir, &lines, &label).await?;
-        let ready = async {
-            wait_bootstrapped(
-                &mut spawned,
-                config.bootstrap_timeout,
-                config.progress.as_ref(),
-            )
-            .await?;
-            spawned
-                .control
-                .socks_listener()
-                .await?
-                .ok_or(TorError::NoSocks)
-        }
-        .await;
-        let socks_addr = match ready {
-            Ok(a) => a,
-            Err(e) => {
+        let socks_addr = match spawned.control.socks_listener().await {
+            Ok(Some(addr)) => addr,
+            other => {
                 spawned.terminate().await;
-                return Err(e);
+                return Err(other.err().map_or(TorError::NoSocks, Into::into));
             }
         };
-        info!(
-            pid = spawned.pid,
-            socks = %socks_addr,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "tor bootstrapped"
-        );
-        let control_addr = spawned.control.addr();
-        Ok(TorProcess {
-            pid: Some(spawned.pid),
-            child: Some(spawned.child),
-            control: spawned.control,
-            control_addr,
+        Ok(Starting {
+            spawned,
             socks_addr,
-            data_dir: Some(config.data_dir),
-            log: spawned.log,
+            config,
+            started,
         })
     }
 
