@@ -101,6 +101,17 @@ impl Reach {
 
     /// One probe: a fresh challenge, the node's answer, every field checked.
     async fn probe(&self, key: &PublicKey, addr: &str) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        let result = self.probe_once(key, addr).await;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "probed node {key} at {addr}"
+        );
+        result
+    }
+
+    async fn probe_once(&self, key: &PublicKey, addr: &str) -> Result<(), String> {
         let mut challenge = [0u8; CHALLENGE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut challenge);
         let path = format!(

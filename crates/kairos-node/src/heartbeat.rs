@@ -2,7 +2,8 @@
 //! signed node record, once on join and then every `heartbeat`.
 //!
 //! Invariants: nothing is sent to a directory before the node has joined (`auto_join` or the
-//! local API's `start`); each heartbeat signs a fresh record (new timestamp and nonce) so
+//! local API's `start`), except the `GET /v1/info` of a warm-up a daemon about to join asks
+//! for ([`crate::NodeHandle::warm_up_directories`]); each heartbeat signs a fresh record (new timestamp and nonce) so
 //! directories can refuse replays; every directory is tried independently.
 
 use crate::state::Node;
@@ -32,8 +33,10 @@ async fn heartbeat(node: &Arc<Node>) -> usize {
             return 0;
         }
     };
+    let started = std::time::Instant::now();
     let rounds = m.clients().iter().map(|c| c.subscribe(&record));
     let results = futures::future::join_all(rounds).await;
+    let subscribed = started.elapsed();
     let mut reached = 0;
     for (i, r) in results.into_iter().enumerate() {
         match r {
@@ -57,6 +60,12 @@ async fn heartbeat(node: &Arc<Node>) -> usize {
     }
     // Also keeps the peer book's ages current between uploads.
     let survey = crate::survey::survey(node).await;
+    tracing::debug!(
+        subscribe_ms = subscribed.as_millis() as u64,
+        survey_ms = (started.elapsed() - subscribed).as_millis() as u64,
+        "heartbeat: {reached} of {} directories took the subscription",
+        m.clients().len()
+    );
     if survey.answered() > 0 {
         m.set_peers_known(survey.candidates.len());
     }

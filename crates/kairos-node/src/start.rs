@@ -72,6 +72,24 @@ impl NodeHandle {
         self.inner.as_ref().map(|i| i.node.status())
     }
 
+    /// Opens connections to the node's directories in the background (a `GET /v1/info` each,
+    /// see [`kairos_directory_client::DirectoryClient::warm_up`]), for a node about to join:
+    /// over Tor the circuits to the directories are then built while the node's own onion
+    /// service is being published, not after. Sends nothing about the node.
+    pub fn warm_up_directories(&self) {
+        if let Some(inner) = &self.inner {
+            let (node, stop) = (inner.node.clone(), inner.service.token());
+            inner.service.spawn(async move {
+                let clients = node.membership.clients();
+                let warm = futures::future::join_all(clients.iter().map(|c| c.warm_up()));
+                tokio::select! {
+                    _ = warm => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to `shutdown_grace`), stops the
     /// heartbeat and sweeper, flushes the writer, closes the database, removes the socket.
     pub async fn shutdown(mut self) {

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Directory authorities in the network (each also a relay).
 pub const AUTHORITIES: usize = 3;
 /// Plain relays in the network.
-pub const RELAYS: usize = 5;
+pub const RELAYS: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {

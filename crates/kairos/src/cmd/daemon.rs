@@ -29,6 +29,11 @@ pub async fn run(args: DaemonArgs) -> Result<()> {
         .await
         .context("starting the node")?;
     phases.mark("node start");
+    if s.join {
+        // Over Tor the circuits to the directories are built while tor bootstraps and our
+        // descriptor uploads (tor holds the requests until it can), not after.
+        handle.warm_up_directories();
+    }
     let direct = s
         .advertise
         .clone()
