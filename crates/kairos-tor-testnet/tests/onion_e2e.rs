@@ -87,9 +87,20 @@ async fn onion_service_round_trip_over_private_network() {
             .torrc_lines(net.client_torrc_lines())
             .bootstrap_timeout(Duration::from_secs(60))
     };
+    // Tor A the way a kairos server starts it: started, its onion service registered while
+    // it bootstraps, then (below) registered again once it has.
+    let identity = Identity::generate();
+    let target = echo_server().await;
+    let launch_a = async {
+        let mut starting = TorProcess::start(config("tor-a")).await?;
+        assert!(starting.socks_addr().ip().is_loopback());
+        let early = kairos_tor::publish_onion(starting.control(), &identity, 80, target).await?;
+        assert_eq!(early, identity.public().onion_address());
+        starting.bootstrapped().await
+    };
     let t = Instant::now();
     let (a, b) = tokio::join!(
-        TorProcess::launch(config("tor-a")),
+        launch_a,
         TorProcess::launch(
             config("tor-b")
                 .on_progress(|s| { eprintln!("tor-b bootstrap {}% {}", s.progress, s.summary) })
@@ -106,9 +117,8 @@ async fn onion_service_round_trip_over_private_network() {
         .socks_proxy_url("w1")
         .starts_with("socks5h://w1:x@127.0.0.1:"));
 
-    // Publish a kairos identity on tor A.
-    let identity = Identity::generate();
-    let target = echo_server().await;
+    // Publish the kairos identity on tor A again (replacing the early registration) and wait
+    // for its descriptor.
     let t = Instant::now();
     let host = publish_onion_and_wait(a.control(), &identity, 80, target, Duration::from_secs(60))
         .await
