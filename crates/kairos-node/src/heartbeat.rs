@@ -62,7 +62,7 @@ async fn heartbeat(node: &Arc<Node>) -> usize {
     let survey = crate::survey::survey(node).await;
     tracing::debug!(
         subscribe_ms = subscribed.as_millis() as u64,
-        survey_ms = (started.elapsed() - subscribed).as_millis() as u64,
+        survey_ms = started.elapsed().saturating_sub(subscribed).as_millis() as u64,
         "heartbeat: {reached} of {} directories took the subscription",
         m.clients().len()
     );

@@ -78,6 +78,7 @@ impl TorSession {
     /// `<onion>:80`.
     pub async fn publish(&mut self, identity: &Identity, target: SocketAddr) -> Result<String> {
         let started = Instant::now();
+        let early = self.starting.is_some();
         if let Some(mut starting) = self.starting.take() {
             let t = Instant::now();
             kairos_tor::onion::publish_onion(starting.control(), identity, ONION_PORT, target)
@@ -88,7 +89,7 @@ impl TorSession {
             self.tor = Some(starting.bootstrapped().await.context(NO_FALLBACK)?);
             self.phases.push(("bootstrap", t.elapsed()));
         }
-        let tor = self.tor.as_mut().expect("tor is bootstrapped or attached");
+        let tor = (self.tor.as_mut()).context("tor is not running (its start failed)")?;
         // Registering again replaces the early registration (see the module docs).
         let published = kairos_tor::onion::publish_onion_timed(
             tor.control(),
@@ -99,7 +100,7 @@ impl TorSession {
         )
         .await
         .context("publishing the onion service")?;
-        if self.phases.iter().any(|p| p.0 == "ADD_ONION") {
+        if early {
             let upload = published.add_onion + published.upload;
             self.phases.push(("descriptor upload", upload));
         } else {

@@ -14,6 +14,8 @@
 //!   divided by the raw rate in the same direction; the get twice, the second time with its
 //!   circuits to the holders already built, as the raw rate's are;
 //! * a fresh daemon's start → reachable and joined, with its phases.
+//!
+//! `KAIROS_BENCH_LOGS=DIR` keeps the processes' logs there (`KAIROS_LOG` sets their filter).
 
 mod common;
 use common::*;
@@ -296,7 +298,7 @@ fn tor_throughput_against_the_raw_circuit_rate() {
     let margin = 90u64;
     let release = now() + margin;
     let (t, cpu) = (Instant::now(), cpu_snapshot());
-    let id = put(&net, 0, &path, &format!("+{margin}s"));
+    let (id, put_said) = put_with(&net, 0, &path, &format!("+{margin}s"), &[]);
     let put_time = t.elapsed();
     let put_cpu = cpu_line(&net, &cpu, put_time);
     wait_until(release);
@@ -333,6 +335,9 @@ fn tor_throughput_against_the_raw_circuit_rate() {
         put_wire / raw_up
     );
     println!("  {put_cpu}");
+    for line in put_said.lines().filter(|l| l.contains("failed")) {
+        println!("  put: {line}");
+    }
     for (what, time, bytes, cpu) in [
         ("get", get_time, get_bytes, get_cpu),
         ("get again", warm_time, warm_bytes, warm_cpu),
@@ -359,6 +364,7 @@ fn tor_throughput_against_the_raw_circuit_rate() {
     }
     let (took, phases) = late_daemon(&net, "late-node");
     println!("daemon start -> reachable onion service + joined: {took:.1?} ({phases})");
+    keep_logs(&net);
 }
 
 /// Daemon start → reachable and joined, several times: `KAIROS_BENCH_STARTS` fresh daemons
@@ -394,15 +400,21 @@ fn tor_daemon_start() {
         let (took, phases) = late_daemon(&net, "late-0");
         println!("restarted daemon (tor's directory cached): {took:.1?} ({phases})");
     }
-    // Keep the logs (the network's and the late daemons') where asked, to see where time went.
-    if let Some(keep) = std::env::var_os("KAIROS_BENCH_LOGS") {
-        let keep = std::path::Path::new(&keep);
-        std::fs::create_dir_all(keep).unwrap();
-        for dir in [net.dir.path().to_owned(), net.dir.path().join("logs")] {
-            for e in std::fs::read_dir(dir).unwrap().flatten() {
-                if e.path().extension().is_some_and(|x| x == "log") {
-                    std::fs::copy(e.path(), keep.join(e.file_name())).unwrap();
-                }
+    keep_logs(&net);
+}
+
+/// Copies the logs (the network's and the late daemons') to `KAIROS_BENCH_LOGS` if set, to see
+/// where the time went.
+fn keep_logs(net: &Net) {
+    let Some(keep) = std::env::var_os("KAIROS_BENCH_LOGS") else {
+        return;
+    };
+    let keep = std::path::Path::new(&keep);
+    std::fs::create_dir_all(keep).unwrap();
+    for dir in [net.dir.path().to_owned(), net.dir.path().join("logs")] {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "log") {
+                std::fs::copy(e.path(), keep.join(e.file_name())).unwrap();
             }
         }
     }
