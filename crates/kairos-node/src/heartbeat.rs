@@ -3,8 +3,9 @@
 //!
 //! Invariants: nothing is sent to a directory before the node has joined (`auto_join` or the
 //! local API's `start`), except the `GET /v1/info` of a warm-up a daemon about to join asks
-//! for ([`crate::NodeHandle::warm_up_directories`]); each heartbeat signs a fresh record (new timestamp and nonce) so
-//! directories can refuse replays; every directory is tried independently.
+//! for ([`crate::NodeHandle::warm_up_directories`]); each heartbeat signs a fresh record (new
+//! timestamp and nonce) so directories can refuse replays; every directory is tried
+//! independently.
 
 use crate::state::Node;
 use kairos_proto::NodeRecord;
