@@ -7,6 +7,10 @@
 //! downloader buffer more than one shard; in direct mode only
 //! loopback peers are contacted. Requests are spread over a pool of HTTP clients — in Tor mode
 //! each has its own SOCKS credentials, hence its own circuit (`docs/architecture.md`, "Transport").
+//! Requests to this node's own advertised address (an uploader can be one of its file's
+//! holders) go straight to its own loopback listener ([`PeerClient::with_self`]), the same
+//! signed API without a trip through tor to its own onion service — such a connection hung in
+//! tor for the whole 60 s connect timeout now and then, stalling a put by a minute.
 
 use crate::piece::{hash_to_text, OutgoingPiece};
 use bytes::{Bytes, BytesMut};
@@ -16,6 +20,7 @@ use kairos_proto::{Identity, PublicKey};
 use kairos_seal::PieceHash;
 use reqwest::StatusCode;
 use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -52,6 +57,8 @@ pub struct PeerClient {
     next: AtomicUsize,
     timeout: Duration,
     direct: bool,
+    /// This node's advertised address, its own listener, and a plain client for it.
+    own: Option<(String, SocketAddr, reqwest::Client)>,
 }
 
 impl PeerClient {
@@ -69,7 +76,34 @@ impl PeerClient {
                 Duration::from_secs(60)
             },
             direct: !transport.is_anonymous(),
+            own: None,
         })
+    }
+
+    /// Routes requests to `advertise` (this node's own address) to `listen`, its own peer
+    /// listener, which must be on loopback; other addresses keep the transport.
+    pub fn with_self(
+        mut self,
+        advertise: String,
+        listen: SocketAddr,
+    ) -> Result<Self, kairos_net::TransportError> {
+        if listen.ip().is_loopback() {
+            let client = Transport::Direct.client("self")?;
+            self.own = Some((advertise, listen, client));
+        }
+        Ok(self)
+    }
+
+    /// A request to `addr`, with its timeout: to this node itself over loopback, to anyone
+    /// else through the transport.
+    fn request(&self, method: reqwest::Method, addr: &str, path: &str) -> reqwest::RequestBuilder {
+        let req = match &self.own {
+            Some((own, listen, client)) if own == addr => {
+                client.request(method, format!("http://{listen}{path}"))
+            }
+            _ => (self.client_for(addr)).request(method, Transport::url(addr, path)),
+        };
+        req.timeout(self.timeout)
     }
 
     /// The client for a request to `addr`: one of [`CLIENTS_PER_HOLDER`] clients chosen by the
@@ -123,9 +157,7 @@ impl PeerClient {
         self.check(addr)?;
         let path = format!("/v1/pieces/{}", hash_to_text(hash));
         let req = self
-            .client_for(addr)
-            .put(Transport::url(addr, &path))
-            .timeout(self.timeout)
+            .request(reqwest::Method::PUT, addr, &path)
             .header("content-type", "application/octet-stream");
         let signed = body.signed_bytes(hash);
         let req = kairos_net::signed::sign(req, identity, holder, "PUT", &path, &signed, now)
@@ -153,10 +185,7 @@ impl PeerClient {
     ) -> Result<bool, PeerError> {
         self.check(addr)?;
         let path = format!("/v1/pieces/{}", hash_to_text(hash));
-        let req = self
-            .client_for(addr)
-            .delete(Transport::url(addr, &path))
-            .timeout(self.timeout);
+        let req = self.request(reqwest::Method::DELETE, addr, &path);
         let req = kairos_net::signed::sign(req, identity, holder, "DELETE", &path, b"", now);
         let resp = req
             .send()
@@ -200,9 +229,7 @@ impl PeerClient {
         self.check(addr)?;
         let path = format!("/v1/pieces/{}", hash_to_text(hash));
         let resp = self
-            .client_for(addr)
-            .get(Transport::url(addr, &path))
-            .timeout(self.timeout)
+            .request(reqwest::Method::GET, addr, &path)
             .send()
             .await
             .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
@@ -281,9 +308,7 @@ impl PeerClient {
     ) -> Result<Bytes, PeerError> {
         self.check(addr)?;
         let name = method.as_str().to_owned();
-        let req = (self.client_for(addr))
-            .request(method, Transport::url(addr, path))
-            .timeout(self.timeout);
+        let req = self.request(method, addr, path);
         let req = kairos_net::signed::sign(req, identity, holder, &name, path, b"", now);
         let resp = req
             .send()
@@ -385,6 +410,41 @@ async fn refusal(resp: reqwest::Response) -> PeerError {
 mod tests {
     use super::*;
     use kairos_proto::Identity;
+
+    #[tokio::test]
+    async fn requests_to_its_own_address_go_to_its_own_listener_not_through_tor() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listen = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf).await.unwrap();
+            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nself";
+            conn.write_all(answer).await.unwrap();
+        });
+        // A SOCKS port nobody listens on: anything sent through "tor" fails.
+        let socks = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socks_addr = socks.local_addr().unwrap();
+        drop(socks);
+        let own = format!("{}:80", Identity::generate().public().onion_address());
+        let other = format!("{}:80", Identity::generate().public().onion_address());
+        let peers = PeerClient::new(&Transport::Tor { socks: socks_addr }, 2)
+            .unwrap()
+            .with_self(own.clone(), listen)
+            .unwrap();
+        let resp = (peers
+            .request(reqwest::Method::GET, &own, "/v1/info")
+            .send()
+            .await)
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), "self");
+        let through_tor = peers.request(reqwest::Method::GET, &other, "/v1/info");
+        assert!(
+            through_tor.send().await.is_err(),
+            "another node goes through tor"
+        );
+    }
 
     #[test]
     fn tor_mode_talks_only_to_onion_services_direct_mode_only_to_loopback() {

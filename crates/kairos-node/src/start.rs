@@ -208,15 +208,19 @@ fn build_state(
     let dir_clients = (config.directories.iter())
         .map(|d| directory_client(&config, vec![d.clone()]))
         .collect::<Result<Vec<_>, _>>()?;
-    let peers = Arc::new(PeerClient::new(
-        &config.transport,
-        config.upload_concurrency.max(config.download_concurrency),
-    )?);
+    let advertise = (config.advertise.clone()).unwrap_or_else(|| peer_addr.to_string());
+    let peers = Arc::new(
+        PeerClient::new(
+            &config.transport,
+            config.upload_concurrency.max(config.download_concurrency),
+        )?
+        .with_self(advertise.clone(), peer_addr)?,
+    );
     let l = &config.limits;
     let rate = l.requests_per_second;
     Ok(Node {
         identity,
-        advertise: (config.advertise.clone()).unwrap_or_else(|| peer_addr.to_string()),
+        advertise,
         peer_addr,
         store,
         writer,
