@@ -162,10 +162,7 @@ impl PeerClient {
         let signed = body.signed_bytes(hash);
         let req = kairos_net::signed::sign(req, identity, holder, "PUT", &path, &signed, now)
             .body(reqwest::Body::wrap(Parts::of(body)));
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
+        let resp = req.send().await.map_err(unreachable)?;
         match resp.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::OK => Ok(false),
@@ -187,10 +184,7 @@ impl PeerClient {
         let path = format!("/v1/pieces/{}", hash_to_text(hash));
         let req = self.request(reqwest::Method::DELETE, addr, &path);
         let req = kairos_net::signed::sign(req, identity, holder, "DELETE", &path, b"", now);
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
+        let resp = req.send().await.map_err(unreachable)?;
         match resp.status() {
             StatusCode::OK => Ok(true),
             _ => match refusal(resp).await {
@@ -232,7 +226,7 @@ impl PeerClient {
             .request(reqwest::Method::GET, addr, &path)
             .send()
             .await
-            .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
+            .map_err(unreachable)?;
         if resp.status() != StatusCode::OK {
             return Err(refusal(resp).await);
         }
@@ -310,15 +304,17 @@ impl PeerClient {
         let name = method.as_str().to_owned();
         let req = self.request(method, addr, path);
         let req = kairos_net::signed::sign(req, identity, holder, &name, path, b"", now);
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?;
+        let resp = req.send().await.map_err(unreachable)?;
         if resp.status() != StatusCode::OK {
             return Err(refusal(resp).await);
         }
         read_capped(resp, max_len).await
     }
+}
+
+/// A transport error, with its causes (reqwest's own text names only the URL).
+fn unreachable(e: reqwest::Error) -> PeerError {
+    PeerError::Unreachable(kairos_net::with_causes(&e))
 }
 
 /// A request body sent as its parts in order, never joined (hyper writes them vectored), with
@@ -363,11 +359,7 @@ async fn read_capped(mut resp: reqwest::Response, max_len: usize) -> Result<Byte
         return Err(too_large());
     }
     let mut buf = BytesMut::with_capacity(max_len.min(resp.content_length().unwrap_or(0) as usize));
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| PeerError::Unreachable(kairos_net::with_causes(&e)))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
         if buf.len() + chunk.len() > max_len {
             return Err(too_large());
         }
