@@ -182,12 +182,16 @@ async fn fetch_all(
     block_count: u32,
     ready_tx: mpsc::Sender<ReadyBlock>,
 ) -> Option<OpError> {
-    let k = ctx.plan.params.k();
-    // The window holds the requests in flight plus half as many again: over Tor piece times
-    // vary, and with only `concurrency / k` blocks ahead one slow piece at the head left a
-    // quarter of the slots idle (measured: 10–12 of 16 in flight on average).
-    let conc = ctx.node.cfg.download_concurrency;
-    let window = ((conc + conc / 2).div_ceil(k) + 1).max(2);
+    let remote = remote_share(ctx);
+    let window = window_blocks(
+        ctx.node.cfg.download_concurrency,
+        ctx.plan.params.k(),
+        remote,
+    );
+    tracing::debug!(
+        "get: {window} blocks fetched ahead, {:.0} % of the first pieces remote",
+        remote * 100.0
+    );
     let mut fetches = futures::stream::iter(0..block_count)
         .map(|b| AbortOnDropHandle::new(tokio::spawn(fetch_block(ctx.clone(), b))))
         .buffered(window);
@@ -203,6 +207,46 @@ async fn fetch_all(
         }
     }
     None
+}
+
+/// How many blocks are fetched ahead of the opener: enough for the requests that leave this
+/// node to fill `concurrency` slots plus half as many again. Over Tor piece times vary, and
+/// with only `concurrency / k` blocks ahead one slow piece at the head left a quarter of the
+/// slots idle (measured: 10–12 of 16 in flight on average). Pieces this node holds itself
+/// come back at once over loopback, so a block with `k × remote` pieces on the network holds
+/// only that many slots for long: with a quarter of the pieces local the same window in
+/// blocks kept only 10.5–11.5 of 16 slots busy. Counting remote pieces, at most half again as
+/// many blocks as when every piece is remote: memory is O(window × k × piece size).
+fn window_blocks(concurrency: usize, k: usize, remote: f64) -> usize {
+    let wanted = concurrency + concurrency / 2;
+    let all_remote = wanted.div_ceil(k) + 1;
+    let per_block = (k as f64 * remote).max(f64::EPSILON);
+    let counted = (wanted as f64 / per_block).ceil() as usize + 1;
+    counted
+        .clamp(all_remote, all_remote + all_remote / 2)
+        .max(2)
+}
+
+/// The share of the pieces a download asks for first (each block's data pieces) that travel
+/// over the network rather than to this node itself.
+fn remote_share(ctx: &Download) -> f64 {
+    let (plan, k) = (&ctx.plan, ctx.plan.params.k());
+    let remote = |p: &kairos_proto::PieceEntry| match &plan.holders[p.peer as usize].addr {
+        Ok(addr) => !ctx.node.peers.is_self(addr),
+        Err(_) => true,
+    };
+    let (mut total, mut far) = (0usize, 0usize);
+    for block in &plan.blocks {
+        for p in block.pieces.iter().take(k) {
+            total += 1;
+            far += usize::from(remote(p));
+        }
+    }
+    if total == 0 {
+        1.0
+    } else {
+        far as f64 / total as f64
+    }
 }
 
 /// The opener thread's state: opens blocks in order into the plaintext stream, announces
@@ -317,5 +361,19 @@ mod tests {
             ..Params::default()
         };
         assert!(matches!(check_coding(&huge), Err(OpError::Integrity(_))));
+    }
+
+    #[test]
+    fn the_window_counts_the_pieces_that_leave_the_node() {
+        // Every piece remote: 24 requests over k = 3, one block more.
+        assert_eq!(window_blocks(16, 3, 1.0), 9);
+        // A third local: 2 remote pieces a block need 12 blocks, plus one.
+        assert_eq!(window_blocks(16, 3, 2.0 / 3.0), 13);
+        // Never more than half again the all-remote window, however much is local (memory).
+        assert_eq!(window_blocks(16, 3, 0.0), 13);
+        assert_eq!(window_blocks(16, 3, 0.1), 13);
+        // Never fewer blocks than with every piece remote, and at least two.
+        assert_eq!(window_blocks(16, 10, 1.0), 4);
+        assert_eq!(window_blocks(1, 64, 1.0), 2);
     }
 }

@@ -106,6 +106,11 @@ impl PeerClient {
         req.timeout(self.timeout)
     }
 
+    /// Whether a request to `addr` goes to this node's own listener (see [`Self::with_self`]).
+    pub fn is_self(&self, addr: &str) -> bool {
+        matches!(&self.own, Some((own, ..)) if own == addr)
+    }
+
     /// The client for a request to `addr`: one of [`CLIENTS_PER_HOLDER`] clients chosen by the
     /// address, in turn. Spreading every request over the whole pool would open a connection
     /// (over Tor, a rendezvous circuit) from every client to every holder, each idle one keeping
