@@ -8,15 +8,17 @@
 //! the same run:
 //! * the **raw circuit rate**: plain HTTP servers published as onion services on the holders'
 //!   own tors, fetched from and posted to through the uploader's tor by the same Rust HTTP
-//!   client kairos uses, on 16 isolated circuits, 1 MiB per request, [`SIZE`] bytes each way;
-//! * kairos put and get of a [`SIZE`]-byte file, as file bytes per second and as bytes on the
+//!   client kairos uses, on 16 isolated circuits, 1 MiB per request, [`size`] bytes each way;
+//! * kairos put and get of a [`size`]-byte file, as file bytes per second and as bytes on the
 //!   wire (a put sends n/k × the file; a get fetches about k of n pieces, 1×; less the pieces
 //!   the node holds itself, which go over loopback), and each divided by the raw rate in the
-//!   same direction; the get twice, the second time with its
-//!   circuits to the holders already built, as the raw rate's are;
-//! * a fresh daemon's start → reachable and joined, with its phases.
+//!   same direction; the get twice by a daemon that joined after the put (it holds nothing of
+//!   the file, as almost every downloader in a real network), the second time with its
+//!   circuits to the holders already built, as the raw rate's are; then once by a holder;
+//! * that downloader's start → reachable and joined, with its phases.
 //!
-//! `KAIROS_BENCH_LOGS=DIR` keeps the processes' logs there (`KAIROS_LOG` sets their filter).
+//! `KAIROS_BENCH_LOGS=DIR` keeps the processes' logs there (`KAIROS_LOG` sets their filter);
+//! `KAIROS_BENCH_MIB` sets the size moved each way (default 64 MiB).
 
 mod common;
 use common::*;
@@ -27,7 +29,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SIZE: usize = 64 * 1024 * 1024;
+/// Bytes moved each way and the file's size: `KAIROS_BENCH_MIB` MiB (default 64, at least 16).
+fn size() -> usize {
+    let mib = std::env::var("KAIROS_BENCH_MIB").map_or(64, |v| {
+        v.parse().expect("KAIROS_BENCH_MIB: a number of MiB")
+    });
+    mib.max(16) << 20
+}
 const CHUNK: usize = 1024 * 1024;
 const IN_FLIGHT: usize = 16;
 /// The coding: a put sends (K + M) / K × the file.
@@ -115,7 +123,7 @@ async fn publish_raw(net: &Net, holders: &[usize], target: SocketAddr) -> Vec<St
     onions
 }
 
-/// Moves [`SIZE`] bytes in [`CHUNK`] requests, [`IN_FLIGHT`] at once, each client (circuit)
+/// Moves [`size`] bytes in [`CHUNK`] requests, [`IN_FLIGHT`] at once, each client (circuit)
 /// to one onion; `upload` posts, else fetches. Returns the time taken.
 async fn raw_transfer(socks: SocketAddr, onions: &[String], upload: bool) -> Duration {
     let transport = Transport::Tor { socks };
@@ -124,7 +132,7 @@ async fn raw_transfer(socks: SocketAddr, onions: &[String], upload: bool) -> Dur
         .collect();
     // The caller runs one round first, so circuits and descriptors are in place.
     let started = Instant::now();
-    let per_client = SIZE / CHUNK / IN_FLIGHT;
+    let per_client = size() / CHUNK / IN_FLIGHT;
     let tasks = clients.into_iter().enumerate().map(|(i, client)| {
         let url = format!("http://{}/", onions[i % onions.len()]);
         tokio::spawn(async move {
@@ -215,16 +223,33 @@ fn cpu_line(net: &Net, before: &BTreeMap<u32, (u32, String, f64)>, wall: Duratio
     format!("cores {:.2}: {}", cores(total), shown.join(", "))
 }
 
+/// A daemon started on the running network after the others (see [`start_late`]).
+struct Late {
+    child: std::process::Child,
+    home: std::path::PathBuf,
+}
+
+impl Drop for Late {
+    fn drop(&mut self) {
+        let pid = i32::try_from(self.child.id()).expect("pid fits in an i32");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts a daemon with its home at `name` on the running network (fresh, unless that home
-/// was used before) and returns its start → ready time and the phases it printed into its
-/// ready file. Its log goes to `<name>.log` beside the home.
-fn late_daemon(net: &Net, name: &str) -> (Duration, String) {
+/// was used before), with `extra` daemon flags, and returns it with its start → ready time and
+/// the phases it printed into its ready file. Its log goes to `<name>.log` beside the home.
+fn start_late(net: &Net, name: &str, extra: &[&str]) -> (Late, Duration, String) {
     let home = net.dir.path().join(name);
     let ready = home.join("ready");
     let _ = std::fs::remove_file(&ready);
     let log = std::fs::File::create(net.dir.path().join(format!("{name}.log"))).unwrap();
     let t = Instant::now();
-    let mut child = Command::new(KAIROS)
+    let child = Command::new(KAIROS)
         .args(["daemon", "--transport", "tor", "--join", "true", "--home"])
         .arg(&home)
         .arg("--tor-config")
@@ -235,14 +260,19 @@ fn late_daemon(net: &Net, name: &str) -> (Duration, String) {
             "--ready-file",
         ])
         .arg(&ready)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
+    let mut late = Late { child, home };
     // The ready file is written in one rename once the daemon is reachable and joined.
     while !ready.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "late daemon exited");
+        assert!(
+            late.child.try_wait().unwrap().is_none(),
+            "late daemon exited"
+        );
         assert!(
             t.elapsed() < Duration::from_secs(180),
             "late daemon not ready"
@@ -255,11 +285,12 @@ fn late_daemon(net: &Net, name: &str) -> (Duration, String) {
         .find_map(|l| l.strip_prefix("startup="))
         .unwrap_or("")
         .to_owned();
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits in an i32")),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = child.wait();
+    (late, took, phases)
+}
+
+/// [`start_late`], then stops it: its start → ready time and phases.
+fn late_daemon(net: &Net, name: &str) -> (Duration, String) {
+    let (_late, took, phases) = start_late(net, name, &[]);
     (took, phases)
 }
 
@@ -291,11 +322,11 @@ fn tor_throughput_against_the_raw_circuit_rate() {
         let cpu = cpu_snapshot();
         let up = raw_transfer(socks, &onions, true).await;
         let up_cpu = cpu_line(&net, &cpu, up);
-        let (up, down) = (mbps(SIZE as f64, up), mbps(SIZE as f64, down));
+        let (up, down) = (mbps(size() as f64, up), mbps(size() as f64, down));
         (up, down, [up_cpu, down_cpu])
     });
 
-    let (path, data) = random_file(net.dir.path(), "bench.bin", SIZE);
+    let (path, data) = random_file(net.dir.path(), "bench.bin", size());
     let margin = 90u64;
     let release = now() + margin;
     let held_before = held_bytes(&net, 0);
@@ -305,15 +336,20 @@ fn tor_throughput_against_the_raw_circuit_rate() {
     // The pieces the uploader holds itself never cross tor (its own loopback listener).
     let own_put = held_bytes(&net, 0).saturating_sub(held_before) as f64;
     let put_cpu = cpu_line(&net, &cpu, put_time);
+    // The downloader holds nothing of the file, as almost every downloader in a real
+    // network: a daemon that joins after the put. Its start is the start-up figure too.
+    let (downloader, start_took, start_phases) =
+        start_late(&net, "downloader", &["--download-concurrency", &conc]);
     wait_until(release);
-    let own_get = held_bytes(&net, 4) as f64;
-    let get = |name: &str| {
+    let get = |home: &std::path::Path, own: f64, name: &str| {
         let out = net.dir.path().join(name);
         let (t, cpu) = (Instant::now(), cpu_snapshot());
-        let o = net.kairos(
-            4,
-            &["get", &id, "--json", "--output", out.to_str().unwrap()],
-        );
+        let o = Command::new(KAIROS)
+            .args(["get", &id, "--json", "--output", out.to_str().unwrap()])
+            .env("KAIROS_HOME", home)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         let took = t.elapsed();
         let cpu = cpu_line(&net, &cpu, took);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -321,18 +357,26 @@ fn tor_throughput_against_the_raw_circuit_rate() {
         let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         // At most the pieces the downloader holds itself came over loopback, not tor: this
         // counts all of them as such, so the rate on the wire is, if anything, understated.
-        let wire = result["fetched_bytes"].as_u64().unwrap() as f64 - own_get;
+        let wire = result["fetched_bytes"].as_u64().unwrap() as f64 - own;
         (took, wire, cpu)
     };
-    let (get_time, get_bytes, get_cpu) = get("out.bin");
+    let (get_time, get_bytes, get_cpu) = get(&downloader.home, 0.0, "out.bin");
     // Again, with the circuits to the holders built (as the raw rate is measured).
-    let (warm_time, warm_bytes, warm_cpu) = get("again.bin");
+    let (warm_time, warm_bytes, warm_cpu) = get(&downloader.home, 0.0, "again.bin");
+    drop(downloader);
+    // A holder downloading: the pieces it holds come over loopback.
+    let holder = net.home(4);
+    let (held_time, held_bytes_wire, held_cpu) =
+        get(&holder, held_bytes(&net, 4) as f64, "holder.bin");
 
-    let put_file = mbps(SIZE as f64, put_time);
-    let put_wire = mbps(SIZE as f64 * (K + M) as f64 / K as f64 - own_put, put_time);
+    let put_file = mbps(size() as f64, put_time);
+    let put_wire = mbps(
+        size() as f64 * (K + M) as f64 / K as f64 - own_put,
+        put_time,
+    );
     println!(
         "private Tor network, {IN_FLIGHT} requests in flight, coding {K}+{M}, {} MiB",
-        SIZE >> 20
+        size() >> 20
     );
     println!("raw onion HTTP, same client and tors: upload {raw_up:6.2} MB/s, download {raw_down:6.2} MB/s");
     println!("  raw upload   {}", raw_cpu[0]);
@@ -345,32 +389,45 @@ fn tor_throughput_against_the_raw_circuit_rate() {
     for line in put_said.lines().filter(|l| l.contains("failed")) {
         println!("  put: {line}");
     }
-    for (what, time, bytes, cpu) in [
-        ("get", get_time, get_bytes, get_cpu),
-        ("get again", warm_time, warm_bytes, warm_cpu),
+    for (what, time, bytes, cpu, when) in [
+        (
+            "get",
+            get_time,
+            get_bytes,
+            get_cpu,
+            "circuits to the holders built on the way",
+        ),
+        (
+            "get again",
+            warm_time,
+            warm_bytes,
+            warm_cpu,
+            "circuits built",
+        ),
+        (
+            "get by a holder",
+            held_time,
+            held_bytes_wire,
+            held_cpu,
+            "node-4; its own pieces over loopback",
+        ),
     ] {
-        let (file, wire) = (mbps(SIZE as f64, time), mbps(bytes, time));
-        let when = if what == "get" {
-            "circuits to the holders built on the way"
-        } else {
-            "circuits built"
-        };
+        let (file, wire) = (mbps(size() as f64, time), mbps(bytes, time));
         println!(
             "kairos {what}: {file:6.2} MB/s of file = {wire:6.2} MB/s on the wire ({:.2}x the file) = {:.2}x raw download ({time:.1?}, {when})",
-            bytes / SIZE as f64,
+            bytes / size() as f64,
             wire / raw_down
         );
         println!("  {cpu}");
     }
-    for line in net
-        .logs()
-        .lines()
+    let logs = net.logs()
+        + &std::fs::read_to_string(net.dir.path().join("downloader.log")).unwrap_or_default();
+    for line in (logs.lines())
         .filter(|l| l.contains("in flight on average") || l.contains("seal and upload"))
     {
         println!("  daemon: {}", line.trim());
     }
-    let (took, phases) = late_daemon(&net, "late-node");
-    println!("daemon start -> reachable onion service + joined: {took:.1?} ({phases})");
+    println!("daemon start -> reachable onion service + joined: {start_took:.1?} ({start_phases})");
     keep_logs(&net);
 }
 
