@@ -153,6 +153,25 @@ async fn raw_transfer(socks: SocketAddr, onions: &[String], upload: bool) -> Dur
     started.elapsed()
 }
 
+/// Waits until every onion answers: a client can ask an HSDir before the fresh descriptor
+/// reached it (seen: tor's SOCKS error for a descriptor not found), and then asks again.
+async fn reach_all(socks: SocketAddr, onions: &[String]) {
+    let client = Transport::Tor { socks }.client("raw-reach").unwrap();
+    for onion in onions {
+        let started = Instant::now();
+        loop {
+            match client.get(format!("http://{onion}/")).send().await {
+                Ok(r) if r.status().is_success() => break,
+                other => assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "{onion} not reachable: {other:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
 /// CPU time (user + system) so far of every process, by pid: `(parent pid, command, seconds)`.
 /// Also the CLI runs the bench has waited for, as `cutime + cstime` of this process (pid 0).
 fn cpu_snapshot() -> BTreeMap<u32, (u32, String, f64)> {
@@ -315,6 +334,7 @@ fn tor_throughput_against_the_raw_circuit_rate() {
         let target = raw_server().await;
         let onions = publish_raw(&net, &[1, 2, 3, 4], target).await;
         // The first requests build circuits and fetch descriptors; time a second round.
+        reach_all(socks, &onions).await;
         raw_transfer(socks, &onions, false).await;
         let cpu = cpu_snapshot();
         let down = raw_transfer(socks, &onions, false).await;
