@@ -204,6 +204,16 @@ fn cpu_snapshot() -> BTreeMap<u32, (u32, String, f64)> {
 /// launched, and the private network's relays and authorities together. On two cores, a sum
 /// near 2 means the phase was bound by the CPU, and the shares say who had it.
 fn cpu_line(net: &Net, before: &BTreeMap<u32, (u32, String, f64)>, wall: Duration) -> String {
+    cpu_line_with(net, None, before, wall)
+}
+
+/// [`cpu_line`], with a late daemon (`name`, pid) and its tor shown apart from the relays.
+fn cpu_line_with(
+    net: &Net,
+    late: Option<(&str, u32)>,
+    before: &BTreeMap<u32, (u32, String, f64)>,
+    wall: Duration,
+) -> String {
     let after = cpu_snapshot();
     let spent =
         |pid: u32| after.get(&pid).map_or(0.0, |a| a.2) - before.get(&pid).map_or(0.0, |b| b.2);
@@ -214,11 +224,15 @@ fn cpu_line(net: &Net, before: &BTreeMap<u32, (u32, String, f64)>, wall: Duratio
         ("CLI".to_owned(), spent(0)),
     ];
     let mut daemon_tors = Vec::new();
-    for name in (0..net.nodes)
+    let daemons = (0..net.nodes)
         .map(|i| format!("node-{i}"))
         .chain(["directory".into()])
-    {
-        let pid = net.pid(&name);
+        .map(|name| {
+            let pid = net.pid(&name);
+            (name, pid)
+        });
+    let late = late.map(|(name, pid)| (name.to_owned(), pid));
+    for (name, pid) in daemons.chain(late) {
         let tors: f64 = (after.iter())
             .filter(|(_, (ppid, comm, _))| *ppid == pid && comm == "tor")
             .map(|(&p, _)| {
@@ -358,9 +372,20 @@ fn tor_throughput_against_the_raw_circuit_rate() {
     let put_cpu = cpu_line(&net, &cpu, put_time);
     // The downloader holds nothing of the file, as almost every downloader in a real
     // network: a daemon that joins after the put. Its start is the start-up figure too.
-    let (downloader, start_took, start_phases) =
-        start_late(&net, "downloader", &["--download-concurrency", &conc]);
+    let chain = net.dir.path().join("beacon/chain-info.json");
+    let (downloader, start_took, start_phases) = start_late(
+        &net,
+        "downloader",
+        &[
+            "--download-concurrency",
+            &conc,
+            // The devnet's files are locked to its test chain.
+            "--lock-chain",
+            chain.to_str().unwrap(),
+        ],
+    );
     wait_until(release);
+    let downloader_pid = downloader.child.id();
     let get = |home: &std::path::Path, own: f64, name: &str| {
         let out = net.dir.path().join(name);
         let (t, cpu) = (Instant::now(), cpu_snapshot());
@@ -371,8 +396,13 @@ fn tor_throughput_against_the_raw_circuit_rate() {
             .output()
             .unwrap();
         let took = t.elapsed();
-        let cpu = cpu_line(&net, &cpu, took);
-        assert!(o.status.success(), "{}", stderr(&o));
+        let cpu = cpu_line_with(&net, Some(("downloader", downloader_pid)), &cpu, took);
+        assert!(
+            o.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
         assert_eq!(std::fs::read(&out).unwrap(), data);
         let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         // At most the pieces the downloader holds itself came over loopback, not tor: this
