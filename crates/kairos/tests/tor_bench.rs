@@ -294,6 +294,11 @@ fn start_late(net: &Net, name: &str, extra: &[&str]) -> (Late, Duration, String)
         ])
         .arg(&ready)
         .args(extra)
+        // As the devnet's daemons: info, so its get prints how many requests were in flight.
+        .env(
+            "KAIROS_LOG",
+            std::env::var("KAIROS_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
