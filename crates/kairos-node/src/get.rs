@@ -220,11 +220,10 @@ async fn fetch_all(
 fn window_blocks(concurrency: usize, k: usize, remote: f64) -> usize {
     let wanted = concurrency + concurrency / 2;
     let all_remote = wanted.div_ceil(k) + 1;
-    let per_block = (k as f64 * remote).max(f64::EPSILON);
-    let counted = (wanted as f64 / per_block).ceil() as usize + 1;
-    counted
-        .clamp(all_remote, all_remote + all_remote / 2)
-        .max(2)
+    let most = all_remote + all_remote / 2;
+    // With no remote piece the quotient is infinite; `min` caps it before the cast.
+    let counted = (wanted as f64 / (k as f64 * remote)).ceil() + 1.0;
+    (counted.min(most as f64) as usize).max(all_remote).max(2)
 }
 
 /// The share of the pieces a download asks for first (each block's data pieces) that travel

@@ -97,18 +97,24 @@ impl PeerClient {
     /// A request to `addr`, with its timeout: to this node itself over loopback, to anyone
     /// else through the transport.
     fn request(&self, method: reqwest::Method, addr: &str, path: &str) -> reqwest::RequestBuilder {
-        let req = match &self.own {
-            Some((own, listen, client)) if own == addr => {
-                client.request(method, format!("http://{listen}{path}"))
-            }
-            _ => (self.client_for(addr)).request(method, Transport::url(addr, path)),
+        let req = match self.own_route(addr) {
+            Some((listen, client)) => client.request(method, format!("http://{listen}{path}")),
+            None => (self.client_for(addr)).request(method, Transport::url(addr, path)),
         };
         req.timeout(self.timeout)
     }
 
     /// Whether a request to `addr` goes to this node's own listener (see [`Self::with_self`]).
     pub fn is_self(&self, addr: &str) -> bool {
-        matches!(&self.own, Some((own, ..)) if own == addr)
+        self.own_route(addr).is_some()
+    }
+
+    /// This node's own listener and its client, if `addr` is this node's advertised address.
+    fn own_route(&self, addr: &str) -> Option<(&SocketAddr, &reqwest::Client)> {
+        match &self.own {
+            Some((own, listen, client)) if own == addr => Some((listen, client)),
+            _ => None,
+        }
     }
 
     /// The client for a request to `addr`: one of [`CLIENTS_PER_HOLDER`] clients chosen by the

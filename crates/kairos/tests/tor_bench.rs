@@ -394,12 +394,10 @@ fn tor_throughput_against_the_raw_circuit_rate() {
     let get = |home: &std::path::Path, own: f64, name: &str| {
         let out = net.dir.path().join(name);
         let (t, cpu) = (Instant::now(), cpu_snapshot());
-        let o = Command::new(KAIROS)
-            .args(["get", &id, "--json", "--output", out.to_str().unwrap()])
-            .env("KAIROS_HOME", home)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let o = kairos_at(
+            home,
+            &["get", &id, "--json", "--output", out.to_str().unwrap()],
+        );
         let took = t.elapsed();
         let cpu = cpu_line_with(&net, Some(("downloader", downloader_pid)), &cpu, took);
         assert!(

@@ -143,12 +143,7 @@ impl Net {
 
     /// Runs `kairos ARGS` as a client of node `i`.
     pub fn kairos(&self, i: usize, args: &[&str]) -> Output {
-        Command::new(KAIROS)
-            .args(args)
-            .env("KAIROS_HOME", self.home(i))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        kairos_at(&self.home(i), args)
     }
 }
 
@@ -287,4 +282,14 @@ pub fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// Runs `kairos ARGS` as a client of the daemon whose home is `home`.
+pub fn kairos_at(home: &Path, args: &[&str]) -> Output {
+    Command::new(KAIROS)
+        .args(args)
+        .env("KAIROS_HOME", home)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
